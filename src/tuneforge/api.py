@@ -1,0 +1,113 @@
+"""Public Python API: the CLI is a thin layer over these functions.
+
+Example:
+    >>> from tuneforge import api
+    >>> result = api.train("configs/demo.yaml", ["train.epochs=1"])
+    >>> api.predict(result.bundle_dir, texts=["where is my parcel?"])[0]["label"]
+    'shipping'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig, build_config, load_config
+from .data import check_known_labels
+from .data.examples import read_examples, read_plain_texts
+from .errors import ConfigError
+from .predictor import Predictor
+from .training import RunResult, train_run
+
+
+def train(config: RunConfig | str | Path, overrides: list[str] | None = None, resume: str | Path | None = None) -> RunResult:
+    """Train, evaluate and bundle a model from a config (object or YAML path) plus dotted overrides.
+
+    ``resume`` names an earlier run folder: its resolved ``config.yaml`` is reused and training
+    continues from its last checkpoint.
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"{run_dir}: not a run folder (config.yaml is missing)")
+        cfg = load_config(run_dir / "config.yaml", [*(overrides or []), f"output.dir={run_dir}", "train.resume=true"])
+    elif isinstance(config, RunConfig):
+        cfg = build_config(config.model_dump(mode="json"), overrides) if overrides else config
+    else:
+        cfg = load_config(config, overrides)
+    return train_run(cfg)
+
+
+def load(bundle: str | Path) -> Predictor:
+    """Load a bundle (hashes checked) for prediction and evaluation."""
+    return Predictor.load(bundle)
+
+
+def read_inputs(path: str | Path, manifest: dict[str, Any], data_format: str | None = None,
+                require_labels: bool = False) -> list[dict[str, Any]]:
+    """Read a file of inputs the way the bundle was trained to read them.
+
+    ``.txt`` is one text per line (for entity tagging with ``data_format='conll'``, CoNLL);
+    CSV/TSV/JSONL use the bundle's column names; CoNLL gives pre-split tokens.
+    """
+    path = Path(path)
+    task_type = manifest["task"]["type"]
+    columns = manifest.get("data", {})
+    if path.suffix.lower() == ".txt" and data_format is None and not require_labels:
+        return read_plain_texts(path)
+    from .data.readers import infer_format
+
+    fmt = data_format or infer_format(path, task_type)
+    read_as = task_type if (fmt == "conll" or require_labels) else "classification"
+    return read_examples(
+        path,
+        task_type=read_as,
+        data_format=fmt,
+        text_column=columns.get("text_column", "text"),
+        text_pair_column=columns.get("text_pair_column"),
+        label_column=columns.get("label_column", "label"),
+        label_delimiter=columns.get("label_delimiter"),
+        label_names=columns.get("label_names"),
+        require_labels=require_labels,
+    )
+
+
+def predict(
+    bundle: str | Path | Predictor,
+    texts: list[str] | None = None,
+    input_path: str | Path | None = None,
+    text_pairs: list[str] | None = None,
+    data_format: str | None = None,
+) -> list[dict[str, Any]]:
+    """Predict texts given directly or read from a file; one dict per input (with its text)."""
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
+    examples: list[dict[str, Any]] = []
+    if texts:
+        pairs = text_pairs or [None] * len(texts)
+        if len(pairs) != len(texts):
+            raise ConfigError(f"got {len(texts)} texts but {len(pairs)} text pairs")
+        examples += [{"text": t, "text_pair": p} for t, p in zip(texts, pairs)]
+    if input_path is not None:
+        examples += read_inputs(input_path, predictor.manifest, data_format)
+    if not examples:
+        raise ConfigError("nothing to predict: give --text or --input")
+    needs_pair = bool(predictor.manifest.get("data", {}).get("text_pair_column"))
+    if needs_pair and any(not e.get("text_pair") for e in examples if "tokens" not in e):
+        raise ConfigError("this model classifies text pairs: give a --text-pair for every --text")
+    predictions = predictor.predict(examples)
+    out = []
+    for example, prediction in zip(examples, predictions):
+        source = {"text": example["text"]} if "text" in example else {}
+        if example.get("text_pair"):
+            source["text_pair"] = example["text_pair"]
+        out.append({**source, **prediction})
+    return out
+
+
+def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str | None = None) -> dict[str, Any]:
+    """Metrics of a bundle on a labelled data file (same columns as training)."""
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
+    examples = read_inputs(data, predictor.manifest, data_format, require_labels=True)
+    check_known_labels(examples, predictor.label_names, "evaluation")
+    metrics, _ = predictor.evaluate(examples)
+    return metrics

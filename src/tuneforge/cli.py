@@ -1,0 +1,133 @@
+"""The ``tuneforge`` command line: one command per public API function.
+
+User errors (bad config, bad data, altered bundle) print one ``error:`` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import TuneForgeError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="TuneForge: fine-tune, evaluate and bundle pretrained models from one config.",
+)
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def _setup_logging() -> None:
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("tuneforge")
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+def _fail(exc: TuneForgeError) -> None:
+    _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command()
+def train(
+    config: Optional[Path] = typer.Argument(None, help="YAML run config, e.g. configs/sst2.yaml"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. train.epochs=3"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue an interrupted run folder"),
+) -> None:
+    """Train, evaluate and bundle a model."""
+    from . import api
+    from .evaluation.report import print_metrics
+
+    _setup_logging()
+    if config is None and resume is None:
+        _fail(TuneForgeError("give a config file (or --resume RUN_DIR)"))
+    try:
+        result = api.train(config, overrides or [], resume=resume)
+    except TuneForgeError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted; continue with: tuneforge train --resume RUN_DIR")
+        raise typer.Exit(130)
+    console = _console()
+    print_metrics(result.metrics, f"{result.eval_split} metrics", console)
+    console.print(f"run folder: {result.run_dir}\nbundle: {result.bundle_dir}\nreport: {result.run_dir / 'report.md'}")
+
+
+@app.command()
+def predict(
+    bundle: Path = typer.Argument(..., help="bundle folder written by train"),
+    text: Optional[list[str]] = typer.Option(None, "--text", "-t", help="a text to predict (repeatable)"),
+    text_pair: Optional[list[str]] = typer.Option(None, "--text-pair", help="second text of a pair (repeatable)"),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="file of inputs: .txt (one per line), csv, tsv, jsonl, conll"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
+    data_format: Optional[str] = typer.Option(None, "--format", help="input format when the extension does not tell"),
+) -> None:
+    """Predict texts with a bundle; writes one JSON line per input."""
+    from . import api
+
+    _setup_logging()
+    try:
+        results = api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair, data_format=data_format)
+    except TuneForgeError as exc:
+        _fail(exc)
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    if output is None:
+        sys.stdout.write(lines)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(lines, encoding="utf-8")
+        _console(stderr=True).print(f"wrote {len(results)} predictions to {output}")
+
+
+@app.command()
+def evaluate(
+    bundle: Path = typer.Argument(..., help="bundle folder written by train"),
+    data: Path = typer.Option(..., "--data", "-d", help="labelled data file"),
+    data_format: Optional[str] = typer.Option(None, "--format", help="data format when the extension does not tell"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write metrics.json and report.md in this folder"),
+) -> None:
+    """Evaluate a bundle on a labelled data file."""
+    from . import api
+    from .evaluation.report import print_metrics, render_markdown
+
+    _setup_logging()
+    try:
+        metrics = api.evaluate(bundle, data, data_format)
+    except TuneForgeError as exc:
+        _fail(exc)
+    print_metrics(metrics, f"{data}", _console())
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        report = render_markdown(metrics, f"Evaluation of {bundle}", {"bundle": bundle, "data": data})
+        (output / "report.md").write_text(report, encoding="utf-8")
+        _console().print(f"metrics and report in {output}")
+
+
+def main() -> None:
+    """Entry point of the ``tuneforge`` script."""
+    app()

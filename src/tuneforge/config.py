@@ -1,0 +1,225 @@
+"""The run schema: one YAML file (plus dotted overrides) describes a whole run.
+
+Example:
+    >>> cfg = load_config("configs/sst2.yaml", ["train.epochs=1", "method.name=full"])
+    >>> cfg.train.epochs
+    1.0
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+
+from .errors import ConfigError
+from .methods import METHODS, MethodOptions
+
+DEFAULT_BACKBONE = "default"
+TaskType = Literal["classification", "multilabel", "token_classification"]
+DataFormat = Literal["csv", "tsv", "jsonl", "conll"]
+
+
+class StrictModel(BaseModel):
+    """Base for config sections: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(StrictModel):
+    """How to carve validation/test sets out of the training file when they are not given."""
+
+    validation: float = Field(0.1, gt=0, lt=1)
+    test: float = Field(0.1, gt=0, lt=1)
+    seed: int = 42
+
+
+class DataConfig(StrictModel):
+    """Where the data is and how to read it."""
+
+    train: Path
+    validation: Path | None = None
+    test: Path | None = None
+    format: DataFormat | None = None
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    label_delimiter: str | None = None
+    label_names: list[str] | None = None
+    max_train_samples: int | None = Field(None, gt=0)
+    split: SplitConfig = SplitConfig()
+
+
+class ModelConfig(StrictModel):
+    """Which pretrained backbone to start from."""
+
+    name: str = DEFAULT_BACKBONE
+    max_length: int | None = Field(None, gt=8, le=4096)
+
+
+class TaskConfig(StrictModel):
+    """What the model predicts."""
+
+    type: TaskType = "classification"
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
+class TrainConfig(StrictModel):
+    """Optimisation settings, passed on to transformers' TrainingArguments."""
+
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
+    batch_size: int = Field(32, gt=0)
+    eval_batch_size: int = Field(128, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    lr_scheduler: str = "linear"
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 42
+    early_stopping_patience: int | None = Field(2, ge=1)
+    eval_steps: int | None = Field(None, gt=0)
+    logging_steps: int = Field(50, gt=0)
+    group_by_length: bool = True
+    resume: bool = False
+
+
+class EvalConfig(StrictModel):
+    """How to pick the best checkpoint and evaluate."""
+
+    metric: str | None = None
+
+
+class OutputConfig(StrictModel):
+    """Where the run folder goes."""
+
+    dir: Path | None = None
+    keep_checkpoints: bool = False
+
+
+class RunConfig(StrictModel):
+    """A whole run: data -> task -> method -> train -> evaluate -> bundle."""
+
+    name: str = "run"
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    task: TaskConfig = TaskConfig()
+    method: SerializeAsAny[MethodOptions] = Field(default_factory=lambda: METHODS.get("full").Options())
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    output: OutputConfig = OutputConfig()
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_options(cls, value: Any) -> MethodOptions:
+        if isinstance(value, MethodOptions):
+            return value
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict):
+            raise ValueError("method must be a mapping with at least 'name'")
+        name = value.get("name", "full")
+        try:
+            method = METHODS.get(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            return method.Options(**{**value, "name": name})
+        except ValidationError as exc:
+            raise ValueError(_format_errors(exc, prefix="method", model=method.Options)) from None
+
+
+def _section_model(model: type[BaseModel], path: tuple) -> type[BaseModel] | None:
+    """Follow ``path`` through nested pydantic models; None when it leaves them."""
+    for part in path:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _format_errors(exc: ValidationError, prefix: str = "", model: type[BaseModel] = RunConfig) -> str:
+    """Turn pydantic's errors into lines that name the key and the valid choices."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
+        if err["type"] == "extra_forbidden":
+            section = _section_model(model, loc[:-1])
+            valid = sorted(section.model_fields) if section else []
+            hint = get_close_matches(str(loc[-1]), valid, n=1)
+            did = f" (did you mean {hint[0]!r}?)" if hint else ""
+            lines.append(f"unknown key {key!r}{did}; valid keys here: {', '.join(valid)}")
+        elif err["type"] == "value_error":
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
+        elif err["type"] == "missing":
+            lines.append(f"missing required key {key!r}")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """Turn ``["train.epochs=3", "method.name=lora"]`` into a nested dict (values parsed as YAML)."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not of the form key.path=value")
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override")
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return nested
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_config(raw: dict[str, Any], overrides: list[str] | None = None) -> RunConfig:
+    """Validate a config mapping (plus dotted overrides) into a RunConfig or raise ConfigError."""
+    merged = _deep_merge(raw, parse_overrides(overrides or []))
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config: {_format_errors(exc)}") from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run config; ``name`` defaults to the file's stem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    raw.setdefault("name", path.stem)
+    return build_config(raw, overrides)
+
+
+def dump_config(cfg: RunConfig, path: str | Path) -> None:
+    """Write the resolved config (every default filled in) as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")

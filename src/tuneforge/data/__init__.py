@@ -1,0 +1,120 @@
+"""Data: read the configured files, check them, and split them.
+
+Example:
+    >>> splits = load_splits(cfg.data, "classification")
+    >>> splits.label_names
+    ['negative', 'positive']
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import DataError
+from .examples import read_examples
+from .splits import split_examples
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DataSplits", "load_splits", "read_examples", "label_names_of", "check_known_labels"]
+
+
+@dataclass
+class DataSplits:
+    """Checked examples for each split plus the label set learnt from training."""
+
+    train: list[dict[str, Any]]
+    validation: list[dict[str, Any]]
+    test: list[dict[str, Any]] | None
+    label_names: list[str]
+    label_counts: dict[str, int]
+
+
+def _labels_of(example: dict[str, Any]) -> list[str]:
+    if "tags" in example:
+        return list(example["tags"] or [])
+    label = example["label"]
+    return list(label) if isinstance(label, list) else [label]
+
+
+def label_names_of(train: list[dict[str, Any]], task_type: str, given: list[str] | None = None) -> list[str]:
+    """The label set: ``given`` order if set, else sorted (entity tags: 'O' first, then by type)."""
+    seen = Counter(label for example in train for label in _labels_of(example))
+    if task_type == "token_classification":
+        entity_types = sorted({tag[2:] for tag in seen if tag != "O"})
+        names = ["O"] + [f"{prefix}-{t}" for t in entity_types for prefix in ("B", "I") if f"{prefix}-{t}" in seen]
+        # Make sure every B- tag has its I- partner so predictions can continue an entity.
+        names += [f"I-{t}" for t in entity_types if f"I-{t}" not in names]
+        return names
+    if given:
+        return list(given)
+    return sorted(seen)
+
+
+def check_known_labels(examples: list[dict[str, Any]], label_names: list[str], split: str) -> None:
+    """Fail on the first example whose label never appears in training."""
+    known = set(label_names)
+    for example in examples:
+        for label in _labels_of(example):
+            if label not in known:
+                raise DataError(
+                    f"{example['where']}: label {label!r} in the {split} data never appears in the training data "
+                    f"(known labels: {', '.join(label_names)})"
+                )
+
+
+def _key(example: dict[str, Any]) -> tuple:
+    if "tokens" in example:
+        return tuple(example["tokens"])
+    return (example["text"].strip().lower(), (example.get("text_pair") or "").strip().lower())
+
+
+def _warn_duplicates_and_leakage(splits: dict[str, list[dict[str, Any]]]) -> None:
+    train_keys = Counter(_key(e) for e in splits["train"])
+    duplicates = sum(n - 1 for n in train_keys.values() if n > 1)
+    if duplicates:
+        log.warning("training data holds %d duplicate examples", duplicates)
+    for name, examples in splits.items():
+        if name == "train" or not examples:
+            continue
+        leaked = sum(1 for e in examples if _key(e) in train_keys)
+        if leaked:
+            log.warning("%d of %d %s examples also appear in the training data", leaked, len(examples), name)
+
+
+def load_splits(data_cfg, task_type: str) -> DataSplits:
+    """Read train/validation/test as configured, splitting the training file where needed."""
+    read = dict(
+        task_type=task_type,
+        data_format=data_cfg.format,
+        text_column=data_cfg.text_column,
+        text_pair_column=data_cfg.text_pair_column,
+        label_column=data_cfg.label_column,
+        label_delimiter=data_cfg.label_delimiter,
+        label_names=data_cfg.label_names,
+    )
+    train = read_examples(data_cfg.train, **read)
+    validation = read_examples(data_cfg.validation, **read) if data_cfg.validation else None
+    test = read_examples(data_cfg.test, **read) if data_cfg.test else None
+    seed = data_cfg.split.seed
+    if validation is None and test is None:
+        train, test = split_examples(train, data_cfg.split.test, seed)
+        train, validation = split_examples(train, data_cfg.split.validation / (1 - data_cfg.split.test), seed)
+    elif validation is None:
+        train, validation = split_examples(train, data_cfg.split.validation, seed)
+    if data_cfg.max_train_samples and len(train) > data_cfg.max_train_samples:
+        train, _ = split_examples(train, 1 - data_cfg.max_train_samples / len(train), seed)
+    names = label_names_of(train, task_type, data_cfg.label_names)
+    if task_type == "multilabel" and len(names) < 2:
+        raise DataError(f"{data_cfg.train}: multi-label data needs at least two distinct labels, found {names}")
+    if task_type == "classification" and len(names) < 2:
+        raise DataError(f"{data_cfg.train}: classification needs at least two classes, found {names}")
+    check_known_labels(validation, names, "validation")
+    if test:
+        check_known_labels(test, names, "test")
+    _warn_duplicates_and_leakage({"train": train, "validation": validation, "test": test or []})
+    counts = Counter(label for example in train for label in _labels_of(example))
+    return DataSplits(train, validation, test, names, dict(counts))

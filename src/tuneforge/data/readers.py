@@ -1,0 +1,170 @@
+"""Readers for CSV, TSV, JSONL and CoNLL files that report problems by file and line.
+
+Each reader returns plain Python rows tagged with the line they came from, so every
+later check can say exactly where a problem is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+
+EXTENSION_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".conll": "conll",
+    ".iob": "conll",
+    ".bio": "conll",
+}
+_IOB_TAG = re.compile(r"^(O|[BIES]-\S+)$")
+
+
+@dataclass
+class Row:
+    """One record of a tabular file: its values and the line it starts on."""
+
+    line: int
+    values: dict[str, Any]
+
+
+@dataclass
+class Sentence:
+    """One CoNLL sentence: tokens, their tags (None for unlabelled input) and its first line."""
+
+    line: int
+    tokens: list[str]
+    tags: list[str] | None = field(default=None)
+
+
+def infer_format(path: Path, task_type: str | None = None) -> str:
+    """Guess the format from the file extension (``.txt`` means CoNLL for entity tagging)."""
+    suffix = path.suffix.lower()
+    if suffix in EXTENSION_FORMATS:
+        return EXTENSION_FORMATS[suffix]
+    if suffix == ".txt" and task_type == "token_classification":
+        return "conll"
+    raise DataError(
+        f"{path}: cannot tell the format from the extension {suffix!r}; "
+        "set data.format to one of csv, tsv, jsonl, conll"
+    )
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 file (BOM allowed), naming the line of the first invalid byte."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            f"{path} line {line}: byte 0x{raw[exc.start]:02x} at column {column} is not valid UTF-8; "
+            "save the file as UTF-8"
+        ) from None
+
+
+def read_table(path: str | Path, delimiter: str) -> tuple[list[str], list[Row]]:
+    """Read a CSV or TSV file with a header row; returns (columns, rows)."""
+    path = Path(path)
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise DataError(f"{path}: the file is empty (a header row is expected)")
+        columns = [h.strip() for h in header]
+        rows: list[Row] = []
+        start = reader.line_num + 1
+        for cells in reader:
+            if not cells or all(not c.strip() for c in cells):
+                start = reader.line_num + 1
+                continue
+            if len(cells) != len(columns):
+                raise DataError(
+                    f"{path} line {start}: expected {len(columns)} fields "
+                    f"({', '.join(columns)}), found {len(cells)}"
+                )
+            rows.append(Row(start, dict(zip(columns, cells))))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(f"{path} line {reader.line_num}: malformed {delimiter!r}-separated line: {exc}") from None
+    return columns, rows
+
+
+def read_jsonl(path: str | Path) -> tuple[list[str], list[Row]]:
+    """Read one JSON object per line; returns (columns seen, rows)."""
+    path = Path(path)
+    rows: list[Row] = []
+    columns: dict[str, None] = {}
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} line {number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(value, dict):
+            raise DataError(f"{path} line {number}: expected a JSON object, found {type(value).__name__}")
+        columns.update(dict.fromkeys(value))
+        rows.append(Row(number, value))
+    return list(columns), rows
+
+
+def read_conll(path: str | Path, require_tags: bool = True) -> list[Sentence]:
+    """Read ``token TAG`` lines (extra middle columns ignored), blank line between sentences.
+
+    ``-DOCSTART-`` lines are skipped. With ``require_tags=False`` a line may hold the token alone.
+    """
+    path = Path(path)
+    sentences: list[Sentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    first = 0
+
+    def flush() -> None:
+        if tokens:
+            sentences.append(Sentence(first, list(tokens), list(tags) if tags else None))
+        tokens.clear()
+        tags.clear()
+
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            flush()
+            continue
+        if parts[0] == "-DOCSTART-":
+            flush()
+            continue
+        if len(parts) < 2 and require_tags:
+            raise DataError(f"{path} line {number}: expected 'token TAG', found {line.strip()!r}")
+        if len(parts) >= 2:
+            tag = parts[-1]
+            if not _IOB_TAG.match(tag):
+                raise DataError(
+                    f"{path} line {number}: tag {tag!r} is not an IOB tag ('O', 'B-TYPE' or 'I-TYPE')"
+                )
+            if tokens and not tags:
+                raise DataError(f"{path} line {number}: some tokens of this sentence have tags and some do not")
+            tags.append(tag)
+        elif tags:
+            raise DataError(f"{path} line {number}: expected 'token TAG', found {line.strip()!r}")
+        if not tokens:
+            first = number
+        tokens.append(parts[0])
+    flush()
+    return sentences

@@ -1,0 +1,1 @@
+"""Evaluation: metrics for each task and the reports built from them."""

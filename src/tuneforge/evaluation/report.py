@@ -1,0 +1,83 @@
+"""Reports of evaluation metrics: markdown for files, rich tables for the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADLINE_KEYS = ("accuracy", "macro_f1", "micro_f1", "f1", "precision", "recall", "token_accuracy")
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float]:
+    """The scalar metrics (no tables) in a fixed order."""
+    return {k: metrics[k] for k in HEADLINE_KEYS if k in metrics}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(metrics: dict[str, Any], title: str, context: dict[str, Any] | None = None) -> str:
+    """A markdown report: context, headline metrics vs the baseline, per-class table, confusion.
+
+    Example:
+        >>> print(render_markdown(metrics, "SST-2 dev"))
+    """
+    parts = [f"# {title}", ""]
+    for key, value in (context or {}).items():
+        parts.append(f"- **{key}**: {value}")
+    if context:
+        parts.append("")
+    base = metrics.get("baseline", {})
+    rows = [[k, v, base.get(k, "")] for k, v in headline(metrics).items()]
+    parts += [f"## Metrics ({metrics.get('n', '?')} examples)", "",
+              _table(["metric", "model", f"baseline ({base.get('name', 'n/a')})"], rows), ""]
+    per_class = metrics.get("per_class") or {}
+    if per_class:
+        title_pc = "Per entity type" if "token_accuracy" in metrics else "Per class"
+        parts += [f"## {title_pc}", "", _table(
+            ["label", "precision", "recall", "f1", "support"],
+            [[name, v["precision"], v["recall"], v["f1"], v["support"]] for name, v in per_class.items()],
+        ), ""]
+    confusion = metrics.get("confusion_matrix")
+    if confusion:
+        labels = confusion["labels"]
+        parts += ["## Confusion matrix (rows: true, columns: predicted)", "", _table(
+            ["true \\ predicted", *labels], [[name, *row] for name, row in zip(labels, confusion["matrix"])]
+        ), ""]
+    label_confusion = metrics.get("label_confusion")
+    if label_confusion:
+        parts += ["## Per-label confusion", "", _table(
+            ["label", "tp", "fp", "fn", "tn"],
+            [[name, c["tp"], c["fp"], c["fn"], c["tn"]] for name, c in label_confusion.items()],
+        ), ""]
+    return "\n".join(parts)
+
+
+def print_metrics(metrics: dict[str, Any], title: str, console=None) -> None:
+    """Print headline metrics against the baseline, and the per-class table, with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    base = metrics.get("baseline", {})
+    table = Table(title=f"{title} ({metrics.get('n', '?')} examples)")
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column(f"baseline: {base.get('name', 'n/a')}", justify="right")
+    for key, value in headline(metrics).items():
+        table.add_row(key, _fmt(value), _fmt(base[key]) if key in base else "")
+    console.print(table)
+    per_class = metrics.get("per_class") or {}
+    if per_class:
+        detail = Table(title="per class" if "token_accuracy" not in metrics else "per entity type")
+        for column in ("label", "precision", "recall", "f1", "support"):
+            detail.add_column(column, justify="left" if column == "label" else "right")
+        for name, v in per_class.items():
+            detail.add_row(name, _fmt(v["precision"]), _fmt(v["recall"]), _fmt(v["f1"]), str(v["support"]))
+        console.print(detail)

@@ -1,0 +1,29 @@
+"""Full fine-tuning: every weight of the backbone and the task head trains."""
+
+from __future__ import annotations
+
+from . import METHODS, Method, MethodOptions
+
+
+class FullOptions(MethodOptions):
+    """Full fine-tuning has no options of its own."""
+
+    name: str = "full"
+
+
+@METHODS.register("full")
+class FullFineTuning(Method):
+    """Train all parameters.
+
+    Example:
+        >>> model = FullFineTuning().apply(model, FullOptions())
+    """
+
+    Options = FullOptions
+    can_merge = True
+
+    def apply(self, model, options: FullOptions):
+        """Mark every parameter trainable."""
+        for param in model.parameters():
+            param.requires_grad_(True)
+        return model

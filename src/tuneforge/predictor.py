@@ -1,0 +1,63 @@
+"""Predict and evaluate with a trained model, from memory or from a bundle on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .bundle import read_manifest
+from .errors import BundleError
+from .tasks import get_task
+
+
+class Predictor:
+    """A trained model plus what is needed to turn texts into predictions.
+
+    Example:
+        >>> predictor = Predictor.load("runs/demo/bundle")
+        >>> predictor.predict_texts(["my parcel never arrived"])[0]["label"]
+        'shipping'
+    """
+
+    def __init__(self, model, tokenizer, manifest: dict[str, Any]) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.manifest = manifest
+        self.task = get_task(manifest["task"]["type"])
+        self.label_names: list[str] = manifest["task"]["label_names"]
+        self.max_length: int = manifest["task"]["max_length"]
+        self.threshold: float = manifest["task"].get("threshold", 0.5)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Predictor":
+        """Load a bundle after checking its manifest and file hashes."""
+        from transformers import AutoTokenizer
+
+        manifest = read_manifest(path)
+        model_dir = Path(path) / "model"
+        task = get_task(manifest["task"]["type"])
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            model = task.load_trained(str(model_dir))
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{path}: the model in this bundle cannot be loaded: {exc}") from None
+        model.eval()
+        return cls(model, tokenizer, manifest)
+
+    def predict(self, examples: list[dict[str, Any]], batch_size: int = 64) -> list[dict[str, Any]]:
+        """One prediction dict per example (``text``/``text_pair`` or ``tokens``)."""
+        return self.task.predict(
+            self.model, self.tokenizer, examples, self.label_names,
+            max_length=self.max_length, threshold=self.threshold, batch_size=batch_size,
+        )
+
+    def predict_texts(self, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
+        """Predict raw texts (and optional second texts of a pair)."""
+        pairs = pairs or [None] * len(texts)
+        return self.predict([{"text": t, "text_pair": p} for t, p in zip(texts, pairs)])
+
+    def evaluate(self, examples: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Metrics of this model on labelled examples, plus the predictions."""
+        predictions = self.predict(examples)
+        metrics = self.task.score(examples, predictions, self.label_names, self.manifest.get("train_stats", {}))
+        return metrics, predictions

@@ -1,0 +1,86 @@
+"""What every task provides, plus batched inference shared by all of them."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+
+class Task:
+    """Contract of a task. Subclasses live in one module each and register an instance.
+
+    - ``build_model``: a transformers model with a fresh head for ``label_names``;
+    - ``encode``: checked examples -> a ``datasets.Dataset`` of model inputs (with ``length``);
+    - ``collator``: pads a batch dynamically;
+    - ``trainer_metrics``: a ``compute_metrics`` function for transformers' Trainer;
+    - ``predict``: examples -> one prediction dict each;
+    - ``score``: examples + predictions -> the metrics dict of the report (``train_stats``:
+      ``{"examples": n, "label_counts": {...}}`` of the training data, for baselines).
+    """
+
+    name: str = ""
+    default_metric: str = ""
+    default_max_length: int = 128
+
+    auto_class: str = ""
+
+    def build_model(self, model_path: str, label_names: list[str]):
+        raise NotImplementedError
+
+    def load_trained(self, model_dir: str):
+        """Reload a fine-tuned model saved with ``save_pretrained`` (safetensors only)."""
+        import transformers
+
+        return getattr(transformers, self.auto_class).from_pretrained(model_dir, use_safetensors=True)
+
+    def encode(self, examples, tokenizer, label_names, max_length, with_labels=True):
+        raise NotImplementedError
+
+    def collator(self, tokenizer):
+        raise NotImplementedError
+
+    def trainer_metrics(self, label_names: list[str], threshold: float) -> Callable:
+        raise NotImplementedError
+
+    def predict(self, model, tokenizer, examples, label_names, *, max_length, threshold=0.5, batch_size=64):
+        raise NotImplementedError
+
+    def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def batched_logits(model, features: list[dict[str, list[int]]], collate, batch_size: int) -> list[np.ndarray]:
+    """Run ``model`` over tokenized ``features`` in length-sorted batches; logits in input order.
+
+    Sorting by length keeps padding (and so wasted compute) small. Each result is the
+    example's logits: ``(num_labels,)`` for sequence tasks, ``(seq_len, num_labels)`` for tokens.
+    """
+    import torch
+
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    results: list[np.ndarray | None] = [None] * len(features)
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = collate([features[i] for i in idx])
+            batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+            logits = model(**batch).logits.float().cpu().numpy()  # (batch, [seq,] labels)
+            for row, i in enumerate(idx):
+                n = len(features[i]["input_ids"])
+                results[i] = logits[row, :n] if logits.ndim == 3 else logits[row]
+    return results  # type: ignore[return-value]
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis."""
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function."""
+    return 1.0 / (1.0 + np.exp(-x))

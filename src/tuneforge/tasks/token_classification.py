@@ -1,0 +1,177 @@
+"""Named-entity tagging: word-level IOB tags via sub-word alignment, entities with character spans.
+
+Training labels go on the first sub-token of each word (the others get -100 and are
+ignored by the loss); predictions are read from the same first sub-tokens, so each
+word gets exactly one tag. Entity-level scores use seqeval (conlleval rules).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.metrics import entity_metrics
+from . import TASKS
+from .base import Task, batched_logits, softmax
+
+_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
+IGNORE = -100
+
+
+def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Split raw text into words and punctuation, with (start, end) character spans.
+
+    Example:
+        >>> split_words("Anna lives in New York.")[0]
+        ['Anna', 'lives', 'in', 'New', 'York', '.']
+    """
+    matches = list(_WORD.finditer(text))
+    return [m.group() for m in matches], [m.span() for m in matches]
+
+
+def join_words(tokens: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Join pre-split tokens with single spaces, returning the text and each token's span."""
+    spans, position = [], 0
+    for token in tokens:
+        spans.append((position, position + len(token)))
+        position += len(token) + 1
+    return " ".join(tokens), spans
+
+
+def word_tags_to_entities(words, spans, tags, scores, text) -> list[dict[str, Any]]:
+    """Group IOB tags into entities with their text, type, character span and mean score."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    entities = []
+    for entity_type, first, last in get_entities(list(tags)):
+        start, end = spans[first][0], spans[last][1]
+        entities.append({
+            "text": text[start:end],
+            "type": entity_type,
+            "start": start,
+            "end": end,
+            "score": round(float(np.mean(scores[first : last + 1])), 6),
+        })
+    return entities
+
+
+class TokenClassification(Task):
+    """Word-level IOB tagging (named entities)."""
+
+    name = "token_classification"
+    default_metric = "f1"
+    auto_class = "AutoModelForTokenClassification"
+    default_max_length = 256
+
+    def build_model(self, model_path: str, label_names: list[str]):
+        """A token-classification model with a fresh head for the tag set."""
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification.from_pretrained(
+            model_path,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)},
+        )
+
+    @staticmethod
+    def _words(example: dict[str, Any]) -> list[str]:
+        return example["tokens"] if "tokens" in example else split_words(example["text"])[0]
+
+    def _features(self, examples, tokenizer, max_length, label_names=None) -> tuple[list[dict], list[list]]:
+        """Tokenize word lists; return features and, per example, each word's first sub-token index."""
+        words = [self._words(e) or ["."] for e in examples]
+        encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
+        index = {n: i for i, n in enumerate(label_names)} if label_names else None
+        features, firsts = [], []
+        for row, example in enumerate(examples):
+            word_ids = encoded.word_ids(row)
+            first: dict[int, int] = {}
+            for position, word in enumerate(word_ids):
+                if word is not None and word not in first:
+                    first[word] = position
+            feature = {k: encoded[k][row] for k in encoded.keys()}
+            if index is not None:
+                labels = [IGNORE] * len(word_ids)
+                for word, position in first.items():
+                    labels[position] = index[example["tags"][word]]
+                feature["labels"] = labels
+            features.append(feature)
+            firsts.append([first.get(w) for w in range(len(words[row]))])
+        return features, firsts
+
+    def encode(self, examples, tokenizer, label_names, max_length, with_labels=True):
+        """Tokenize sentences and align word tags to first sub-tokens."""
+        from datasets import Dataset
+
+        features, _ = self._features(examples, tokenizer, max_length, label_names if with_labels else None)
+        columns = {k: [f[k] for f in features] for k in features[0]}
+        columns["length"] = [len(ids) for ids in columns["input_ids"]]
+        return Dataset.from_dict(columns)
+
+    def collator(self, tokenizer):
+        """Pad inputs and labels (with -100) to the longest sequence of the batch."""
+        from transformers import DataCollatorForTokenClassification
+
+        pad = DataCollatorForTokenClassification(tokenizer)
+        return lambda features: pad([{k: v for k, v in f.items() if k != "length"} for f in features])
+
+    def trainer_metrics(self, label_names: list[str], threshold: float):
+        """Entity-level F1 on Trainer's evaluation logits (ignoring -100 positions)."""
+        from seqeval.metrics import f1_score, precision_score, recall_score
+
+        def compute(eval_pred) -> dict[str, float]:
+            logits, labels = eval_pred.predictions, eval_pred.label_ids
+            if isinstance(logits, tuple):
+                logits = logits[0]
+            predicted = logits.argmax(-1)  # (examples, seq)
+            gold_tags, pred_tags = [], []
+            for gold_row, pred_row in zip(labels, predicted):
+                keep = gold_row != IGNORE
+                gold_tags.append([label_names[i] for i in gold_row[keep]])
+                pred_tags.append([label_names[i] for i in pred_row[keep]])
+            return {
+                "f1": float(f1_score(gold_tags, pred_tags, zero_division=0)),
+                "precision": float(precision_score(gold_tags, pred_tags, zero_division=0)),
+                "recall": float(recall_score(gold_tags, pred_tags, zero_division=0)),
+            }
+
+        return compute
+
+    def predict(self, model, tokenizer, examples, label_names, *, max_length, threshold=0.5, batch_size=64):
+        """Tags per word and entities with character spans; words cut off by truncation get 'O'."""
+        features, firsts = self._features(examples, tokenizer, max_length)
+        logits = batched_logits(model, features, self.collator(tokenizer), batch_size)
+        results = []
+        for example, row_logits, first in zip(examples, logits, firsts):
+            if "tokens" in example:
+                words = example["tokens"]
+                text, spans = join_words(words)
+            else:
+                text = example["text"]
+                words, spans = split_words(text)
+            probs = softmax(row_logits)  # (seq, labels)
+            tags, scores = [], []
+            for position in first[: len(words)]:
+                if position is None:
+                    tags.append("O")
+                    scores.append(0.0)
+                else:
+                    best = int(probs[position].argmax())
+                    tags.append(label_names[best])
+                    scores.append(float(probs[position, best]))
+            results.append({
+                "tokens": list(words),
+                "tags": tags,
+                "entities": word_tags_to_entities(words, spans, tags, scores, text),
+            })
+        return results
+
+    def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
+        """Entity-level metrics of predicted tags against gold tags."""
+        return entity_metrics([e["tags"] for e in examples], [p["tags"] for p in predictions])
+
+
+TASKS.register("token_classification")(TokenClassification())

@@ -1,0 +1,175 @@
+"""One training run, top to bottom: data -> model -> method -> Trainer -> evaluation -> bundle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..backbone import backbone_reference, resolve_backbone
+from ..bundle import save_bundle
+from ..config import RunConfig, dump_config
+from ..data import load_splits
+from ..errors import ConfigError
+from ..evaluation.report import headline, render_markdown
+from ..methods import METHODS, count_parameters
+from ..predictor import Predictor
+from ..tasks import get_task
+from .arguments import training_arguments
+
+log = logging.getLogger("tuneforge")
+
+
+@dataclass
+class RunResult:
+    """What a training run produced."""
+
+    run_dir: Path
+    bundle_dir: Path
+    metrics: dict[str, Any]
+    eval_split: str
+    wall_seconds: float
+    predictor: Predictor
+
+
+def resolve_run_dir(cfg: RunConfig) -> Path:
+    """``output.dir`` or ``runs/<config name>-<timestamp>``."""
+    if cfg.output.dir is not None:
+        return Path(cfg.output.dir)
+    return Path("runs") / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _attach_log_file(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("tuneforge", "transformers"):
+        logging.getLogger(name).addHandler(handler)
+    logging.getLogger("tuneforge").setLevel(logging.INFO)
+    return handler
+
+
+def _last_checkpoint(checkpoints: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
+def _format_seconds(seconds: float) -> str:
+    minutes, sec = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def train_run(cfg: RunConfig, console=None) -> RunResult:
+    """Train, evaluate and bundle the model described by ``cfg``; see ``tuneforge.api.train``."""
+    from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
+
+    started = time.perf_counter()
+    run_dir = resolve_run_dir(cfg)
+    checkpoints = run_dir / "checkpoints"
+    resume_from = _last_checkpoint(checkpoints) if cfg.train.resume else None
+    if cfg.train.resume and resume_from is None:
+        raise ConfigError(f"train.resume is set but {checkpoints} holds no checkpoint to resume from")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = _attach_log_file(run_dir)
+    try:
+        dump_config(cfg, run_dir / "config.yaml")
+        set_seed(cfg.train.seed)
+        task = get_task(cfg.task.type)
+        splits = load_splits(cfg.data, cfg.task.type)
+        log.info(
+            "data: %d train, %d validation, %s test examples; %d labels",
+            len(splits.train), len(splits.validation), len(splits.test) if splits.test else "no", len(splits.label_names),
+        )
+        model_path = resolve_backbone(cfg.model.name)
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        model = task.build_model(model_path, splits.label_names)
+        method = METHODS.get(cfg.method.name)()
+        model = method.apply(model, cfg.method)
+        trainable, total = count_parameters(model)
+        log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
+
+        max_length = cfg.model.max_length or task.default_max_length
+        train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
+        val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
+        metric = cfg.eval.metric or task.default_metric
+        args = training_arguments(cfg, checkpoints, metric=metric)
+        callbacks = []
+        if cfg.train.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=val_ds,
+            data_collator=task.collator(tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=task.trainer_metrics(splits.label_names, cfg.task.threshold),
+            callbacks=callbacks,
+        )
+        train_started = time.perf_counter()
+        output = trainer.train(resume_from_checkpoint=resume_from)
+        train_seconds = time.perf_counter() - train_started
+        (run_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
+
+        manifest = {
+            "task": {
+                "type": cfg.task.type,
+                "label_names": splits.label_names,
+                "max_length": max_length,
+                "threshold": cfg.task.threshold,
+            },
+            "data": {
+                "text_column": cfg.data.text_column,
+                "text_pair_column": cfg.data.text_pair_column,
+                "label_column": cfg.data.label_column,
+                "label_delimiter": cfg.data.label_delimiter,
+                "label_names": cfg.data.label_names,
+            },
+            "train_stats": {"examples": len(splits.train), "label_counts": splits.label_counts},
+            "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"),
+                       "merged": True, "trainable_parameters": trainable, "total_parameters": total},
+            "base_model": backbone_reference(cfg.model.name, model_path),
+        }
+        predictor = Predictor(trainer.model, tokenizer, manifest)
+        eval_split, eval_examples = ("test", splits.test) if splits.test else ("validation", splits.validation)
+        metrics, _ = predictor.evaluate(eval_examples)
+        best = trainer.state.best_metric
+        context = {
+            "run": cfg.name,
+            "model": cfg.model.name,
+            "method": f"{cfg.method.name} ({trainable:,} of {total:,} parameters trainable, {100 * trainable / total:.2f}%)",
+            "data": f"{len(splits.train)} train / {len(splits.validation)} validation / {len(eval_examples)} {eval_split}",
+            "evaluated on": eval_split,
+            "training time": _format_seconds(train_seconds),
+            "best validation " + metric: f"{best:.4f}" if best is not None else "n/a",
+        }
+        report = render_markdown(metrics, f"TuneForge report: {cfg.name}", context)
+        (run_dir / "metrics.json").write_text(
+            json.dumps({"split": eval_split, **metrics, "train": output.metrics,
+                        "best_validation": {metric: best}}, indent=2),
+            encoding="utf-8",
+        )
+        (run_dir / "report.md").write_text(report, encoding="utf-8")
+        manifest["metrics"] = {"split": eval_split, **headline(metrics)}
+        bundle_dir = save_bundle(run_dir / "bundle", trainer.model, tokenizer, manifest, report)
+        if not cfg.output.keep_checkpoints:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        wall = time.perf_counter() - started
+        steps = trainer.state.global_step
+        main_metric = metrics.get(task.default_metric, 0.0)
+        log.info(
+            "done in %s: %d steps, %.1f epochs, %.1f samples/s; %s %s %.4f (baseline %.4f); bundle: %s",
+            _format_seconds(wall), steps, trainer.state.epoch or 0, output.metrics.get("train_samples_per_second", 0),
+            eval_split, task.default_metric, main_metric, metrics.get("baseline", {}).get(task.default_metric, 0.0),
+            bundle_dir,
+        )
+        return RunResult(run_dir, bundle_dir, metrics, eval_split, wall, predictor)
+    finally:
+        for name in ("tuneforge", "transformers"):
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
