@@ -48,20 +48,34 @@ def _file_hashes(root: Path) -> dict[str, str]:
     }
 
 
+ADAPTER_WEIGHTS = "adapter/trainable.safetensors"
+
+
 def save_bundle(
-    path: str | Path, model, tokenizer, manifest: dict[str, Any], report_md: str | None = None
+    path: str | Path, model, tokenizer, manifest: dict[str, Any], report_md: str | None = None,
+    trainable_only: bool = False,
 ) -> Path:
     """Write model, tokenizer, report and a manifest with the sha256 of every file.
 
     ``manifest`` carries the task description (``task``, ``data``, ``method``,
     ``base_model``, ``metrics``, ``train_stats``); format version, versions and hashes are added here.
+    With ``trainable_only`` only the trained parameters are written (``adapter/``); loading
+    rebuilds the model from the base named in the manifest.
 
     Example:
         >>> save_bundle("runs/x/bundle", model, tokenizer, {"task": {...}, ...})
     """
+    from safetensors.torch import save_file
+
+    from .methods import trainable_state
+
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(root / "model", safe_serialization=True)
+    if trainable_only:
+        (root / "adapter").mkdir(exist_ok=True)
+        save_file(trainable_state(model), str(root / ADAPTER_WEIGHTS))
+    else:
+        model.save_pretrained(root / "model", safe_serialization=True)
     tokenizer.save_pretrained(root / "model")
     if report_md is not None:
         (root / "report.md").write_text(report_md, encoding="utf-8")

@@ -6,8 +6,35 @@ from pathlib import Path
 from typing import Any
 
 from .bundle import read_manifest
-from .errors import BundleError
+from .errors import BundleError, TuneForgeError
 from .tasks import get_task
+
+
+def _rebuild_unmerged(root: Path, manifest: dict[str, Any], task):
+    """Base model (checked by hash) + the method applied again + the saved trainable parameters."""
+    from safetensors.torch import load_file
+
+    from .backbone import backbone_reference, resolve_backbone
+    from .bundle import ADAPTER_WEIGHTS
+    from .methods import METHODS, load_trainable
+
+    base = manifest["base_model"]
+    try:
+        base_path = resolve_backbone(base["name"])
+    except TuneForgeError as exc:
+        raise BundleError(f"{root}: this bundle holds only trained adapters and needs its base model: {exc}") from None
+    found = backbone_reference(base["name"], base_path)["weights_sha256"]
+    if found != base["weights_sha256"]:
+        raise BundleError(
+            f"{root}: base model {base['name']!r} on this machine ({base_path}) is not the one this adapter was "
+            f"trained on (sha256 {found[:12]}... != {base['weights_sha256'][:12]}...)"
+        )
+    method = METHODS.get(manifest["method"]["name"])
+    options = method.Options.model_validate(manifest["method"]["options"])
+    model = task.build_model(base_path, manifest["task"]["label_names"])
+    model = method().apply(model, options)
+    load_trainable(model, load_file(str(root / ADAPTER_WEIGHTS)))
+    return model
 
 
 class Predictor:
@@ -38,7 +65,10 @@ class Predictor:
         task = get_task(manifest["task"]["type"])
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            model = task.load_trained(str(model_dir))
+            if manifest["method"].get("merged", True):
+                model = task.load_trained(str(model_dir))
+            else:
+                model = _rebuild_unmerged(Path(path), manifest, task)
         except (OSError, ValueError) as exc:
             raise BundleError(f"{path}: the model in this bundle cannot be loaded: {exc}") from None
         model.eval()

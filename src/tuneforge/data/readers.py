@@ -79,10 +79,15 @@ def read_text(path: str | Path) -> str:
 
 
 def read_table(path: str | Path, delimiter: str) -> tuple[list[str], list[Row]]:
-    """Read a CSV or TSV file with a header row; returns (columns, rows)."""
+    """Read a CSV or TSV file with a header row; returns (columns, rows).
+
+    TSV is read without quote handling (a tab-separated cell may hold a bare ``"``);
+    stray carriage returns (Windows line ends, or a ``\r`` before a tab) are dropped.
+    """
     path = Path(path)
-    text = read_text(path)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    text = read_text(path).replace("\r\n", "\n").replace("\r", "")
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     try:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):

@@ -1,10 +1,14 @@
 """Adaptation methods: each decides which parameters train, registered in its own module.
 
-Every method follows one contract:
+Every method follows one contract, checked by one parametrized test over the registry:
 
-- ``Options``: a pydantic model (the ``method:`` config section, ``name`` plus options);
-- ``apply(model, options)``: returns the model with exactly the intended parameters trainable;
-- ``can_merge``: whether the trained weights fold into a plain transformers model.
+- ``Options``: a pydantic model, the ``method:`` config section (``name`` plus the method's options);
+- ``apply(model, options)``: returns the model with exactly the intended parameters trainable
+  (raises ``ConfigError`` for options that do not fit the backbone);
+- ``callbacks(options)``: Trainer callbacks the method needs (most need none);
+- ``can_merge`` and ``merge(model)``: fold the trained weights into a plain transformers model;
+- what is saved for an unmerged bundle is the trainable parameters only
+  (``trainable_state``); reloading is ``apply`` on the same base, then ``load_trainable``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class MethodOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     name: str = "full"
+    merge: bool = True
 
 
 class Method:
@@ -32,6 +37,14 @@ class Method:
         """Prepare ``model`` for training under this method and return it."""
         raise NotImplementedError
 
+    def callbacks(self, options: MethodOptions) -> list:
+        """Trainer callbacks this method needs during training."""
+        return []
+
+    def merge(self, model):
+        """Return a plain transformers model with the trained weights folded in."""
+        return model
+
 
 METHODS: Registry[type[Method]] = Registry("method")
 
@@ -43,4 +56,39 @@ def count_parameters(model) -> tuple[int, int]:
     return trainable, total
 
 
-from . import full  # noqa: E402,F401  (registers itself)
+def trainable_state(model) -> dict:
+    """The trainable parameters by name (what an unmerged bundle stores)."""
+    return {name: p.detach().contiguous().cpu() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable(model, state: dict) -> None:
+    """Load saved trainable parameters into a freshly applied model; every key must land."""
+    from ..errors import BundleError
+
+    params = dict(model.named_parameters())
+    unknown = sorted(set(state) - set(params))
+    if unknown:
+        raise BundleError(f"saved parameters do not fit the model: {', '.join(unknown[:5])}")
+    for name, tensor in state.items():
+        if params[name].shape != tensor.shape:
+            raise BundleError(f"saved parameter {name} has shape {tuple(tensor.shape)}, model has {tuple(params[name].shape)}")
+        params[name].data.copy_(tensor)
+
+
+def head_parameter_names(model) -> set[str]:
+    """Names of parameters outside the backbone (the task head, e.g. ``classifier.*``)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    if not prefix or not hasattr(model, prefix):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"cannot tell the task head from the backbone in {type(model).__name__}")
+    return {name for name, _ in model.named_parameters() if not name.startswith(prefix + ".")}
+
+
+def set_trainable(model, predicate) -> None:
+    """Freeze every parameter except those whose name satisfies ``predicate``."""
+    for name, param in model.named_parameters():
+        param.requires_grad_(bool(predicate(name)))
+
+
+from . import adapter, full, partial, peft_methods  # noqa: E402,F401  (register themselves)

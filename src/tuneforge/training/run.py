@@ -98,7 +98,7 @@ def train_run(cfg: RunConfig, console=None) -> RunResult:
         val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
         metric = cfg.eval.metric or task.default_metric
         args = training_arguments(cfg, checkpoints, metric=metric)
-        callbacks = []
+        callbacks = method.callbacks(cfg.method)
         if cfg.train.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
         trainer = Trainer(
@@ -116,6 +116,8 @@ def train_run(cfg: RunConfig, console=None) -> RunResult:
         train_seconds = time.perf_counter() - train_started
         (run_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
 
+        merged = method.can_merge and cfg.method.merge
+        final_model = method.merge(trainer.model) if merged else trainer.model
         manifest = {
             "task": {
                 "type": cfg.task.type,
@@ -132,10 +134,10 @@ def train_run(cfg: RunConfig, console=None) -> RunResult:
             },
             "train_stats": {"examples": len(splits.train), "label_counts": splits.label_counts},
             "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"),
-                       "merged": True, "trainable_parameters": trainable, "total_parameters": total},
+                       "merged": merged, "trainable_parameters": trainable, "total_parameters": total},
             "base_model": backbone_reference(cfg.model.name, model_path),
         }
-        predictor = Predictor(trainer.model, tokenizer, manifest)
+        predictor = Predictor(final_model, tokenizer, manifest)
         eval_split, eval_examples = ("test", splits.test) if splits.test else ("validation", splits.validation)
         metrics, _ = predictor.evaluate(eval_examples)
         best = trainer.state.best_metric
@@ -156,7 +158,7 @@ def train_run(cfg: RunConfig, console=None) -> RunResult:
         )
         (run_dir / "report.md").write_text(report, encoding="utf-8")
         manifest["metrics"] = {"split": eval_split, **headline(metrics)}
-        bundle_dir = save_bundle(run_dir / "bundle", trainer.model, tokenizer, manifest, report)
+        bundle_dir = save_bundle(run_dir / "bundle", final_model, tokenizer, manifest, report, trainable_only=not merged)
         if not cfg.output.keep_checkpoints:
             shutil.rmtree(checkpoints, ignore_errors=True)
         wall = time.perf_counter() - started

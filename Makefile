@@ -1,0 +1,33 @@
+# Each target sets up .venv itself when it is missing; nothing else is needed on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all bench lint clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU build on this machine's disk (any other pulls CUDA).
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/tuneforge train configs/demo.yaml output.dir=runs/demo
+	$(VENV)/bin/tuneforge predict runs/demo/bundle \
+		--text "I was charged twice for the same blender, please refund one of them" \
+		--text "the tracking number says delivered but there is nothing at my door" \
+		--text "my smart watch will not pair with my phone since the last update" \
+		--text "can I swap the lamp I bought for the black one?"
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m slow tests
+
+bench: $(STAMP)
+	$(PY) bench/train_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

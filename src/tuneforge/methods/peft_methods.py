@@ -1,0 +1,233 @@
+"""Parameter-efficient methods from peft: LoRA, AdaLoRA, IA3, prefix-, prompt- and p-tuning.
+
+Each is a small options class plus the peft config it builds. The task head always trains
+(peft's ``modules_to_save`` for sequence and token classification).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..errors import ConfigError
+from . import METHODS, Method, MethodOptions
+
+# Sensible targets where peft has no default for the architecture (BERT-style encoders).
+ENCODER_LORA_TARGETS = {
+    "bert": ["query", "key", "value", "dense"],
+    "roberta": ["query", "key", "value", "dense"],
+    "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"],
+}
+ENCODER_IA3_TARGETS = {
+    "bert": (["key", "value", "output.dense"], ["output.dense"]),
+    "roberta": (["key", "value", "output.dense"], ["output.dense"]),
+}
+
+
+def peft_task_type(model) -> str:
+    """peft's task type for a transformers model class."""
+    name = type(model).__name__
+    if name.endswith("ForSequenceClassification"):
+        return "SEQ_CLS"
+    if name.endswith("ForTokenClassification"):
+        return "TOKEN_CLS"
+    if name.endswith("ForCausalLM"):
+        return "CAUSAL_LM"
+    raise ConfigError(f"parameter-efficient methods do not support {name}")
+
+
+def _import_peft():
+    try:
+        import peft
+    except ImportError:
+        raise ConfigError("this method needs peft: pip install peft==0.21.2") from None
+    return peft
+
+
+class PeftMethod(Method):
+    """Shared apply/merge for methods built on a peft config."""
+
+    def peft_config(self, model, options):
+        raise NotImplementedError
+
+    def apply(self, model, options):
+        """Wrap ``model`` with peft; options that do not fit the backbone fail here, before training."""
+        peft = _import_peft()
+        config = self.peft_config(model, options)
+        try:
+            return peft.get_peft_model(model, config)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"method {options.name} cannot be applied to {type(model).__name__}: {exc}") from None
+
+    def merge(self, model):
+        """Fold the adapter into the base weights and return the plain transformers model."""
+        return model.merge_and_unload()
+
+
+class LoraOptions(MethodOptions):
+    """LoRA: rank ``r`` updates, scaled by ``alpha / r``, on ``target_modules``."""
+
+    name: str = "lora"
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16, gt=0)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    target_modules: list[str] | None = None
+
+
+def _targets(model, options, table) -> list[str] | None:
+    if options.target_modules is not None:
+        return options.target_modules
+    return table.get(getattr(model.config, "model_type", ""))  # None: peft's own default
+
+
+@METHODS.register("lora")
+class Lora(PeftMethod):
+    """LoRA (Hu et al. 2021) via peft."""
+
+    Options = LoraOptions
+
+    def peft_config(self, model, options: LoraOptions):
+        peft = _import_peft()
+        return peft.LoraConfig(
+            task_type=peft_task_type(model), r=options.r, lora_alpha=options.alpha,
+            lora_dropout=options.dropout, target_modules=_targets(model, options, ENCODER_LORA_TARGETS),
+        )
+
+
+class AdaLoraOptions(MethodOptions):
+    """AdaLoRA: ranks start at ``init_r`` and are pruned towards an average of ``target_r``."""
+
+    name: str = "adalora"
+    init_r: int = Field(12, ge=1)
+    target_r: int = Field(8, ge=1)
+    alpha: float = Field(16, gt=0)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    tinit: float = Field(0.1, ge=0, lt=1, description="share of steps before pruning starts")
+    tfinal: float = Field(0.2, ge=0, lt=1, description="share of final steps with fixed ranks")
+    delta_t: int = Field(10, ge=1, description="steps between rank re-allocations")
+    orth_reg_weight: float = Field(0.5, ge=0)
+    target_modules: list[str] | None = None
+
+
+class _AdaLoraSchedule:
+    """Trainer callback: tell AdaLoRA the step count and re-allocate ranks after each optimizer step."""
+
+    def __new__(cls, options: AdaLoraOptions):
+        from transformers import TrainerCallback
+
+        class Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, model=None, **kwargs):
+                config = model.peft_config["default"]
+                config.total_step = state.max_steps
+                config.tinit = int(options.tinit * state.max_steps)
+                config.tfinal = int(options.tfinal * state.max_steps)
+
+            def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+                model.base_model.update_and_allocate(state.global_step)
+
+        return Callback()
+
+
+@METHODS.register("adalora")
+class AdaLora(PeftMethod):
+    """AdaLoRA (Zhang et al. 2023) via peft, with its rank schedule driven by a Trainer callback."""
+
+    Options = AdaLoraOptions
+
+    def peft_config(self, model, options: AdaLoraOptions):
+        peft = _import_peft()
+        if options.target_r > options.init_r:
+            raise ConfigError("method.target_r must not exceed method.init_r")
+        return peft.AdaLoraConfig(
+            task_type=peft_task_type(model), init_r=options.init_r, target_r=options.target_r,
+            lora_alpha=options.alpha, lora_dropout=options.dropout, tinit=0, tfinal=0, deltaT=options.delta_t,
+            orth_reg_weight=options.orth_reg_weight, total_step=10_000,  # set from the Trainer at train start
+            target_modules=_targets(model, options, ENCODER_LORA_TARGETS),
+        )
+
+    def callbacks(self, options: AdaLoraOptions) -> list:
+        return [_AdaLoraSchedule(options)]
+
+
+class IA3Options(MethodOptions):
+    """IA3: learned scaling vectors on keys, values and feed-forward activations."""
+
+    name: str = "ia3"
+    target_modules: list[str] | None = None
+    feedforward_modules: list[str] | None = None
+
+
+@METHODS.register("ia3")
+class IA3(PeftMethod):
+    """IA3 (Liu et al. 2022) via peft."""
+
+    Options = IA3Options
+
+    def peft_config(self, model, options: IA3Options):
+        peft = _import_peft()
+        default = ENCODER_IA3_TARGETS.get(getattr(model.config, "model_type", ""), (None, None))
+        targets = options.target_modules if options.target_modules is not None else default[0]
+        feedforward = options.feedforward_modules if options.feedforward_modules is not None else default[1]
+        return peft.IA3Config(task_type=peft_task_type(model), target_modules=targets, feedforward_modules=feedforward)
+
+
+class PromptOptions(MethodOptions):
+    """Prompt methods: ``num_virtual_tokens`` learned vectors prepended to the input."""
+
+    name: str = "prompt_tuning"
+    merge: bool = False
+    num_virtual_tokens: int = Field(20, ge=1, le=512)
+
+
+class PTuningOptions(PromptOptions):
+    """P-tuning: virtual tokens produced by a small prompt encoder (MLP)."""
+
+    name: str = "p_tuning"
+    encoder_hidden_size: int = Field(128, ge=1)
+
+
+class _PromptMethod(PeftMethod):
+    """Shared parts of prefix, prompt and p-tuning: they cannot fold into the base weights."""
+
+    can_merge = False
+
+    def merge(self, model):
+        raise ConfigError(f"{type(self).__name__} adds virtual tokens and cannot be merged into the base weights")
+
+
+@METHODS.register("prompt_tuning")
+class PromptTuning(_PromptMethod):
+    """Prompt tuning (Lester et al. 2021) via peft."""
+
+    Options = PromptOptions
+
+    def peft_config(self, model, options: PromptOptions):
+        return _import_peft().PromptTuningConfig(task_type=peft_task_type(model), num_virtual_tokens=options.num_virtual_tokens)
+
+
+class PrefixOptions(PromptOptions):
+    """Prefix tuning: learned key/value prefixes in every layer."""
+
+    name: str = "prefix_tuning"
+
+
+@METHODS.register("prefix_tuning")
+class PrefixTuning(_PromptMethod):
+    """Prefix tuning (Li & Liang 2021) via peft."""
+
+    Options = PrefixOptions
+
+    def peft_config(self, model, options: PrefixOptions):
+        return _import_peft().PrefixTuningConfig(task_type=peft_task_type(model), num_virtual_tokens=options.num_virtual_tokens)
+
+
+@METHODS.register("p_tuning")
+class PTuning(_PromptMethod):
+    """P-tuning (Liu et al. 2021) via peft."""
+
+    Options = PTuningOptions
+
+    def peft_config(self, model, options: PTuningOptions):
+        return _import_peft().PromptEncoderConfig(
+            task_type=peft_task_type(model), num_virtual_tokens=options.num_virtual_tokens,
+            encoder_hidden_size=options.encoder_hidden_size,
+        )

@@ -1,0 +1,120 @@
+"""Shared fixtures: a tiny random BERT (no downloads) and small data files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import string
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+WORDS = """the a an and or but not no very really so this that it is was were be movie film
+great good fine bad awful terrible boring lovely wonderful fun dull love hate liked enjoyed
+plot actors acting story ending music john mary paris london berlin google apple works lives in at
+for of to with my your our where parcel order refund charge password login app crash broken
+""".split()
+
+
+def _vocab() -> list[str]:
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    return specials + chars + [f"##{c}" for c in string.ascii_lowercase + string.digits] + WORDS
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random BERT with a small word-piece vocabulary, saved as a model folder."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab_file = folder / "vocab.txt"
+    vocab_file.write_text("\n".join(_vocab()) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=256,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+POSITIVE = ["a great movie", "lovely acting and a fun story", "i really enjoyed this film", "wonderful music",
+            "good plot , great ending", "very fun", "i love this movie", "the actors were great",
+            "so lovely", "a fine film , really good", "enjoyed it", "great great great"]
+NEGATIVE = ["an awful movie", "boring plot and dull acting", "i hate this film", "terrible music",
+            "bad story , bad ending", "very dull", "not good", "the actors were awful",
+            "so boring", "a terrible film , really bad", "hated it", "awful awful awful"]
+
+
+def write_csv(path: Path, rows: list[dict], delimiter: str = ",") -> Path:
+    """Write dict rows with a header (helper for tests)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def sentiment_csv(tmp_path) -> Path:
+    """24 short labelled reviews, balanced."""
+    rows = [{"text": t, "label": "positive"} for t in POSITIVE] + [{"text": t, "label": "negative"} for t in NEGATIVE]
+    return write_csv(tmp_path / "reviews.csv", rows)
+
+
+CONLL = """-DOCSTART- O
+
+john B-PER
+lives O
+in O
+paris B-LOC
+. O
+
+mary B-PER
+works O
+at O
+google B-ORG
+in O
+london B-LOC
+
+the O
+apple B-ORG
+works O
+in O
+berlin B-LOC
+"""
+
+
+@pytest.fixture
+def conll_file(tmp_path) -> Path:
+    """Three tagged sentences repeated, in CoNLL format."""
+    path = tmp_path / "ner.conll"
+    body = CONLL.split("\n", 2)[2]
+    path.write_text(CONLL + ("\n" + body) * 3, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_config(tiny_model_dir, sentiment_csv, tmp_path) -> dict:
+    """A config mapping that trains the tiny model for a few steps."""
+    return {
+        "name": "tiny",
+        "data": {"train": str(sentiment_csv), "split": {"validation": 0.25, "test": 0.25, "seed": 0}},
+        "model": {"name": str(tiny_model_dir), "max_length": 32},
+        "train": {"epochs": 2, "batch_size": 4, "learning_rate": 1e-3, "logging_steps": 5},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    """Write one JSON object per line (helper for tests)."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

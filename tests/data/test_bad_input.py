@@ -1,0 +1,125 @@
+"""Every kind of bad input ends in one clear line naming file, line and problem, exit status 2."""
+
+from __future__ import annotations
+
+import yaml
+from typer.testing import CliRunner
+
+from tuneforge.cli import app
+
+from ..conftest import write_csv
+
+runner = CliRunner()
+
+
+def run_train(tmp_path, data: dict, task: str = "classification"):
+    config = {"data": data, "task": {"type": task}, "model": {"name": "default"},
+              "output": {"dir": str(tmp_path / "run")}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return runner.invoke(app, ["train", str(path)])
+
+
+def assert_clean_failure(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error:"), text
+    for fragment in fragments:
+        assert fragment in text, (fragment, text)
+
+
+def rows(n=6):
+    return [{"text": f"text number {i}", "label": "a" if i % 2 else "b"} for i in range(n)]
+
+
+def test_missing_file(tmp_path):
+    result = run_train(tmp_path, {"train": str(tmp_path / "absent.csv")})
+    assert_clean_failure(result, "absent.csv", "file not found")
+
+
+def test_missing_column(tmp_path):
+    path = write_csv(tmp_path / "d.csv", [{"sentence": "hello", "label": "a"}])
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "d.csv", "column 'text' not found", "sentence, label")
+
+
+def test_empty_text(tmp_path):
+    data = rows()
+    data[3]["text"] = "   "
+    path = write_csv(tmp_path / "d.csv", data)
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "d.csv line 5", "empty text in column 'text'")
+
+
+def test_label_unseen_in_training(tmp_path):
+    train = write_csv(tmp_path / "train.csv", rows())
+    dev_rows = rows(4)
+    dev_rows[2]["label"] = "c"
+    dev = write_csv(tmp_path / "dev.csv", dev_rows)
+    result = run_train(tmp_path, {"train": str(train), "validation": str(dev)})
+    assert_clean_failure(result, "dev.csv line 4", "label 'c'", "never appears in the training data")
+
+
+def test_malformed_conll_line(tmp_path):
+    path = tmp_path / "bad.conll"
+    path.write_text("John B-PER\nlives O\nParis\n\nok O\n", encoding="utf-8")
+    result = run_train(tmp_path, {"train": str(path)}, task="token_classification")
+    assert_clean_failure(result, "bad.conll line 3", "expected 'token TAG'", "'Paris'")
+
+
+def test_bad_conll_tag(tmp_path):
+    path = tmp_path / "bad.conll"
+    path.write_text("John PERSON\n", encoding="utf-8")
+    result = run_train(tmp_path, {"train": str(path)}, task="token_classification")
+    assert_clean_failure(result, "bad.conll line 1", "'PERSON' is not an IOB tag")
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\nfine,a\ncaf\xe9 au lait,b\n".encode("latin-1"))
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "latin1.csv line 3", "0xe9", "not valid UTF-8")
+
+
+def test_empty_data_set(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("text,label\n", encoding="utf-8")
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "empty.csv", "no examples found")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.tsv"
+    path.write_text("", encoding="utf-8")
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "empty.tsv", "empty")
+
+
+def test_wrong_field_count(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\nhello,a\nhi,b,extra\n", encoding="utf-8")
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "d.csv line 3", "expected 2 fields", "found 3")
+
+
+def test_bad_jsonl(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", label}\n', encoding="utf-8")
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "d.jsonl line 2", "invalid JSON")
+
+
+def test_unknown_extension(tmp_path):
+    path = tmp_path / "d.xlsx"
+    path.write_text("whatever", encoding="utf-8")
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "d.xlsx", "data.format")
+
+
+def test_unknown_config_key_on_cli(tmp_path):
+    path = write_csv(tmp_path / "d.csv", rows())
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({"data": {"train": str(path)}}))
+    result = runner.invoke(app, ["train", str(config), "train.epoch=2"])
+    assert_clean_failure(result, "unknown key 'train.epoch'", "epochs")

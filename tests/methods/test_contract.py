@@ -1,0 +1,119 @@
+"""Every registered method keeps the same contract, for classification and entity tagging."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from tuneforge.config import build_config
+from tuneforge.errors import ConfigError
+from tuneforge.methods import METHODS, count_parameters, head_parameter_names, load_trainable, trainable_state
+from tuneforge.tasks import get_task
+
+ALL = METHODS.names()
+TASKS = ["classification", "token_classification"]
+LABELS = {"classification": ["neg", "pos"], "token_classification": ["O", "B-PER", "I-PER"]}
+
+
+def build(tiny_model_dir, task_type, name, **options):
+    task = get_task(task_type)
+    torch.manual_seed(0)
+    model = task.build_model(str(tiny_model_dir), LABELS[task_type])
+    opts = build_config({"data": {"train": "-"}, "method": {"name": name, **options}}).method
+    return model, METHODS.get(name)(), opts
+
+
+def batch(task_type):
+    ids = torch.tensor([[2, 60, 61, 62, 3, 0], [2, 63, 64, 3, 0, 0]])
+    mask = (ids != 0).long()
+    labels = torch.tensor([0, 1]) if task_type == "classification" else torch.tensor(
+        [[-100, 1, 2, 0, -100, -100], [-100, 0, 1, -100, -100, -100]])
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def test_registry_has_every_method():
+    assert set(ALL) == {"full", "freeze", "linear_probe", "bitfit", "lora", "adalora", "ia3",
+                        "prefix_tuning", "prompt_tuning", "p_tuning", "adapter"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_unknown_option_is_named(name):
+    with pytest.raises(ConfigError, match=f"method.no_such_option"):
+        build_config({"data": {"train": "-"}, "method": {"name": name, "no_such_option": 1}})
+
+
+@pytest.mark.parametrize("task_type", TASKS)
+@pytest.mark.parametrize("name", ALL)
+def test_forward_backward_and_trainable_set(tiny_model_dir, task_type, name):
+    model, method, opts = build(tiny_model_dir, task_type, name)
+    head = head_parameter_names(model)
+    model = method.apply(model, opts)
+    trainable, total = count_parameters(model)
+    assert 0 < trainable <= total
+    if name != "full":
+        assert trainable < total
+    out = model(**batch(task_type))
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    for pname, param in model.named_parameters():
+        if param.requires_grad:
+            assert param.grad is not None, f"{pname} trains but got no gradient"
+        else:
+            assert param.grad is None, f"{pname} is frozen but got a gradient"
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(h.split(".")[0] in n for n in trained for h in head), "the task head must train"
+
+
+@pytest.mark.parametrize("task_type", TASKS)
+@pytest.mark.parametrize("name", ALL)
+def test_trainable_state_round_trip(tiny_model_dir, task_type, name):
+    model, method, opts = build(tiny_model_dir, task_type, name)
+    model = method.apply(model, opts)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.05)
+    model.eval()
+    inputs = {k: v for k, v in batch(task_type).items() if k != "labels"}
+    expected = model(**inputs).logits
+    state = trainable_state(model)
+    assert sum(t.numel() for t in state.values()) == count_parameters(model)[0]
+    fresh, _, _ = build(tiny_model_dir, task_type, name)
+    fresh = method.apply(fresh, opts)
+    load_trainable(fresh, state)
+    fresh.eval()
+    assert torch.allclose(fresh(**inputs).logits, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("task_type", TASKS)
+@pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).can_merge])
+def test_merge_matches_unmerged_and_loads_without_peft(tiny_model_dir, tmp_path, task_type, name):
+    import transformers
+
+    model, method, opts = build(tiny_model_dir, task_type, name)
+    model = method.apply(model, opts)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.05)
+    model.eval()
+    inputs = {k: v for k, v in batch(task_type).items() if k != "labels"}
+    expected = model(**inputs).logits
+    merged = method.merge(model)
+    merged.eval()
+    assert type(merged).__module__.startswith("transformers.")
+    assert (merged(**inputs).logits - expected).abs().max() < 1e-4
+    merged.save_pretrained(tmp_path)
+    auto = getattr(transformers, get_task(task_type).auto_class)
+    reloaded = auto.from_pretrained(tmp_path).eval()
+    assert (reloaded(**inputs).logits - expected).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if not METHODS.get(n).can_merge])
+def test_unmergeable_methods_say_so(tiny_model_dir, name):
+    model, method, opts = build(tiny_model_dir, "classification", name)
+    model = method.apply(model, opts)
+    with pytest.raises(ConfigError, match="cannot be merged"):
+        method.merge(model)

@@ -1,0 +1,71 @@
+"""predict and evaluate on a bundle in a fresh process, as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tuneforge import api
+from tuneforge.config import build_config
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir, tmp_path_factory):
+    from .conftest import NEGATIVE, POSITIVE, write_csv
+
+    tmp = tmp_path_factory.mktemp("cli")
+    rows = [{"text": t, "label": "positive"} for t in POSITIVE] + [{"text": t, "label": "negative"} for t in NEGATIVE]
+    data = write_csv(tmp / "d.csv", rows)
+    config = {"data": {"train": str(data)}, "model": {"name": str(tiny_model_dir), "max_length": 32},
+              "train": {"epochs": 1, "batch_size": 8}, "output": {"dir": str(tmp / "run")}}
+    return api.train(build_config(config)), data, tmp
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "tuneforge", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_predict_in_new_process_matches_memory(trained):
+    result, _, tmp = trained
+    texts = ["a great movie", "so boring"]
+    proc = run_cli("predict", result.bundle_dir, "--text", texts[0], "--text", texts[1])
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    expected = result.predictor.predict_texts(texts)
+    assert [line["text"] for line in lines] == texts
+    assert [line["label"] for line in lines] == [p["label"] for p in expected]
+    for line, exp in zip(lines, expected):
+        assert line["scores"]["positive"] == pytest.approx(exp["scores"]["positive"], abs=1e-5)
+
+
+def test_predict_input_file_to_output(trained):
+    result, data, tmp = trained
+    texts = tmp / "texts.txt"
+    texts.write_text("a great movie\n\nso boring\n", encoding="utf-8")
+    out = tmp / "out" / "pred.jsonl"
+    proc = run_cli("predict", result.bundle_dir, "--input", texts, "--output", out)
+    assert proc.returncode == 0, proc.stderr
+    assert len(out.read_text().splitlines()) == 2
+    proc = run_cli("predict", result.bundle_dir, "--input", data)
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 24
+
+
+def test_evaluate_in_new_process(trained):
+    result, data, tmp = trained
+    proc = run_cli("evaluate", result.bundle_dir, "--data", data, "--output", tmp / "eval")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp / "eval" / "metrics.json").read_text())
+    assert metrics["n"] == 24
+    assert metrics["accuracy"] == pytest.approx(api.evaluate(result.bundle_dir, data)["accuracy"])
+    assert "accuracy" in proc.stdout
+
+
+def test_cli_errors_are_one_line(trained, tmp_path):
+    result, _, _ = trained
+    proc = run_cli("predict", tmp_path / "nowhere", "--text", "x")
+    assert proc.returncode == 2 and "bundle folder not found" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("predict", result.bundle_dir)
+    assert proc.returncode == 2 and "nothing to predict" in proc.stderr

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+
+from tuneforge.config import RunConfig, build_config, load_config, parse_overrides
+from tuneforge.errors import ConfigError
+
+from .conftest import ROOT
+
+SHIPPED = sorted((ROOT / "configs").rglob("*.yaml"))
+
+
+def test_there_are_shipped_configs():
+    assert {p.name for p in SHIPPED} >= {"demo.yaml", "sst2.yaml", "conll2003.yaml"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT / "configs")))
+def test_every_shipped_config_loads(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, RunConfig)
+    assert cfg.name == path.stem
+    assert cfg.data.train
+
+
+def test_unknown_key_names_the_key_and_valid_ones():
+    with pytest.raises(ConfigError) as err:
+        build_config({"data": {"train": "x.csv"}, "train": {"epoch": 3}})
+    message = str(err.value)
+    assert "'train.epoch'" in message
+    assert "did you mean 'epochs'" in message
+    assert "learning_rate" in message
+
+
+def test_unknown_top_level_section():
+    with pytest.raises(ConfigError, match="unknown key 'trian'"):
+        build_config({"data": {"train": "x.csv"}, "trian": {}})
+
+
+def test_unknown_method_option_names_it():
+    with pytest.raises(ConfigError, match="method.rank"):
+        build_config({"data": {"train": "x.csv"}, "method": {"name": "full", "rank": 8}})
+
+
+def test_unknown_method_name_lists_methods():
+    with pytest.raises(ConfigError, match="unknown method 'fulll'.*did you mean 'full'"):
+        build_config({"data": {"train": "x.csv"}, "method": {"name": "fulll"}})
+
+
+def test_bad_value_names_key():
+    with pytest.raises(ConfigError, match="train.epochs"):
+        build_config({"data": {"train": "x.csv"}}, ["train.epochs=many"])
+
+
+def test_missing_required_key():
+    with pytest.raises(ConfigError, match="missing required key 'data'"):
+        build_config({})
+
+
+def test_dotted_overrides_are_typed_and_nested():
+    assert parse_overrides(["train.epochs=3", "method.name=full", "data.label_names=[a, b]"]) == {
+        "train": {"epochs": 3}, "method": {"name": "full"}, "data": {"label_names": ["a", "b"]},
+    }
+    cfg = build_config({"data": {"train": "x.csv"}, "train": {"epochs": 5}}, ["train.epochs=1", "train.learning_rate=3e-5"])
+    assert cfg.train.epochs == 1 and cfg.train.learning_rate == pytest.approx(3e-5)
+
+
+def test_override_without_equals_fails():
+    with pytest.raises(ConfigError, match="key.path=value"):
+        parse_overrides(["train.epochs"])
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_resolved_config_round_trips(tmp_path):
+    from tuneforge.config import dump_config
+
+    cfg = load_config(ROOT / "configs" / "sst2.yaml", ["train.epochs=1"])
+    dump_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert again.model_dump() == cfg.model_dump()
