@@ -31,9 +31,9 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
     folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab_file = folder / "vocab.txt"
-    vocab_file.write_text("\n".join(_vocab()) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    # transformers 5 tokenizers take the vocabulary itself (``vocab_file=`` is silently ignored).
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(_vocab())}, do_lower_case=True)
+    assert tokenizer.tokenize("johnny") == ["john", "##n", "##y"], "tiny tokenizer lost its vocabulary"
     config = BertConfig(
         vocab_size=len(_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=256,

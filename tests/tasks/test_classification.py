@@ -88,3 +88,11 @@ def test_sentence_pairs(tiny_config, tmp_path):
 
     with pytest.raises(ConfigError, match="text pairs"):
         api.predict(result.bundle_dir, texts=["good movie"])
+
+
+def test_unknown_eval_metric_fails_before_training(tiny_config):
+    from tuneforge.errors import ConfigError
+
+    tiny_config["eval"] = {"metric": "bleu"}
+    with pytest.raises(ConfigError, match="eval.metric 'bleu' is not computed for classification"):
+        api.train(build_config(tiny_config))

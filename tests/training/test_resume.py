@@ -11,16 +11,29 @@ from tuneforge.config import build_config
 from tuneforge.errors import ConfigError
 
 
+def losses_by_step(run_dir) -> dict[int, dict]:
+    """Training-loss log entries of a run, by step (one entry per step, or the test fails)."""
+    history = json.loads((run_dir / "log_history.json").read_text())
+    entries = [entry for entry in history if "loss" in entry]
+    by_step = {entry["step"]: entry for entry in entries}
+    assert len(by_step) == len(entries), "a step was logged twice"
+    return by_step
+
+
 def test_resume_continues_from_last_checkpoint(tiny_config):
     tiny_config["train"].update(max_steps=4, eval_steps=2, logging_steps=1, early_stopping_patience=None)
     tiny_config["output"]["keep_checkpoints"] = True
     first = api.train(build_config(tiny_config))
     checkpoints = sorted(p.name for p in (first.run_dir / "checkpoints").iterdir())
     assert "checkpoint-4" in checkpoints
+    first_losses = losses_by_step(first.run_dir)
+    assert sorted(first_losses) == [1, 2, 3, 4]
     resumed = api.train(None, ["train.max_steps=6"], resume=first.run_dir)
-    history = json.loads((resumed.run_dir / "log_history.json").read_text())
-    steps = [entry["step"] for entry in history if "loss" in entry]
-    assert steps and min(steps) == 5 and max(steps) == 6  # nothing before step 5 was trained again
+    resumed_losses = losses_by_step(resumed.run_dir)
+    assert sorted(resumed_losses) == [1, 2, 3, 4, 5, 6]  # each step logged once
+    # Steps 1-4 come back from the checkpoint's state; retrained over a 6-step schedule their
+    # learning rates (and losses) would differ.
+    assert {step: resumed_losses[step] for step in range(1, 5)} == first_losses
     assert resumed.bundle_dir.is_dir()
 
 

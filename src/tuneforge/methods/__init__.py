@@ -56,9 +56,25 @@ def count_parameters(model) -> tuple[int, int]:
     return trainable, total
 
 
+def new_parameter_names(model) -> set[str]:
+    """Names of ``model``'s parameters that the base checkpoint lacked (``tuneforge_new_parameters``,
+    e.g. the head or a randomly initialised pooler), as they are named inside any peft wrapper."""
+    new = tuple(getattr(model, "tuneforge_new_parameters", ()) or ())
+    names = set()
+    for name, _ in model.named_parameters():
+        plain = name.replace(".base_layer.", ".")  # peft wraps targeted layers: x.dense.base_layer.weight
+        if any(plain == k or plain.endswith("." + k) for k in new):
+            names.add(name)
+    return names
+
+
 def trainable_state(model) -> dict:
-    """The trainable parameters by name (what an unmerged bundle stores)."""
-    return {name: p.detach().contiguous().cpu() for name, p in model.named_parameters() if p.requires_grad}
+    """What an unmerged bundle stores: the trainable parameters, plus the new ones
+    (``new_parameter_names``), which a model rebuilt from the base could not reproduce."""
+    new = new_parameter_names(model)
+    return {
+        name: p.detach().contiguous().cpu() for name, p in model.named_parameters() if p.requires_grad or name in new
+    }
 
 
 def load_trainable(model, state: dict) -> None:

@@ -185,10 +185,45 @@ class PTuningOptions(PromptOptions):
     encoder_hidden_size: int = Field(128, ge=1)
 
 
+def _drop_virtual_token_positions(model, num_virtual_tokens: int):
+    """Make a prompt-tuned token classifier return one logit row per real token.
+
+    peft prepends the virtual tokens to the input embeddings, so the encoder's outputs (and
+    its loss) are ``num_virtual_tokens`` positions longer than the labels. Here the base
+    model runs without labels, the virtual positions are cut off the logits, and the loss is
+    computed on what remains, so training, prediction and word alignment see real tokens only.
+    """
+    import torch
+
+    peft_forward = model.forward
+
+    def forward(*args, labels=None, **kwargs):
+        output = peft_forward(*args, **kwargs)
+        output.logits = output.logits[:, num_virtual_tokens:, :]  # (batch, virtual + seq, labels) -> (batch, seq, labels)
+        if labels is not None:
+            logits = output.logits
+            output.loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).to(logits.device), ignore_index=-100
+            )
+        return output
+
+    model.forward = forward
+    return model
+
+
 class _PromptMethod(PeftMethod):
     """Shared parts of prefix, prompt and p-tuning: they cannot fold into the base weights."""
 
     can_merge = False
+    prepends_embeddings = True  # prompt and p-tuning lengthen the input; prefix tuning does not
+
+    def apply(self, model, options):
+        """Wrap with peft; token classifiers get logits for the real tokens only."""
+        task_type = peft_task_type(model)
+        model = super().apply(model, options)
+        if task_type == "TOKEN_CLS" and self.prepends_embeddings:
+            model = _drop_virtual_token_positions(model, options.num_virtual_tokens)
+        return model
 
     def merge(self, model):
         raise ConfigError(f"{type(self).__name__} adds virtual tokens and cannot be merged into the base weights")
@@ -215,6 +250,7 @@ class PrefixTuning(_PromptMethod):
     """Prefix tuning (Li & Liang 2021) via peft."""
 
     Options = PrefixOptions
+    prepends_embeddings = False
 
     def peft_config(self, model, options: PrefixOptions):
         return _import_peft().PrefixTuningConfig(task_type=peft_task_type(model), num_virtual_tokens=options.num_virtual_tokens)

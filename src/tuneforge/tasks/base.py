@@ -21,6 +21,7 @@ class Task:
 
     name: str = ""
     default_metric: str = ""
+    trainer_metric_names: tuple[str, ...] = ()
     default_max_length: int = 128
 
     auto_class: str = ""
@@ -48,6 +49,18 @@ class Task:
 
     def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
         raise NotImplementedError
+
+
+def load_with_new_head(auto_class, model_path: str, **kwargs):
+    """``auto_class.from_pretrained`` that records which parameters were freshly initialised.
+
+    The names land in ``model.tuneforge_new_parameters``: the task head and anything else the
+    checkpoint lacks (e.g. a BERT pooler). A bundle that stores only trained parameters must
+    store these too, or a rebuilt model would get different random values.
+    """
+    model, info = auto_class.from_pretrained(model_path, output_loading_info=True, **kwargs)
+    model.tuneforge_new_parameters = sorted(info.get("missing_keys") or ())
+    return model
 
 
 def batched_logits(model, features: list[dict[str, list[int]]], collate, batch_size: int) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..evaluation.metrics import classification_metrics, multilabel_metrics
 from . import TASKS
-from .base import Task, batched_logits, sigmoid, softmax
+from .base import Task, batched_logits, load_with_new_head, sigmoid, softmax
 
 
 class SequenceClassification(Task):
@@ -20,6 +20,7 @@ class SequenceClassification(Task):
 
     name = "classification"
     default_metric = "accuracy"
+    trainer_metric_names = ("accuracy", "macro_f1", "micro_f1")
     auto_class = "AutoModelForSequenceClassification"
     default_max_length = 128
     multilabel = False
@@ -28,8 +29,8 @@ class SequenceClassification(Task):
         """A sequence-classification model with a fresh head for ``label_names``."""
         from transformers import AutoModelForSequenceClassification
 
-        return AutoModelForSequenceClassification.from_pretrained(
-            model_path,
+        return load_with_new_head(
+            AutoModelForSequenceClassification, model_path,
             num_labels=len(label_names),
             id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)},

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..evaluation.metrics import entity_metrics
 from . import TASKS
-from .base import Task, batched_logits, softmax
+from .base import Task, batched_logits, load_with_new_head, softmax
 
 _WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
 IGNORE = -100
@@ -62,6 +62,7 @@ class TokenClassification(Task):
 
     name = "token_classification"
     default_metric = "f1"
+    trainer_metric_names = ("f1", "precision", "recall")
     auto_class = "AutoModelForTokenClassification"
     default_max_length = 256
 
@@ -69,8 +70,8 @@ class TokenClassification(Task):
         """A token-classification model with a fresh head for the tag set."""
         from transformers import AutoModelForTokenClassification
 
-        return AutoModelForTokenClassification.from_pretrained(
-            model_path,
+        return load_with_new_head(
+            AutoModelForTokenClassification, model_path,
             num_labels=len(label_names),
             id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)},

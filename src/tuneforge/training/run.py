@@ -64,7 +64,7 @@ def _format_seconds(seconds: float) -> str:
     return f"{minutes}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def train_run(cfg: RunConfig, console=None) -> RunResult:
+def train_run(cfg: RunConfig) -> RunResult:
     """Train, evaluate and bundle the model described by ``cfg``; see ``tuneforge.api.train``."""
     from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
 
@@ -97,6 +97,10 @@ def train_run(cfg: RunConfig, console=None) -> RunResult:
         train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
         val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
         metric = cfg.eval.metric or task.default_metric
+        if metric not in task.trainer_metric_names:
+            raise ConfigError(
+                f"eval.metric {metric!r} is not computed for {task.name}; choose one of {', '.join(task.trainer_metric_names)}"
+            )
         args = training_arguments(cfg, checkpoints, metric=metric)
         callbacks = method.callbacks(cfg.method)
         if cfg.train.early_stopping_patience:
