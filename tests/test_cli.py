@@ -69,3 +69,26 @@ def test_cli_errors_are_one_line(trained, tmp_path):
     assert proc.returncode == 2 and "bundle folder not found" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("predict", result.bundle_dir)
     assert proc.returncode == 2 and "nothing to predict" in proc.stderr
+
+
+@pytest.mark.parametrize("method", [["method.name=lora", "method.r=4", "method.merge=false"],
+                                    ["method.name=adapter", "method.bottleneck=8"]])
+def test_switch_method_on_the_cli(trained, tmp_path, method):
+    import yaml
+
+    _, data, _ = trained
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"train": str(data)}, "model": {"name": str(trained[0].predictor.manifest["base_model"]["path"])},
+        "train": {"epochs": 1, "batch_size": 8}, "output": {"dir": str(tmp_path / "run")},
+    }))
+    proc = run_cli("train", config, *method)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "run" / "bundle" / "tuneforge.json").read_text())
+    assert manifest["method"]["name"] == method[0].split("=")[1]
+    assert "parameters trainable" in (tmp_path / "run" / "report.md").read_text()
+    proc = run_cli("predict", tmp_path / "run" / "bundle", "--text", "a great movie")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["label"] in {"positive", "negative"}
+    proc = run_cli("evaluate", tmp_path / "run" / "bundle", "--data", data)
+    assert proc.returncode == 0 and "accuracy" in proc.stdout, proc.stderr
