@@ -67,9 +67,8 @@ def test_forward_backward_and_trainable_set(tiny_model_dir, task_type, name):
     assert any(h.split(".")[0] in n for n in trained for h in head), "the task head must train"
 
 
-@pytest.mark.parametrize("task_type", TASKS)
-@pytest.mark.parametrize("name", ALL)
-def test_trainable_state_round_trip(tiny_model_dir, task_type, name):
+def trained_stand_in(tiny_model_dir, task_type, name):
+    """Apply the method, then nudge every trainable parameter as training would; return its logits."""
     model, method, opts = build(tiny_model_dir, task_type, name)
     model = method.apply(model, opts)
     with torch.no_grad():
@@ -78,7 +77,13 @@ def test_trainable_state_round_trip(tiny_model_dir, task_type, name):
                 p.add_(torch.randn_like(p) * 0.05)
     model.eval()
     inputs = {k: v for k, v in batch(task_type).items() if k != "labels"}
-    expected = model(**inputs).logits
+    return model, method, opts, inputs, model(**inputs).logits
+
+
+@pytest.mark.parametrize("task_type", TASKS)
+@pytest.mark.parametrize("name", ALL)
+def test_trainable_state_round_trip(tiny_model_dir, task_type, name):
+    model, method, opts, inputs, expected = trained_stand_in(tiny_model_dir, task_type, name)
     state = trainable_state(model)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     new = new_parameter_names(model)  # pooler + head: random, the tiny checkpoint has neither
@@ -97,15 +102,7 @@ def test_trainable_state_round_trip(tiny_model_dir, task_type, name):
 def test_merge_matches_unmerged_and_loads_without_peft(tiny_model_dir, tmp_path, task_type, name):
     import transformers
 
-    model, method, opts = build(tiny_model_dir, task_type, name)
-    model = method.apply(model, opts)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(torch.randn_like(p) * 0.05)
-    model.eval()
-    inputs = {k: v for k, v in batch(task_type).items() if k != "labels"}
-    expected = model(**inputs).logits
+    model, method, opts, inputs, expected = trained_stand_in(tiny_model_dir, task_type, name)
     merged = method.merge(model)
     merged.eval()
     assert type(merged).__module__.startswith("transformers.")

@@ -27,7 +27,28 @@ class Task:
     auto_class: str = ""
 
     def build_model(self, model_path: str, label_names: list[str]):
-        raise NotImplementedError
+        """An ``auto_class`` model with a fresh head for ``label_names``.
+
+        Parameters the checkpoint lacks (the head, sometimes a pooler) are recorded in
+        ``model.tuneforge_new_parameters``: a bundle that stores only trained parameters must
+        store these too, or a model rebuilt from the base would get other random values.
+        """
+        import transformers
+
+        model, info = getattr(transformers, self.auto_class).from_pretrained(
+            model_path,
+            output_loading_info=True,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)},
+            **self.model_options(),
+        )
+        model.tuneforge_new_parameters = sorted(info.get("missing_keys") or ())
+        return model
+
+    def model_options(self) -> dict[str, Any]:
+        """Extra ``from_pretrained`` options of the task's model config."""
+        return {}
 
     def load_trained(self, model_dir: str):
         """Reload a fine-tuned model saved with ``save_pretrained`` (safetensors only)."""
@@ -49,18 +70,6 @@ class Task:
 
     def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
         raise NotImplementedError
-
-
-def load_with_new_head(auto_class, model_path: str, **kwargs):
-    """``auto_class.from_pretrained`` that records which parameters were freshly initialised.
-
-    The names land in ``model.tuneforge_new_parameters``: the task head and anything else the
-    checkpoint lacks (e.g. a BERT pooler). A bundle that stores only trained parameters must
-    store these too, or a rebuilt model would get different random values.
-    """
-    model, info = auto_class.from_pretrained(model_path, output_loading_info=True, **kwargs)
-    model.tuneforge_new_parameters = sorted(info.get("missing_keys") or ())
-    return model
 
 
 def batched_logits(model, features: list[dict[str, list[int]]], collate, batch_size: int) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..evaluation.metrics import classification_metrics, multilabel_metrics
 from . import TASKS
-from .base import Task, batched_logits, load_with_new_head, sigmoid, softmax
+from .base import Task, batched_logits, sigmoid, softmax
 
 
 class SequenceClassification(Task):
@@ -25,17 +25,9 @@ class SequenceClassification(Task):
     default_max_length = 128
     multilabel = False
 
-    def build_model(self, model_path: str, label_names: list[str]):
-        """A sequence-classification model with a fresh head for ``label_names``."""
-        from transformers import AutoModelForSequenceClassification
-
-        return load_with_new_head(
-            AutoModelForSequenceClassification, model_path,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)},
-            problem_type="multi_label_classification" if self.multilabel else "single_label_classification",
-        )
+    def model_options(self) -> dict[str, Any]:
+        """Softmax or sigmoid loss, by ``multilabel``."""
+        return {"problem_type": "multi_label_classification" if self.multilabel else "single_label_classification"}
 
     def _features(self, examples, tokenizer, max_length: int) -> dict[str, list]:
         texts = [e["text"] for e in examples]

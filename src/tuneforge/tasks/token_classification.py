@@ -14,7 +14,7 @@ import numpy as np
 
 from ..evaluation.metrics import entity_metrics
 from . import TASKS
-from .base import Task, batched_logits, load_with_new_head, softmax
+from .base import Task, batched_logits, softmax
 
 _WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
 IGNORE = -100
@@ -65,17 +65,6 @@ class TokenClassification(Task):
     trainer_metric_names = ("f1", "precision", "recall")
     auto_class = "AutoModelForTokenClassification"
     default_max_length = 256
-
-    def build_model(self, model_path: str, label_names: list[str]):
-        """A token-classification model with a fresh head for the tag set."""
-        from transformers import AutoModelForTokenClassification
-
-        return load_with_new_head(
-            AutoModelForTokenClassification, model_path,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)},
-        )
 
     @staticmethod
     def _words(example: dict[str, Any]) -> list[str]:
