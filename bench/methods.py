@@ -98,8 +98,12 @@ def main() -> None:
     parser.add_argument("--conll", action="store_true", help="also run full, freeze, lora, bitfit on CoNLL-2003")
     parser.add_argument("--conll-train", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--lr", default="", help="learning-rate overrides, e.g. bitfit=5e-3,lora=2e-3")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "TASK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for item in filter(None, args.lr.split(",")):
+        method, _, value = item.partition("=")
+        LEARNING_RATES[method] = float(value)
     if args.one:
         method, task = args.one
         size = args.train if task == "sst2" else args.conll_train
@@ -111,7 +115,7 @@ def main() -> None:
     rows = []
     for method, task in jobs:
         cmd = [sys.executable, __file__, "--one", method, task, "--train", str(args.train), "--epochs", str(args.epochs),
-               "--conll-train", str(args.conll_train), "--seed", str(args.seed)]
+               "--conll-train", str(args.conll_train), "--seed", str(args.seed), "--lr", args.lr]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
         if proc.returncode != 0 or not line:

@@ -17,14 +17,16 @@ from .data import check_known_labels
 from .data.examples import read_examples, read_plain_texts
 from .errors import ConfigError
 from .predictor import Predictor
-from .training import RunResult, train_run
+from .training import FewShotResult, RunResult, few_shot_run, train_run
 
 
-def train(config: RunConfig | str | Path, overrides: list[str] | None = None, resume: str | Path | None = None) -> RunResult:
+def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
+          resume: str | Path | None = None) -> RunResult | FewShotResult:
     """Train, evaluate and bundle a model from a config (object or YAML path) plus dotted overrides.
 
     ``resume`` names an earlier run folder: its resolved ``config.yaml`` is reused and training
-    continues from its last checkpoint.
+    continues from its last checkpoint. With ``data.few_shot`` there is one run per seed and the
+    result is a ``FewShotResult`` (every seed's run plus mean and standard deviation).
     """
     if resume is not None:
         run_dir = Path(resume)
@@ -35,6 +37,10 @@ def train(config: RunConfig | str | Path, overrides: list[str] | None = None, re
         cfg = build_config(config.model_dump(mode="json"), overrides) if overrides else config
     else:
         cfg = load_config(config, overrides)
+    if cfg.data.few_shot is not None:
+        if cfg.train.resume:
+            raise ConfigError("few-shot runs cannot be resumed; start them again (each seed takes little time)")
+        return few_shot_run(cfg)
     return train_run(cfg)
 
 

@@ -60,7 +60,7 @@ def train(
 ) -> None:
     """Train, evaluate and bundle a model."""
     from . import api
-    from .evaluation.report import print_metrics
+    from .evaluation.report import print_few_shot, print_metrics
 
     _setup_logging()
     if config is None and resume is None:
@@ -73,6 +73,11 @@ def train(
         _console(stderr=True).print("interrupted; continue with: tuneforge train --resume RUN_DIR")
         raise typer.Exit(130)
     console = _console()
+    if isinstance(result, api.FewShotResult):
+        print_few_shot(result.summary, console)
+        bundles = "\n".join(f"  seed {seed}: {run.bundle_dir}" for seed, run in result.runs.items())
+        console.print(f"run folder: {result.run_dir}\nbundles:\n{bundles}\nreport: {result.run_dir / 'report.md'}")
+        return
     print_metrics(result.metrics, f"{result.eval_split} metrics", console)
     console.print(f"run folder: {result.run_dir}\nbundle: {result.bundle_dir}\nreport: {result.run_dir / 'report.md'}")
 

@@ -37,6 +37,13 @@ class SplitConfig(StrictModel):
     seed: int = 42
 
 
+class FewShotConfig(StrictModel):
+    """Sample ``per_class`` training examples per class, once per seed: one run each, then mean and std."""
+
+    per_class: int = Field(..., ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+
+
 class DataConfig(StrictModel):
     """Where the data is and how to read it."""
 
@@ -50,6 +57,7 @@ class DataConfig(StrictModel):
     label_delimiter: str | None = None
     label_names: list[str] | None = None
     max_train_samples: int | None = Field(None, gt=0)
+    few_shot: FewShotConfig | None = None
     split: SplitConfig = SplitConfig()
 
 

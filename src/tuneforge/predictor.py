@@ -7,6 +7,7 @@ from typing import Any
 
 from .bundle import read_manifest
 from .errors import BundleError, TuneForgeError
+from .methods import METHODS
 from .tasks import get_task
 
 
@@ -63,9 +64,12 @@ class Predictor:
         manifest = read_manifest(path)
         model_dir = Path(path) / "model"
         task = get_task(manifest["task"]["type"])
+        method = METHODS.get(manifest["method"]["name"])()
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            if manifest["method"].get("merged", True):
+            if not method.uses_trainer:
+                model = method.load_model(model_dir)
+            elif manifest["method"].get("merged", True):
                 model = task.load_trained(str(model_dir))
             else:
                 model = _rebuild_unmerged(Path(path), manifest, task)

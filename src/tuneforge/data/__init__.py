@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import DataError
 from .examples import read_examples
-from .splits import split_examples
+from .splits import sample_per_class, split_examples
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,13 @@ def _warn_duplicates_and_leakage(splits: dict[str, list[dict[str, Any]]]) -> Non
             log.warning("%d of %d %s examples also appear in the training data", leaked, len(examples), name)
 
 
-def load_splits(data_cfg, task_type: str) -> DataSplits:
-    """Read train/validation/test as configured, splitting the training file where needed."""
+def load_splits(data_cfg, task_type: str, few_shot_seed: int | None = None) -> DataSplits:
+    """Read train/validation/test as configured, splitting the training file where needed.
+
+    With ``data.few_shot`` and a ``few_shot_seed``, training and validation keep ``per_class``
+    examples of each class (validation as large as training, as a few-shot user would have);
+    the test set stays whole.
+    """
     read = dict(
         task_type=task_type,
         data_format=data_cfg.format,
@@ -107,6 +112,13 @@ def load_splits(data_cfg, task_type: str) -> DataSplits:
         train, validation = split_examples(train, data_cfg.split.validation, seed)
     if data_cfg.max_train_samples and len(train) > data_cfg.max_train_samples:
         train, _ = split_examples(train, 1 - data_cfg.max_train_samples / len(train), seed)
+    if data_cfg.few_shot is not None and few_shot_seed is not None:
+        if task_type != "classification":
+            raise DataError(f"{data_cfg.train}: data.few_shot supports task.type classification only")
+        k = data_cfg.few_shot.per_class
+        train = sample_per_class(train, k, few_shot_seed, str(data_cfg.train))
+        validation = sample_per_class(validation, k, few_shot_seed, str(data_cfg.validation or data_cfg.train),
+                                      require=False)
     names = label_names_of(train, task_type, data_cfg.label_names)
     if task_type == "multilabel" and len(names) < 2:
         raise DataError(f"{data_cfg.train}: multi-label data needs at least two distinct labels, found {names}")

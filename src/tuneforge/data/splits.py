@@ -45,3 +45,32 @@ def split_examples(
     indices = list(range(len(examples)))
     rest, held = train_test_split(indices, test_size=fraction, random_state=seed, stratify=stratify)
     return [examples[i] for i in sorted(rest)], [examples[i] for i in sorted(held)]
+
+
+def sample_per_class(examples: list[dict[str, Any]], per_class: int, seed: int, source: str,
+                     require: bool = True) -> list[dict[str, Any]]:
+    """``per_class`` examples of each single label, drawn with ``seed`` (kept in file order).
+
+    With ``require`` a class with fewer examples is an error naming it; without, it keeps all it has.
+
+    Example:
+        >>> few = sample_per_class(train, 8, seed=0, source="train.tsv")
+    """
+    import random
+
+    from ..errors import DataError
+
+    by_label: dict[str, list[int]] = {}
+    for i, example in enumerate(examples):
+        label = example.get("label")
+        if not isinstance(label, str):
+            raise DataError(f"{source}: data.few_shot needs single-label classification data")
+        by_label.setdefault(label, []).append(i)
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for label in sorted(by_label):
+        indices = by_label[label]
+        if len(indices) < per_class and require:
+            raise DataError(f"{source}: data.few_shot.per_class={per_class} but label {label!r} has only {len(indices)} examples")
+        chosen += rng.sample(indices, min(per_class, len(indices)))
+    return [examples[i] for i in sorted(chosen)]

@@ -81,3 +81,18 @@ def print_metrics(metrics: dict[str, Any], title: str, console=None) -> None:
         for name, v in per_class.items():
             detail.add_row(name, _fmt(v["precision"]), _fmt(v["recall"]), _fmt(v["f1"]), str(v["support"]))
         console.print(detail)
+
+
+def print_few_shot(summary: dict[str, Any], console=None) -> None:
+    """Print mean ± std over seeds and every seed's value of each headline metric."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    seeds = list(next(iter(summary.values()))["by_seed"]) if summary else []
+    table = Table(title=f"few-shot results over {len(seeds)} seeds")
+    for column in ("metric", "mean", "std", *[f"seed {s}" for s in seeds]):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for key, row in summary.items():
+        table.add_row(key, _fmt(row["mean"]), _fmt(row["std"]), *[_fmt(v) for v in row["by_seed"].values()])
+    console.print(table)

@@ -7,6 +7,8 @@ Every method follows one contract, checked by one parametrized test over the reg
   (raises ``ConfigError`` for options that do not fit the backbone);
 - ``callbacks(options)``: Trainer callbacks the method needs (most need none);
 - ``can_merge`` and ``merge(model)``: fold the trained weights into a plain transformers model;
+- methods with a recipe of their own (zero-shot, contrastive few-shot) set ``uses_trainer = False``
+  and implement ``fit`` (build and train the whole model) and ``load_model`` (reload it from a bundle);
 - what is saved for an unmerged bundle is the trainable parameters only
   (``trainable_state``); reloading is ``apply`` on the same base, then ``load_trainable``.
 """
@@ -32,6 +34,7 @@ class Method:
 
     Options: type[MethodOptions] = MethodOptions
     can_merge: bool = True
+    uses_trainer: bool = True
 
     def apply(self, model, options: MethodOptions):
         """Prepare ``model`` for training under this method and return it."""
@@ -44,6 +47,14 @@ class Method:
     def merge(self, model):
         """Return a plain transformers model with the trained weights folded in."""
         return model
+
+    def fit(self, model_path: str, tokenizer, splits, cfg, max_length: int):
+        """(``uses_trainer = False`` only) build and train the model; return (model, facts for the report)."""
+        raise NotImplementedError
+
+    def load_model(self, model_dir):
+        """(``uses_trainer = False`` only) reload the model a bundle's ``model/`` folder holds."""
+        raise NotImplementedError
 
 
 METHODS: Registry[type[Method]] = Registry("method")
@@ -107,4 +118,4 @@ def set_trainable(model, predicate) -> None:
         param.requires_grad_(bool(predicate(name)))
 
 
-from . import adapter, full, partial, peft_methods  # noqa: E402,F401  (register themselves)
+from . import adapter, full, partial, peft_methods, setfit, zero_shot  # noqa: E402,F401  (register themselves)

@@ -6,7 +6,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,9 +64,76 @@ def _format_seconds(seconds: float) -> str:
     return f"{minutes}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def train_run(cfg: RunConfig) -> RunResult:
-    """Train, evaluate and bundle the model described by ``cfg``; see ``tuneforge.api.train``."""
-    from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
+@dataclass
+class Fitted:
+    """A trained model and the facts about its training that the report and manifest need."""
+
+    model: Any
+    trainable: int
+    total: int
+    merged: bool
+    train_seconds: float
+    train_metrics: dict[str, Any]
+    best: float | None = None
+    steps: int = 0
+    epochs: float = 0.0
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric, checkpoints,
+                      resume_from, run_dir) -> Fitted:
+    """The gradient path: method applied to a transformers model, trained by Trainer."""
+    from transformers import EarlyStoppingCallback, Trainer
+
+    model = method.apply(task.build_model(model_path, splits.label_names), cfg.method)
+    trainable, total = count_parameters(model)
+    log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
+    train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
+    val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
+    args = training_arguments(cfg, checkpoints, metric=metric)
+    callbacks = method.callbacks(cfg.method)
+    if cfg.train.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        data_collator=task.collator(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=task.trainer_metrics(splits.label_names, cfg.task.threshold),
+        callbacks=callbacks,
+    )
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.perf_counter() - started
+    (run_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
+    merged = method.can_merge and cfg.method.merge
+    return Fitted(
+        model=method.merge(trainer.model) if merged else trainer.model, trainable=trainable, total=total,
+        merged=merged, train_seconds=seconds, train_metrics=output.metrics, best=trainer.state.best_metric,
+        steps=trainer.state.global_step, epochs=trainer.state.epoch or 0.0,
+    )
+
+
+def _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length) -> Fitted:
+    """Methods with a recipe of their own (zero-shot, contrastive few-shot) build and train the model."""
+    started = time.perf_counter()
+    model, facts = method.fit(model_path, tokenizer, splits, cfg, max_length)
+    seconds = time.perf_counter() - started
+    total = sum(p.numel() for p in model.parameters())
+    trainable = 0 if cfg.method.name == "zero_shot" else total
+    log.info("method %s: built in %s", cfg.method.name, _format_seconds(seconds))
+    return Fitted(model=model, trainable=trainable, total=total, merged=True, train_seconds=seconds,
+                  train_metrics={"train_runtime": seconds}, facts=facts)
+
+
+def train_run(cfg: RunConfig, few_shot_seed: int | None = None) -> RunResult:
+    """Train, evaluate and bundle the model described by ``cfg``; see ``tuneforge.api.train``.
+
+    ``few_shot_seed`` samples ``data.few_shot.per_class`` training examples per class with that seed.
+    """
+    from transformers import AutoTokenizer, set_seed
 
     started = time.perf_counter()
     run_dir = resolve_run_dir(cfg)
@@ -80,48 +147,26 @@ def train_run(cfg: RunConfig) -> RunResult:
         dump_config(cfg, run_dir / "config.yaml")
         set_seed(cfg.train.seed)
         task = get_task(cfg.task.type)
-        splits = load_splits(cfg.data, cfg.task.type)
+        method = METHODS.get(cfg.method.name)()
+        metric = cfg.eval.metric or task.default_metric
+        if metric not in task.trainer_metric_names:
+            raise ConfigError(
+                f"eval.metric {metric!r} is not computed for {task.name}; choose one of {', '.join(task.trainer_metric_names)}"
+            )
+        splits = load_splits(cfg.data, cfg.task.type, few_shot_seed=few_shot_seed)
         log.info(
             "data: %d train, %d validation, %s test examples; %d labels",
             len(splits.train), len(splits.validation), len(splits.test) if splits.test else "no", len(splits.label_names),
         )
         model_path = resolve_backbone(cfg.model.name)
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = task.build_model(model_path, splits.label_names)
-        method = METHODS.get(cfg.method.name)()
-        model = method.apply(model, cfg.method)
-        trainable, total = count_parameters(model)
-        log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
-
         max_length = cfg.model.max_length or task.default_max_length
-        train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
-        val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
-        metric = cfg.eval.metric or task.default_metric
-        if metric not in task.trainer_metric_names:
-            raise ConfigError(
-                f"eval.metric {metric!r} is not computed for {task.name}; choose one of {', '.join(task.trainer_metric_names)}"
-            )
-        args = training_arguments(cfg, checkpoints, metric=metric)
-        callbacks = method.callbacks(cfg.method)
-        if cfg.train.early_stopping_patience:
-            callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
-        trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=train_ds,
-            eval_dataset=val_ds,
-            data_collator=task.collator(tokenizer),
-            processing_class=tokenizer,
-            compute_metrics=task.trainer_metrics(splits.label_names, cfg.task.threshold),
-            callbacks=callbacks,
-        )
-        train_started = time.perf_counter()
-        output = trainer.train(resume_from_checkpoint=resume_from)
-        train_seconds = time.perf_counter() - train_started
-        (run_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
-
-        merged = method.can_merge and cfg.method.merge
-        final_model = method.merge(trainer.model) if merged else trainer.model
+        if method.uses_trainer:
+            fitted = _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric,
+                                       checkpoints, resume_from, run_dir)
+        else:
+            fitted = _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length)
+        trainable, total = fitted.trainable, fitted.total
         manifest = {
             "task": {
                 "type": cfg.task.type,
@@ -138,39 +183,41 @@ def train_run(cfg: RunConfig) -> RunResult:
             },
             "train_stats": {"examples": len(splits.train), "label_counts": splits.label_counts},
             "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"),
-                       "merged": merged, "trainable_parameters": trainable, "total_parameters": total},
+                       "merged": fitted.merged, "trainable_parameters": trainable, "total_parameters": total,
+                       **fitted.facts},
             "base_model": backbone_reference(cfg.model.name, model_path),
         }
-        predictor = Predictor(final_model, tokenizer, manifest)
+        predictor = Predictor(fitted.model, tokenizer, manifest)
         eval_split, eval_examples = ("test", splits.test) if splits.test else ("validation", splits.validation)
         metrics, _ = predictor.evaluate(eval_examples)
-        best = trainer.state.best_metric
         context = {
             "run": cfg.name,
             "model": cfg.model.name,
             "method": f"{cfg.method.name} ({trainable:,} of {total:,} parameters trainable, {100 * trainable / total:.2f}%)",
             "data": f"{len(splits.train)} train / {len(splits.validation)} validation / {len(eval_examples)} {eval_split}",
             "evaluated on": eval_split,
-            "training time": _format_seconds(train_seconds),
-            "best validation " + metric: f"{best:.4f}" if best is not None else "n/a",
+            "training time": _format_seconds(fitted.train_seconds),
         }
+        if fitted.best is not None:
+            context["best validation " + metric] = f"{fitted.best:.4f}"
+        context.update({k.replace("_", " "): v for k, v in fitted.facts.items()})
         report = render_markdown(metrics, f"TuneForge report: {cfg.name}", context)
         (run_dir / "metrics.json").write_text(
-            json.dumps({"split": eval_split, **metrics, "train": output.metrics,
-                        "best_validation": {metric: best}}, indent=2),
+            json.dumps({"split": eval_split, **metrics, "train": fitted.train_metrics,
+                        "best_validation": {metric: fitted.best}}, indent=2),
             encoding="utf-8",
         )
         (run_dir / "report.md").write_text(report, encoding="utf-8")
         manifest["metrics"] = {"split": eval_split, **headline(metrics)}
-        bundle_dir = save_bundle(run_dir / "bundle", final_model, tokenizer, manifest, report, trainable_only=not merged)
+        bundle_dir = save_bundle(run_dir / "bundle", fitted.model, tokenizer, manifest, report,
+                                 trainable_only=not fitted.merged)
         if not cfg.output.keep_checkpoints:
             shutil.rmtree(checkpoints, ignore_errors=True)
         wall = time.perf_counter() - started
-        steps = trainer.state.global_step
         main_metric = metrics.get(task.default_metric, 0.0)
         log.info(
             "done in %s: %d steps, %.1f epochs, %.1f samples/s; %s %s %.4f (baseline %.4f); bundle: %s",
-            _format_seconds(wall), steps, trainer.state.epoch or 0, output.metrics.get("train_samples_per_second", 0),
+            _format_seconds(wall), fitted.steps, fitted.epochs, fitted.train_metrics.get("train_samples_per_second", 0),
             eval_split, task.default_metric, main_metric, metrics.get("baseline", {}).get(task.default_metric, 0.0),
             bundle_dir,
         )

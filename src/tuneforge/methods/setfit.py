@@ -1,0 +1,140 @@
+"""Contrastive few-shot fine-tuning, SetFit-style (Tunstall et al. 2022).
+
+1. Sentence pairs from the few labelled examples: for every example and iteration one pair with
+   an example of the same label (target similarity 1) and one with another label (0).
+2. The sentence encoder is fine-tuned on those pairs with a cosine-similarity loss
+   (sentence-transformers' Trainer, itself transformers' Trainer).
+3. A logistic-regression head (scikit-learn) is fitted on the new embeddings and copied into
+   the linear head of an :class:`EmbeddingClassifier`, so the bundle holds safetensors only.
+
+The ``method`` section carries this recipe's own settings (the ``train`` section's learning rate
+and epochs are for gradient fine-tuning of a head and do not apply here).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+
+from pydantic import Field
+
+from ..errors import ConfigError
+from . import METHODS, Method, MethodOptions
+
+log = logging.getLogger("tuneforge")
+
+
+class SetFitOptions(MethodOptions):
+    """Pair sampling, the contrastive phase, and the head's regularisation."""
+
+    name: str = "setfit"
+    pair_iterations: int = Field(20, ge=1, description="positive + negative pairs drawn per example")
+    contrastive_epochs: float = Field(1.0, gt=0)
+    learning_rate: float = Field(2e-5, gt=0)
+    batch_size: int = Field(16, ge=2)
+    head_c: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic-regression head")
+
+
+def contrastive_pairs(texts: list[str], labels: list[str], iterations: int, seed: int) -> list[tuple[str, str, float]]:
+    """(text, text, target similarity) pairs: per example and iteration one positive and one negative.
+
+    Example:
+        >>> contrastive_pairs(["good", "great", "bad"], ["pos", "pos", "neg"], 1, seed=0)[:2]
+        [('good', 'great', 1.0), ('good', 'bad', 0.0)]
+    """
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    pairs = []
+    for _ in range(iterations):
+        for i, label in enumerate(labels):
+            same = [j for j in by_label[label] if j != i] or [i]
+            other = [j for name, idx in by_label.items() if name != label for j in idx]
+            pairs.append((texts[i], texts[rng.choice(same)], 1.0))
+            if other:
+                pairs.append((texts[i], texts[rng.choice(other)], 0.0))
+    rng.shuffle(pairs)
+    return pairs
+
+
+def _sentence_transformers():
+    try:
+        import sentence_transformers
+    except ImportError:
+        raise ConfigError("method setfit needs sentence-transformers: pip install sentence-transformers==6.2.0") from None
+    return sentence_transformers
+
+
+@METHODS.register("setfit")
+class SetFit(Method):
+    """Contrastive encoder fine-tuning on sentence pairs, then a logistic-regression head."""
+
+    Options = SetFitOptions
+    uses_trainer = False
+
+    def fit(self, model_path, tokenizer, splits, cfg, max_length):
+        """Fine-tune the encoder contrastively, fit the head, return the classifier."""
+        import torch
+        from datasets import Dataset
+        from sklearn.linear_model import LogisticRegression
+
+        from ..fewshot.embedding_classifier import EmbeddingClassifier, encode_texts
+
+        if cfg.task.type != "classification" or cfg.data.text_pair_column:
+            raise ConfigError("setfit supports single-text task.type classification only")
+        st = _sentence_transformers()
+        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+
+        options: SetFitOptions = cfg.method
+        texts = [e["text"] for e in splits.train]
+        labels = [e["label"] for e in splits.train]
+        pairs = contrastive_pairs(texts, labels, options.pair_iterations, cfg.train.seed)
+        log.info("setfit: %d contrastive pairs from %d examples", len(pairs), len(texts))
+        encoder = st.SentenceTransformer(model_path, device="cpu")
+        encoder.max_seq_length = max_length
+        with tempfile.TemporaryDirectory(prefix="tuneforge-setfit-") as scratch:
+            args = st.SentenceTransformerTrainingArguments(
+                output_dir=scratch, num_train_epochs=options.contrastive_epochs,
+                per_device_train_batch_size=options.batch_size, learning_rate=options.learning_rate,
+                warmup_steps=0.1, seed=cfg.train.seed, data_seed=cfg.train.seed, save_strategy="no",
+                report_to="none", logging_steps=max(1, cfg.train.logging_steps), dataloader_pin_memory=False,
+            )
+            dataset = Dataset.from_dict({"sentence1": [a for a, _, _ in pairs], "sentence2": [b for _, b, _ in pairs],
+                                         "score": [s for _, _, s in pairs]})
+            trainer = st.SentenceTransformerTrainer(model=encoder, args=args, train_dataset=dataset,
+                                                    loss=CosineSimilarityLoss(encoder))
+            trainer.train()
+        model = EmbeddingClassifier(encoder[0].auto_model, len(splits.label_names))
+        features = encode_texts(model, tokenizer, texts, max_length).numpy()
+        head = LogisticRegression(C=options.head_c, max_iter=2000).fit(features, labels)
+        weight, bias = _head_for(head, splits.label_names)
+        model.set_head(torch.tensor(weight, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32))
+        return model.eval(), {"contrastive_pairs": len(pairs)}
+
+    def load_model(self, model_dir):
+        """Reload the embedding classifier of a bundle."""
+        from ..fewshot.embedding_classifier import EmbeddingClassifier
+
+        return EmbeddingClassifier.from_pretrained(model_dir)
+
+
+def _head_for(head, label_names: list[str]):
+    """Logistic regression as (labels, width) weights and (labels,) biases in label order.
+
+    A binary model has one row w (log-odds of ``classes_[1]``); logits [0, w.x + b] give the same
+    probabilities under softmax.
+    """
+    import numpy as np
+
+    classes = list(head.classes_)
+    width = head.coef_.shape[1]
+    weight, bias = np.zeros((len(label_names), width)), np.zeros(len(label_names))
+    if len(classes) == 2:
+        row = label_names.index(classes[1])
+        weight[row], bias[row] = head.coef_[0], head.intercept_[0]
+    else:
+        for k, name in enumerate(classes):
+            weight[label_names.index(name)], bias[label_names.index(name)] = head.coef_[k], head.intercept_[k]
+    return weight, bias
