@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, machine, write_results  # noqa: E402
 
 LEARNING_RATES = {
-    "full": 1e-4, "freeze": 3e-4, "linear_probe": 3e-3, "bitfit": 1e-3, "lora": 1e-3, "adalora": 1e-3,
+    "full": 1e-4, "freeze": 3e-4, "linear_probe": 3e-3, "bitfit": 5e-3, "lora": 2e-3, "adalora": 2e-3,
     "ia3": 3e-3, "prefix_tuning": 1e-2, "prompt_tuning": 3e-2, "p_tuning": 1e-2, "adapter": 1e-3,
 }
 CONLL_METHODS = ["full", "freeze", "lora", "bitfit"]

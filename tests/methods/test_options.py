@@ -15,13 +15,14 @@ def trained_names(model):
 
 def test_linear_probe_trains_only_the_head(tiny_model_dir):
     model, method, opts = build(tiny_model_dir, "classification", "linear_probe")
-    assert trained_names(method.apply(model, opts)) == {"classifier.weight", "classifier.bias"}
+    assert trained_names(method.apply(model, opts)) == {"classifier.weight", "classifier.bias",
+                                                        "bert.pooler.dense.weight", "bert.pooler.dense.bias"}
 
 
 def test_bitfit_trains_biases_and_head(tiny_model_dir):
     model, method, opts = build(tiny_model_dir, "classification", "bitfit")
     names = trained_names(method.apply(model, opts))
-    assert all(n.endswith(".bias") or n.startswith("classifier.") for n in names)
+    assert all(n.endswith(".bias") or n.startswith(("classifier.", "bert.pooler.")) for n in names)
     assert "bert.encoder.layer.0.attention.self.query.bias" in names
     assert "bert.encoder.layer.0.attention.self.query.weight" not in names
 

@@ -103,13 +103,19 @@ def load_trainable(model, state: dict) -> None:
 
 
 def head_parameter_names(model) -> set[str]:
-    """Names of parameters outside the backbone (the task head, e.g. ``classifier.*``)."""
+    """Names of the task head's parameters: those outside the backbone (e.g. ``classifier.*``), plus
+    the pooler of a sequence classifier, which only the classification head uses (BERT's pooler
+    reads [CLS]; a sentence-embedding backbone such as all-MiniLM-L6-v2 never trained it for that)."""
     prefix = getattr(model, "base_model_prefix", "")
     if not prefix or not hasattr(model, prefix):
         from ..errors import ConfigError
 
         raise ConfigError(f"cannot tell the task head from the backbone in {type(model).__name__}")
-    return {name for name, _ in model.named_parameters() if not name.startswith(prefix + ".")}
+    pools = type(model).__name__.endswith("ForSequenceClassification")
+    return {
+        name for name, _ in model.named_parameters()
+        if not name.startswith(prefix + ".") or (pools and name.startswith(f"{prefix}.pooler."))
+    }
 
 
 def set_trainable(model, predicate) -> None:
