@@ -30,10 +30,10 @@ def _rebuild_unmerged(root: Path, manifest: dict[str, Any], task):
             f"{root}: base model {base['name']!r} on this machine ({base_path}) is not the one this adapter was "
             f"trained on (sha256 {found[:12]}... != {base['weights_sha256'][:12]}...)"
         )
-    method = METHODS.get(manifest["method"]["name"])
+    method = METHODS.get(manifest["method"]["name"])()
     options = method.Options.model_validate(manifest["method"]["options"])
-    model = task.build_model(base_path, manifest["task"]["label_names"])
-    model = method().apply(model, options)
+    model = method.build_model(task, base_path, manifest["task"]["label_names"], options)
+    model = method.apply(model, options)
     load_trainable(model, load_file(str(root / ADAPTER_WEIGHTS)))
     return model
 
@@ -70,7 +70,8 @@ class Predictor:
             if not method.uses_trainer:
                 model = method.load_model(model_dir)
             elif manifest["method"].get("merged", True):
-                model = task.load_trained(str(model_dir))
+                options = method.Options.model_validate(manifest["method"]["options"])
+                model = method.load_trained(task, str(model_dir), options)
             else:
                 model = _rebuild_unmerged(Path(path), manifest, task)
         except (OSError, ValueError) as exc:

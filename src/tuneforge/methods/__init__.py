@@ -5,6 +5,8 @@ Every method follows one contract, checked by one parametrized test over the reg
 - ``Options``: a pydantic model, the ``method:`` config section (``name`` plus the method's options);
 - ``apply(model, options)``: returns the model with exactly the intended parameters trainable
   (raises ``ConfigError`` for options that do not fit the backbone);
+- ``build_model`` / ``load_trained``: the model the method trains and its reload from a bundle
+  (the task's own model by default; prompt-based fine-tuning uses the masked-LM model);
 - ``callbacks(options)``: Trainer callbacks the method needs (most need none);
 - ``can_merge`` and ``merge(model)``: fold the trained weights into a plain transformers model;
 - methods with a recipe of their own (zero-shot, contrastive few-shot) set ``uses_trainer = False``
@@ -35,6 +37,14 @@ class Method:
     Options: type[MethodOptions] = MethodOptions
     can_merge: bool = True
     uses_trainer: bool = True
+
+    def build_model(self, task, model_path: str, label_names: list[str], options: MethodOptions):
+        """The model this method trains; the task's model with a fresh head unless the method needs another."""
+        return task.build_model(model_path, label_names)
+
+    def load_trained(self, task, model_dir: str, options: MethodOptions):
+        """Reload a merged model that this method trained from a bundle's ``model/`` folder."""
+        return task.load_trained(model_dir)
 
     def apply(self, model, options: MethodOptions):
         """Prepare ``model`` for training under this method and return it."""
@@ -124,4 +134,4 @@ def set_trainable(model, predicate) -> None:
         param.requires_grad_(bool(predicate(name)))
 
 
-from . import adapter, full, partial, peft_methods, setfit, zero_shot  # noqa: E402,F401  (register themselves)
+from . import adapter, full, partial, peft_methods, prompt_based, setfit, zero_shot  # noqa: E402,F401  (register themselves)

@@ -32,6 +32,8 @@ def peft_task_type(model) -> str:
         return "TOKEN_CLS"
     if name.endswith("ForCausalLM"):
         return "CAUSAL_LM"
+    if name.endswith("ForMaskedLM"):
+        return None  # prompt-based fine-tuning: a plain PeftModel around the masked-LM model
     raise ConfigError(f"parameter-efficient methods do not support {name}")
 
 
@@ -64,6 +66,10 @@ class PeftMethod(Method):
         config = self.peft_config(model, options)
         if self.trains_pooler and _has_pooler_head(model):
             config.modules_to_save = [*(config.modules_to_save or []), "pooler"]  # part of the head: trains whole
+        if self.trains_pooler and type(model).__name__.endswith("ForMaskedLM"):
+            # the MLM head's transform may have started as the identity (checkpoint without MLM head)
+            transforms = [n for n, _ in model.named_modules() if n.endswith("predictions.transform")]
+            config.modules_to_save = [*(config.modules_to_save or []), *transforms]
         try:
             return peft.get_peft_model(model, config)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

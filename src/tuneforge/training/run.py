@@ -85,7 +85,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     """The gradient path: method applied to a transformers model, trained by Trainer."""
     from transformers import EarlyStoppingCallback, Trainer
 
-    model = method.apply(task.build_model(model_path, splits.label_names), cfg.method)
+    model = method.apply(method.build_model(task, model_path, splits.label_names, cfg.method), cfg.method)
     trainable, total = count_parameters(model)
     log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
     train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
