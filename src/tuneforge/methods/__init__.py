@@ -37,6 +37,7 @@ class Method:
     Options: type[MethodOptions] = MethodOptions
     can_merge: bool = True
     uses_trainer: bool = True
+    trains_weights: bool = True  # False: the model is built, not trained (zero-shot, in-context)
 
     def build_model(self, task, model_path: str, label_names: list[str], options: MethodOptions):
         """The model this method trains; the task's model with a fresh head unless the method needs another."""
@@ -134,4 +135,4 @@ def set_trainable(model, predicate) -> None:
         param.requires_grad_(bool(predicate(name)))
 
 
-from . import adapter, full, partial, peft_methods, prompt_based, setfit, zero_shot  # noqa: E402,F401  (register themselves)
+from . import adapter, full, in_context, partial, peft_methods, prompt_based, setfit, zero_shot  # noqa: E402,F401  (register themselves)

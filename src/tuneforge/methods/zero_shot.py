@@ -43,6 +43,7 @@ class ZeroShot(Method):
 
     Options = ZeroShotOptions
     uses_trainer = False
+    trains_weights = False
 
     def fit(self, model_path, tokenizer, splits, cfg, max_length):
         """Build the classifier; its head rows are the scaled description embeddings."""

@@ -117,12 +117,12 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
 
 
 def _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length) -> Fitted:
-    """Methods with a recipe of their own (zero-shot, contrastive few-shot) build and train the model."""
+    """Methods with a recipe of their own (zero-shot, contrastive few-shot, in-context) build the model."""
     started = time.perf_counter()
     model, facts = method.fit(model_path, tokenizer, splits, cfg, max_length)
     seconds = time.perf_counter() - started
     total = sum(p.numel() for p in model.parameters())
-    trainable = 0 if cfg.method.name == "zero_shot" else total
+    trainable = total if method.trains_weights else 0
     log.info("method %s: built in %s", cfg.method.name, _format_seconds(seconds))
     return Fitted(model=model, trainable=trainable, total=total, merged=True, train_seconds=seconds,
                   train_metrics={"train_runtime": seconds}, facts=facts)
