@@ -1,8 +1,11 @@
-"""Zero-shot classification by label descriptions: no training, only embedding similarity.
+"""Zero-shot classification by label descriptions: no training.
 
 Each label gets a description (its name by default, or ``method.label_descriptions``), put
-through ``method.template``; a text's scores are the softmax of ``scale`` times its cosine
-similarity to each description, with the sentence-embedding backbone doing the embedding.
+through ``method.template``. By default a text's scores are the softmax of ``scale`` times its
+cosine similarity to each description, with the sentence-embedding backbone doing the
+embedding. With ``method.nli_model`` (an NLI cross-encoder folder or hub id the user supplies),
+each description becomes a hypothesis (template default ``"This example is {description}."``)
+and the scores are the softmax over labels of its entailment logits.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ class ZeroShotOptions(MethodOptions):
 
     name: str = "zero_shot"
     label_descriptions: dict[str, str] | None = None
-    template: str = "{description}"
+    template: str | None = Field(None, description="default: '{description}'; with nli_model 'This example is {description}.'")
     scale: float = Field(20.0, gt=0, description="logit = scale * cosine similarity")
+    nli_model: str | None = Field(None, description="an NLI cross-encoder (folder or hub id) to score with instead")
 
 
 def description_texts(options, label_names: list[str]) -> list[str]:
@@ -28,9 +32,10 @@ def description_texts(options, label_names: list[str]) -> list[str]:
     unknown = sorted(set(given) - set(label_names))
     if unknown:
         raise ConfigError(f"method.label_descriptions names unknown labels {unknown}; labels are {label_names}")
-    if "{description}" not in options.template:
+    template = options.template or ("This example is {description}." if options.nli_model else "{description}")
+    if "{description}" not in template:
         raise ConfigError("method.template must contain '{description}'")
-    return [options.template.format(description=given.get(name, name)) for name in label_names]
+    return [template.format(description=given.get(name, name)) for name in label_names]
 
 
 @METHODS.register("zero_shot")
@@ -54,13 +59,35 @@ class ZeroShot(Method):
         if cfg.task.type != "classification":
             raise ConfigError("zero_shot supports task.type classification only")
         texts = description_texts(cfg.method, splits.label_names)
+        if cfg.method.nli_model:
+            return self._nli(cfg.method.nli_model, texts, splits.label_names)
         model = EmbeddingClassifier.from_backbone(model_path, len(splits.label_names))
         embeddings = encode_texts(model, tokenizer, texts, max_length)  # (labels, width), unit length
         model.set_head(embeddings * cfg.method.scale, torch.zeros(len(texts)))
         return model.eval(), {"label_descriptions": dict(zip(splits.label_names, texts))}
 
-    def load_model(self, model_dir):
-        """Reload the embedding classifier of a bundle."""
-        from ..fewshot.embedding_classifier import EmbeddingClassifier
+    def _nli(self, nli_model: str, hypotheses: list[str], label_names: list[str]):
+        """The NLI cross-encoder with one hypothesis per label; it brings its own tokenizer."""
+        from transformers import AutoTokenizer
 
+        from ..backbone import resolve_backbone
+        from ..fewshot.nli_zero_shot import NLIZeroShotClassifier
+
+        path = resolve_backbone(nli_model)
+        try:
+            model = NLIZeroShotClassifier.from_nli_model(path, AutoTokenizer.from_pretrained(path), hypotheses)
+        except ValueError as exc:
+            raise ConfigError(f"method.nli_model {nli_model}: {exc}") from None
+        model.tokenizer = AutoTokenizer.from_pretrained(path)  # the bundle keeps the NLI model's tokenizer
+        return model, {"label_descriptions": dict(zip(label_names, hypotheses)), "nli_model": nli_model}
+
+    def load_model(self, model_dir):
+        """Reload the zero-shot classifier of a bundle (embedding similarity or NLI)."""
+        from pathlib import Path
+
+        from ..fewshot.embedding_classifier import EmbeddingClassifier
+        from ..fewshot.nli_zero_shot import SPEC_FILE, NLIZeroShotClassifier
+
+        if (Path(model_dir) / SPEC_FILE).is_file():
+            return NLIZeroShotClassifier.from_pretrained(model_dir)
         return EmbeddingClassifier.from_pretrained(model_dir)

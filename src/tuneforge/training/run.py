@@ -166,6 +166,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None) -> RunResult:
                                        checkpoints, resume_from, run_dir)
         else:
             fitted = _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length)
+            tokenizer = getattr(fitted.model, "tokenizer", tokenizer)  # a model that reads with its own (NLI)
         trainable, total = fitted.trainable, fitted.total
         manifest = {
             "task": {
