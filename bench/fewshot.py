@@ -1,9 +1,9 @@
-"""Few-shot SST-2: zero-shot, contrastive few-shot (SetFit-style) and plain full fine-tuning.
+"""Few-shot SST-2: zero-shot, contrastive (SetFit-style), prompt-based (alone and + LoRA), full fine-tuning.
 
 K examples per class are drawn from SST-2 train once per seed (the same draws for every
 approach, since the draw depends only on the seed); every run is scored on the whole dev set.
 Rows give mean and standard deviation of accuracy over seeds, and wall time per run.
-Usage: python bench/fewshot.py [--k 8,16,64] [--seeds 0,1,2,3,4] [--approaches zero_shot,setfit,full]
+Usage: python bench/fewshot.py [--k 8,16,64] [--seeds 0,1,2,3,4] [--approaches zero_shot,setfit,prompt,prompt_lora,full]
 """
 
 from __future__ import annotations
@@ -20,13 +20,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, machine, write_results  # noqa: E402
 
 DESCRIPTIONS = {"negative": "a bad, boring, disappointing film", "positive": "a good, enjoyable, moving film"}
+PROMPT = {"name": "prompt", "template": "{text} It was [MASK].", "verbalizer": {"negative": "terrible", "positive": "great"}}
 METHODS = {
     "zero_shot": {"name": "zero_shot", "label_descriptions": DESCRIPTIONS},
     "setfit": {"name": "setfit", "pair_iterations": 20},
+    "prompt": PROMPT,
+    "prompt_lora": {**PROMPT, "adapt": {"name": "lora", "r": 8}},
     "full": {"name": "full"},
 }
-TRAIN = {  # plain fine-tuning on a handful of examples: more epochs, small batches, early stopping
-    "full": {"epochs": 20, "batch_size": 8, "learning_rate": 1e-4, "early_stopping_patience": 5, "logging_steps": 10},
+# Gradient fine-tuning on a handful of examples: more epochs, small batches, early stopping on the
+# K-per-class validation draw.
+FEW = {"epochs": 20, "batch_size": 8, "early_stopping_patience": 5, "logging_steps": 10}
+TRAIN = {
+    "prompt": {**FEW, "learning_rate": 5e-5},
+    "prompt_lora": {**FEW, "learning_rate": 1e-3},
+    "full": {**FEW, "learning_rate": 1e-4},
 }
 
 

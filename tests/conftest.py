@@ -54,6 +54,29 @@ NEGATIVE = ["an awful movie", "boring plot and dull acting", "i hate this film",
             "so boring", "a terrible film , really bad", "hated it", "awful awful awful"]
 
 
+@pytest.fixture(scope="session")
+def tiny_decoder_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random GPT-2 with a byte-level BPE trained on the test words."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = [" ".join(WORDS), *POSITIVE, *NEGATIVE, "Review: Sentiment: positive negative N/A [MASK]"] * 3
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=512, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def write_csv(path: Path, rows: list[dict], delimiter: str = ",") -> Path:
     """Write dict rows with a header (helper for tests)."""
     with open(path, "w", newline="", encoding="utf-8") as handle:

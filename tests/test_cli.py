@@ -72,7 +72,9 @@ def test_cli_errors_are_one_line(trained, tmp_path):
 
 
 @pytest.mark.parametrize("method", [["method.name=lora", "method.r=4", "method.merge=false"],
-                                    ["method.name=adapter", "method.bottleneck=8"]])
+                                    ["method.name=adapter", "method.bottleneck=8"],
+                                    ["method.name=prompt", "method.verbalizer={negative: awful, positive: great}",
+                                     "method.adapt={name: lora, r: 4}"]])
 def test_switch_method_on_the_cli(trained, tmp_path, method):
     import yaml
 
@@ -92,3 +94,19 @@ def test_switch_method_on_the_cli(trained, tmp_path, method):
     assert json.loads(proc.stdout)["label"] in {"positive", "negative"}
     proc = run_cli("evaluate", tmp_path / "run" / "bundle", "--data", data)
     assert proc.returncode == 0 and "accuracy" in proc.stdout, proc.stderr
+
+
+def test_in_context_on_the_cli_with_a_decoder_folder(trained, tiny_decoder_dir, tmp_path):
+    import yaml
+
+    _, data, _ = trained
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({"data": {"train": str(data)}, "output": {"dir": str(tmp_path / "run")}}))
+    proc = run_cli("train", config, f"model.name={tiny_decoder_dir}", "method.name=in_context",
+                   "method.shots_per_class=2", "method.verbalizer={negative: bad, positive: good}")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "run" / "bundle" / "tuneforge.json").read_text())
+    assert manifest["method"]["name"] == "in_context" and manifest["method"]["demonstrations"] == 4
+    proc = run_cli("predict", tmp_path / "run" / "bundle", "--text", "a great movie")
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(proc.stdout)["scores"]) == {"negative", "positive"}
