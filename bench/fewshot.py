@@ -44,8 +44,11 @@ def config(approach: str, k: int | None, seeds: list[int], out: Path) -> dict:
             "text_column": "sentence", "label_names": ["negative", "positive"]}
     if k is not None:
         data["few_shot"] = {"per_class": k, "seeds": seeds}
+    method = dict(METHODS[approach])
+    if approach == "setfit" and k is not None and k > 16:
+        method["pair_iterations"] = 5  # 2 * K * iterations pairs: keep K=64 at the pair count of K=16
     return {"name": f"fewshot-{approach}-{k}", "data": data, "task": {"type": "classification"},
-            "method": METHODS[approach], "train": TRAIN.get(approach, {}), "output": {"dir": str(out)}}
+            "method": method, "train": TRAIN.get(approach, {}), "output": {"dir": str(out)}}
 
 
 def main() -> None:
