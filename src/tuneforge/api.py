@@ -84,9 +84,13 @@ def predict(
     input_path: str | Path | None = None,
     text_pairs: list[str] | None = None,
     data_format: str | None = None,
+    backend: str = "torch",
 ) -> list[dict[str, Any]]:
-    """Predict texts given directly or read from a file; one dict per input (with its text)."""
-    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
+    """Predict texts given directly or read from a file; one dict per input (with its text).
+
+    ``backend="onnx"`` runs the bundle's ONNX export (see ``export``).
+    """
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend)
     examples: list[dict[str, Any]] = []
     if texts:
         pairs = text_pairs or [None] * len(texts)
@@ -110,10 +114,28 @@ def predict(
     return out
 
 
-def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str | None = None) -> dict[str, Any]:
-    """Metrics of a bundle on a labelled data file (same columns as training)."""
-    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
+def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str | None = None,
+             backend: str = "torch") -> dict[str, Any]:
+    """Metrics of a bundle on a labelled data file (same columns as training); ``backend`` torch or onnx."""
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend)
     examples = read_inputs(data, predictor.manifest, data_format, require_labels=True)
     check_known_labels(examples, predictor.label_names, "evaluation")
     metrics, _ = predictor.evaluate(examples)
     return metrics
+
+
+def export(bundle: str | Path, data: str | Path, data_format: str | None = None, quantize: bool = True,
+           max_drop: float = 1.0) -> dict[str, Any]:
+    """Export a bundle to ONNX (plus an int8 variant), checked on a labelled data file; see
+    ``tuneforge.export.onnx_export.export_bundle``. Returns the manifest's ``onnx`` section.
+
+    Example:
+        >>> api.export("runs/sst2/bundle", "../shared/data/sst2/dev.tsv")["variants"]["fp32"]["max_abs_diff"] < 1e-4
+        True
+    """
+    from .export.onnx_export import export_bundle
+
+    manifest = Predictor.load(bundle).manifest
+    examples = read_inputs(data, manifest, data_format, require_labels=True)
+    check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
+    return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop)

@@ -5,6 +5,7 @@ bundle/
   tuneforge.json   manifest: format version, task, labels, method, base model, metrics,
                    library versions, sha256 of every file
   model/           save_pretrained output (config.json, model.safetensors, tokenizer files)
+  onnx/            model.onnx (+ model.int8.onnx) after ``tuneforge export``
   report.md        the evaluation report
 ```
 """
@@ -118,4 +119,25 @@ def read_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
         problems += [f"unexpected file {name}" for name in extra]
         if problems:
             raise BundleError(f"{root}: bundle does not match its manifest: {'; '.join(problems)}")
+    return manifest
+
+
+def update_manifest(path: str | Path, **sections: Any) -> dict[str, Any]:
+    """Add or replace manifest sections after files were added to a bundle; rehash every file.
+
+    The bundle is verified first, so only files written since (e.g. ``onnx/``) are newly trusted.
+
+    Example:
+        >>> update_manifest("runs/x/bundle", onnx={"default": "fp32", ...})
+    """
+    root = Path(path)
+    manifest = read_manifest(root, verify=False)
+    expected = manifest.get("files") or {}
+    current = _file_hashes(root)
+    changed = sorted(name for name in expected if current.get(name) != expected[name])
+    if changed:
+        raise BundleError(f"{root}: bundle does not match its manifest ({', '.join(changed[:3])}); not updating it")
+    manifest.update(sections)
+    manifest["files"] = current
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest

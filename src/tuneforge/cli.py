@@ -90,13 +90,15 @@ def predict(
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="file of inputs: .txt (one per line), csv, tsv, jsonl, conll"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
     data_format: Optional[str] = typer.Option(None, "--format", help="input format when the extension does not tell"),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
 ) -> None:
     """Predict texts with a bundle; writes one JSON line per input."""
     from . import api
 
     _setup_logging()
     try:
-        results = api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair, data_format=data_format)
+        results = api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair, data_format=data_format,
+                              backend=backend)
     except TuneForgeError as exc:
         _fail(exc)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
@@ -114,6 +116,7 @@ def evaluate(
     data: Path = typer.Option(..., "--data", "-d", help="labelled data file"),
     data_format: Optional[str] = typer.Option(None, "--format", help="data format when the extension does not tell"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write metrics.json and report.md in this folder"),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
 ) -> None:
     """Evaluate a bundle on a labelled data file."""
     from . import api
@@ -121,7 +124,7 @@ def evaluate(
 
     _setup_logging()
     try:
-        metrics = api.evaluate(bundle, data, data_format)
+        metrics = api.evaluate(bundle, data, data_format, backend=backend)
     except TuneForgeError as exc:
         _fail(exc)
     print_metrics(metrics, f"{data}", _console())
@@ -131,6 +134,37 @@ def evaluate(
         report = render_markdown(metrics, f"Evaluation of {bundle}", {"bundle": bundle, "data": data})
         (output / "report.md").write_text(report, encoding="utf-8")
         _console().print(f"metrics and report in {output}")
+
+
+@app.command()
+def export(
+    bundle: Path = typer.Argument(..., help="bundle folder written by train"),
+    data: Path = typer.Option(..., "--data", "-d", help="labelled evaluation data for the parity check"),
+    data_format: Optional[str] = typer.Option(None, "--format", help="data format when the extension does not tell"),
+    quantize: bool = typer.Option(True, "--quantize/--no-quantize", help="also write a dynamic int8 variant"),
+    max_drop: float = typer.Option(1.0, "--max-drop", help="largest accuracy drop (points) an int8 variant may cost"),
+) -> None:
+    """Export a bundle to ONNX, checked against the PyTorch model on real data."""
+    from . import api
+
+    _setup_logging()
+    try:
+        section = api.export(bundle, data, data_format, quantize=quantize, max_drop=max_drop)
+    except TuneForgeError as exc:
+        _fail(exc)
+    from rich.table import Table
+
+    table = Table(title=f"ONNX export of {bundle}")
+    for column in ("variant", "MB", "max |logit diff|", "same prediction", "score", "drop (points)", "accepted"):
+        table.add_column(column)
+    for name, row in section["variants"].items():
+        score = next((row[k] for k in ("accuracy", "f1", "micro_f1") if k in row), None)
+        table.add_row(name, f"{row['mb']:.1f}", f"{row['max_abs_diff']:.2e}", f"{100 * row['agreement']:.2f}%",
+                      "-" if score is None else f"{score:.4f}", str(row.get("drop_points", "-")),
+                      "yes" if row.get("accepted", True) else "no")
+    console = _console()
+    console.print(table)
+    console.print(f"default variant: {section['default']}; files in {bundle / 'onnx'}")
 
 
 def main() -> None:

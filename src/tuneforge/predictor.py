@@ -38,6 +38,19 @@ def _rebuild_unmerged(root: Path, manifest: dict[str, Any], task):
     return model
 
 
+def _onnx_model(root: Path, manifest: dict[str, Any], variant: str | None):
+    """The ONNX Runtime model of the bundle's chosen (or default) export variant."""
+    from .export.onnx_export import OnnxModel
+
+    section = manifest.get("onnx")
+    if not section:
+        raise BundleError(f"{root}: this bundle has no ONNX export; run: tuneforge export {root} --data FILE")
+    name = variant or section["default"]
+    if name not in section["variants"]:
+        raise BundleError(f"{root}: no ONNX variant {name!r}; the bundle has {', '.join(section['variants'])}")
+    return OnnxModel(root / section["variants"][name]["file"])
+
+
 class Predictor:
     """A trained model plus what is needed to turn texts into predictions.
 
@@ -57,17 +70,25 @@ class Predictor:
         self.threshold: float = manifest["task"].get("threshold", 0.5)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Predictor":
-        """Load a bundle after checking its manifest and file hashes."""
+    def load(cls, path: str | Path, backend: str = "torch", variant: str | None = None) -> "Predictor":
+        """Load a bundle after checking its manifest and file hashes.
+
+        ``backend="onnx"`` runs the bundle's ONNX export (``tuneforge export``) with ONNX Runtime:
+        ``variant`` (``fp32``, ``int8``) or by default the best variant the export accepted.
+        """
         from transformers import AutoTokenizer
 
         manifest = read_manifest(path)
         model_dir = Path(path) / "model"
         task = get_task(manifest["task"]["type"])
         method = METHODS.get(manifest["method"]["name"])()
+        if backend not in ("torch", "onnx"):
+            raise TuneForgeError(f"backend must be torch or onnx, not {backend!r}")
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            if not method.uses_trainer:
+            if backend == "onnx":
+                model = _onnx_model(Path(path), manifest, variant)
+            elif not method.uses_trainer:
                 model = method.load_model(model_dir)
             elif manifest["method"].get("merged", True):
                 options = method.Options.model_validate(manifest["method"]["options"])

@@ -66,6 +66,8 @@ class InContextClassifier(nn.Module):
         torch.Size([1, 2])
     """
 
+    onnx_exportable = False  # the prompt is assembled in Python, per row
+
     def __init__(self, lm, spec: dict[str, Any], tokenizer) -> None:
         super().__init__()
         self.lm = lm

@@ -189,6 +189,7 @@ def attach_prompt(model, spec: dict[str, Any]):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     model.forward = forward
+    model.onnx_exportable = False  # the template is put around the text in Python, per row
     return model
 
 

@@ -83,7 +83,8 @@ def batched_logits(model, features: list[dict[str, list[int]]], collate, batch_s
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     results: list[np.ndarray | None] = [None] * len(features)
     model.eval()
-    device = next(model.parameters()).device
+    params = list(model.parameters())
+    device = params[0].device if params else torch.device("cpu")  # an ONNX Runtime session has none
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

@@ -1,0 +1,1 @@
+"""Export a bundle to other runtimes (ONNX), each export checked against the model it came from."""

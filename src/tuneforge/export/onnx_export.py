@@ -1,0 +1,254 @@
+"""ONNX export of a bundle, checked against the PyTorch model it came from.
+
+1. The bundle's model (adapters merged first where the method allows it) is exported with dynamic
+   batch and sequence axes, then optimised by ONNX Runtime (graph optimisations saved offline).
+2. Parity on real evaluation inputs: the largest absolute logit difference must be at most
+   ``max_abs_diff`` (1e-4 for fp32) and the predictions must agree on at least ``min_agreement``
+   (99.9%) of the examples. A failed check deletes the export and raises with the figures.
+3. Optionally a dynamic int8 variant (onnxruntime.quantization); its accuracy is measured on the
+   same data and it is kept only when it drops at most ``max_drop`` points.
+
+The files go into the bundle (``onnx/model.onnx``, ``onnx/model.int8.onnx``) and the manifest
+records the figures, so ``predict``/``evaluate --backend onnx`` can pick the best variant.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import TuneForgeError
+
+log = logging.getLogger("tuneforge")
+
+ONNX_DIR = "onnx"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class ExportError(TuneForgeError):
+    """An export failed or its output does not match the model it came from."""
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ExportError("ONNX export needs onnx and onnxruntime: pip install 'tuneforge[onnx]'") from None
+    return onnxruntime
+
+
+class OnnxModel(nn.Module):
+    """An ONNX Runtime session that looks like a transformers model to the task code (``.logits``).
+
+    Example:
+        >>> model = OnnxModel("bundle/onnx/model.onnx")
+        >>> model(**tokenizer(["a fun film"], return_tensors="pt")).logits.shape
+        torch.Size([1, 2])
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        ort = _onnxruntime()
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.path = str(path)
+        self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def forward(self, **batch):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        feed = {name: batch[name].cpu().numpy().astype(np.int64) for name in self.input_names}
+        (logits,) = self.session.run(["logits"], feed)
+        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
+
+
+class _LogitsOnly(nn.Module):
+    """Positional inputs -> logits, the signature ``torch.onnx.export`` traces."""
+
+    def __init__(self, model, names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = names
+
+    def forward(self, *inputs):
+        return self.model(**dict(zip(self.names, inputs))).logits
+
+
+class _Recorder(nn.Module):
+    """Pass batches through ``model`` and keep each batch's logits and attention mask."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+        self.batches: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def forward(self, **batch):
+        out = self.model(**batch)
+        self.batches.append((out.logits.detach().float().cpu().numpy(), batch["attention_mask"].cpu().numpy()))
+        return out
+
+
+def _prediction_key(prediction: dict[str, Any]):
+    for key in ("label", "labels", "tags"):
+        if key in prediction:
+            return prediction[key]
+    return None
+
+
+def compare(predictor, reference_model, candidate_model, examples) -> dict[str, Any]:
+    """Largest absolute logit difference (real positions only) and prediction agreement, on ``examples``."""
+    runs = []
+    for model in (reference_model, candidate_model):
+        recorder = _Recorder(model)
+        predictions = predictor.task.predict(recorder, predictor.tokenizer, examples, predictor.label_names,
+                                             max_length=predictor.max_length, threshold=predictor.threshold)
+        runs.append((recorder.batches, predictions))
+    (ref_batches, ref_pred), (cand_batches, cand_pred) = runs
+    worst = 0.0
+    for (ref, mask), (cand, _) in zip(ref_batches, cand_batches):
+        diff = np.abs(ref - cand)  # (batch, labels) or (batch, seq, labels)
+        if diff.ndim == 3:
+            diff = diff[mask.astype(bool)]
+        worst = max(worst, float(diff.max()) if diff.size else 0.0)
+    agree = sum(_prediction_key(a) == _prediction_key(b) for a, b in zip(ref_pred, cand_pred))
+    return {"max_abs_diff": worst, "agreement": agree / max(len(examples), 1), "examples": len(examples),
+            "predictions": cand_pred}
+
+
+def exportable_model(predictor):
+    """The bundle's model as a plain module to export: adapters merged where the method can."""
+    from ..methods import METHODS
+
+    model = predictor.model
+    if not getattr(model, "onnx_exportable", True):
+        raise ExportError(f"method {predictor.manifest['method']['name']} builds its inputs in Python "
+                          "and cannot be exported to ONNX")
+    method = METHODS.get(predictor.manifest["method"]["name"])()
+    if not predictor.manifest["method"].get("merged", True) and method.can_merge:
+        model = method.merge(model)
+    return model.eval()
+
+
+def export_model(model, tokenizer, path: Path, opset: int = 17) -> list[str]:
+    """Trace ``model`` to ONNX at ``path`` with dynamic batch and sequence axes; return its input names."""
+    names = [n for n in INPUT_NAMES if n in tokenizer.model_input_names]
+    sample = tokenizer(["a short example", "and a second, somewhat longer example text"], padding=True,
+                       return_tensors="pt")
+    inputs = tuple(sample[n] for n in names)
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    with torch.no_grad():
+        logits = model(**dict(zip(names, inputs))).logits
+    axes["logits"] = {0: "batch", 1: "sequence"} if logits.dim() == 3 else {0: "batch"}
+    wrapper = _LogitsOnly(model, names).eval()  # eval on the wrapper too: the exporter reads its mode
+    try:
+        torch.onnx.export(wrapper, inputs, str(path), input_names=names, output_names=["logits"],
+                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+    except Exception as exc:  # the exporter raises many types; the user needs the reason, not a trace
+        raise ExportError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
+    return names
+
+
+def optimise(source: Path, target: Path) -> None:
+    """Apply ONNX Runtime's graph optimisations (portable level) and save the result."""
+    ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of the weights of MatMul/Gemm nodes."""
+    _onnxruntime()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+
+
+def _main_metric(predictor, examples, predictions) -> tuple[str, float] | None:
+    if not examples or not all(("label" in e or "tags" in e) for e in examples):
+        return None
+    metrics = predictor.task.score(examples, predictions, predictor.label_names,
+                                   predictor.manifest.get("train_stats", {}))
+    key = predictor.task.default_metric
+    return key, float(metrics[key])
+
+
+def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantize: bool = True,
+                  max_abs_diff: float = 1e-4, min_agreement: float = 0.999, max_drop: float = 1.0) -> dict[str, Any]:
+    """Export ``bundle`` to ONNX, check parity on ``examples`` and add the variants to the bundle.
+
+    Returns the ``onnx`` section written to the manifest: per variant its file, size, parity
+    figures and (with labelled examples) its score and drop from PyTorch, plus the default variant.
+
+    Example:
+        >>> export_bundle("runs/sst2/bundle", read_examples("dev.tsv", ...))["default"]
+        'int8'
+    """
+    from ..bundle import update_manifest
+    from ..predictor import Predictor
+
+    if not examples:
+        raise ExportError("the parity check needs evaluation examples; none were given")
+    predictor = Predictor.load(bundle)
+    model = exportable_model(predictor)
+    root = Path(bundle)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tuneforge-onnx-") as scratch:
+        raw = Path(scratch) / "raw.onnx"
+        export_model(model, predictor.tokenizer, raw)
+        fp32 = Path(scratch) / "model.onnx"
+        optimise(raw, fp32)
+        check = compare(predictor, model, OnnxModel(fp32), examples)
+        log.info("onnx fp32 parity on %d examples: max |logit diff| %.2e, agreement %.4f",
+                 check["examples"], check["max_abs_diff"], check["agreement"])
+        if check["max_abs_diff"] > max_abs_diff or check["agreement"] < min_agreement:
+            raise ExportError(
+                f"ONNX export does not match the PyTorch model on {check['examples']} examples: max |logit diff| "
+                f"{check['max_abs_diff']:.3g} (limit {max_abs_diff:g}), same prediction on {100 * check['agreement']:.2f}% "
+                f"(limit {100 * min_agreement:.1f}%); nothing was written"
+            )
+        torch_score = _main_metric(predictor, examples, predictor.predict(examples))
+        variants: dict[str, Any] = {"fp32": _variant("model.onnx", fp32, check, predictor, examples, torch_score)}
+        files = {"model.onnx": fp32}
+        if quantize:
+            int8 = Path(scratch) / "model.int8.onnx"
+            quantize_int8(raw, int8)  # from the plain export: the optimised graph has fused ops it cannot type
+            check8 = compare(predictor, model, OnnxModel(int8), examples)
+            variants["int8"] = _variant("model.int8.onnx", int8, check8, predictor, examples, torch_score)
+            drop = variants["int8"].get("drop_points")
+            variants["int8"]["accepted"] = drop is None or drop <= max_drop
+            log.info("onnx int8: agreement %.4f, drop %s points", check8["agreement"], drop)
+            files["model.int8.onnx"] = int8
+        target = root / ONNX_DIR
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        for name, path in files.items():
+            shutil.copyfile(path, target / name)
+    accepted = [name for name in ("int8", "fp32") if name in variants and variants[name].get("accepted", True)]
+    section = {"variants": variants, "default": accepted[0], "max_drop": max_drop,
+               "seconds": round(time.perf_counter() - started, 1)}
+    if torch_score:
+        section["torch_" + torch_score[0]] = torch_score[1]
+    update_manifest(root, onnx=section)
+    return section
+
+
+def _variant(name, path: Path, check, predictor, examples, torch_score) -> dict[str, Any]:
+    row = {"file": f"{ONNX_DIR}/{name}", "mb": round(path.stat().st_size / 2**20, 2),
+           "max_abs_diff": check["max_abs_diff"], "agreement": check["agreement"], "examples": check["examples"]}
+    score = _main_metric(predictor, examples, check["predictions"])
+    if score and torch_score:
+        row[score[0]] = score[1]
+        row["drop_points"] = round(100 * (torch_score[1] - score[1]), 3)
+    return row
