@@ -139,3 +139,44 @@ def export(bundle: str | Path, data: str | Path, data_format: str | None = None,
     examples = read_inputs(data, manifest, data_format, require_labels=True)
     check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
     return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop)
+
+
+def _run_data(bundle: str | Path) -> tuple[Path | None, Path | None]:
+    """Training and evaluation files of the run that made ``bundle`` (its ``config.yaml``), if known."""
+    config = Path(bundle).parent / "config.yaml"
+    if not config.is_file():
+        return None, None
+    cfg = load_config(config)
+    return cfg.data.train, cfg.data.test or cfg.data.validation
+
+
+def compress(bundle: str | Path, steps: list[str], output: str | Path | None = None, data: str | Path | None = None,
+             train_data: str | Path | None = None, max_drop: float = 1.0, data_format: str | None = None,
+             max_train_samples: int | None = None, distill_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Distil / quantize / export ``bundle`` step by step, rejecting steps that drop more than ``max_drop`` points.
+
+    ``data`` (evaluation) and ``train_data`` (for distillation) default to the files of the run
+    that made the bundle. Returns the report (rows per variant, the final variant).
+
+    Example:
+        >>> api.compress("runs/sst2/bundle", ["distill", "quantize", "export"], max_drop=1.0)["final"]
+    """
+    from .compress.pipeline import compress_bundle
+    from .data.splits import split_examples
+
+    run_train, run_eval = _run_data(bundle)
+    data = data or run_eval
+    train_data = train_data or run_train
+    if data is None:
+        raise ConfigError("give evaluation data (--data FILE): the bundle's run folder does not name any")
+    manifest = Predictor.load(bundle).manifest
+    examples = read_inputs(data, manifest, data_format, require_labels=True)
+    check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
+    train = None
+    if "distill" in steps and train_data is not None:
+        train = read_inputs(train_data, manifest, data_format, require_labels=True)
+        check_known_labels(train, manifest["task"]["label_names"], "training")
+        if max_train_samples and len(train) > max_train_samples:
+            train, _ = split_examples(train, 1 - max_train_samples / len(train), 42)
+    output = Path(output) if output else Path(bundle).parent / "compressed"
+    return compress_bundle(bundle, output, steps, examples, train, max_drop=max_drop, distill_options=distill_options)

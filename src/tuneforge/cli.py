@@ -167,6 +167,38 @@ def export(
     console.print(f"default variant: {section['default']}; files in {bundle / 'onnx'}")
 
 
+@app.command()
+def compress(
+    bundle: Path = typer.Argument(..., help="bundle folder written by train"),
+    steps: str = typer.Option("distill,quantize,export", "--steps", help="comma-separated, in order: distill, quantize, export"),
+    max_drop: float = typer.Option(1.0, "--max-drop", help="reject a step whose score drops more points than this"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="output bundle folder (default: <run>/compressed)"),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="labelled evaluation data (default: the run's test/validation file)"),
+    train_data: Optional[Path] = typer.Option(None, "--train", help="training data for distillation (default: the run's)"),
+    layers: int = typer.Option(3, "--layers", help="encoder layers the distilled student keeps"),
+    student: Optional[str] = typer.Option(None, "--student", help="a smaller model folder to distil into instead"),
+    epochs: float = typer.Option(1.0, "--distill-epochs", help="distillation epochs"),
+    max_train_samples: Optional[int] = typer.Option(None, "--max-train-samples", help="distil on at most this many examples"),
+) -> None:
+    """Distil, quantize and export a bundle; every step is evaluated and rejected past --max-drop."""
+    from . import api
+    from .compress.pipeline import render_table
+
+    _setup_logging()
+    try:
+        report = api.compress(bundle, [s.strip() for s in steps.split(",") if s.strip()], output, data, train_data,
+                              max_drop=max_drop, max_train_samples=max_train_samples,
+                              distill_options={"layers": layers, "student_model": student, "epochs": epochs})
+    except TuneForgeError as exc:
+        _fail(exc)
+    console = _console()
+    console.print(render_table(report["rows"], report["metric"]))
+    rejected = [r["variant"] for r in report["rows"] if not r["accepted"]]
+    if rejected:
+        console.print(f"rejected (drop over {max_drop} points): {', '.join(rejected)}")
+    console.print(f"final variant: {report['final']}; bundle: {output or bundle.parent / 'compressed'}")
+
+
 def main() -> None:
     """Entry point of the ``tuneforge`` script."""
     app()

@@ -1,0 +1,157 @@
+"""``tuneforge compress``: distil, quantize and export a bundle, each step checked against the original.
+
+Steps run in the order given. After each, the new variant is evaluated on the evaluation data;
+a variant whose score drops more than ``max_drop`` points below the original bundle's is rejected
+(and reported), and later steps build on the last accepted model. The output is a bundle of the
+last accepted model with its ONNX variants, plus ``compress.md``/``compress.json``: size on disk,
+latency p50/p95 at batch 1 and 32, throughput and score for every variant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+log = logging.getLogger("tuneforge")
+
+STEPS = ("distill", "quantize", "export")
+
+
+def _score(predictor, examples, model=None) -> float:
+    """The task's main metric of ``predictor`` (or of ``model`` in its place) on labelled examples."""
+    from ..predictor import Predictor
+
+    if model is not None:
+        predictor = Predictor(model, predictor.tokenizer, predictor.manifest)
+    metrics, _ = predictor.evaluate(examples)
+    return float(metrics[predictor.task.default_metric])
+
+
+def _size_mb(paths: list[Path]) -> float:
+    return sum(p.stat().st_size for p in paths if p.is_file()) / 2**20
+
+
+def _torch_size_mb(model) -> float:
+    """Bytes of a model's state dict as torch would store it (written to a scratch file, never read back)."""
+    import torch
+
+    with tempfile.NamedTemporaryFile(suffix=".pt") as handle:
+        torch.save(model.state_dict(), handle.name)
+        return Path(handle.name).stat().st_size / 2**20
+
+
+def _timings(model, tokenizer, texts: list[str], max_length: int) -> dict[str, Any]:
+    from .measure import latency
+
+    return {"batch_1": latency(model, tokenizer, texts[:100], 1, max_length),
+            "batch_32": latency(model, tokenizer, texts[:320], 32, max_length)}
+
+
+def _row(name, step, score, original, max_drop, size_mb, timings=None, note="") -> dict[str, Any]:
+    drop = round(100 * (original - score), 3)
+    return {"variant": name, "step": step, "score": score, "drop_points": drop, "accepted": drop <= max_drop,
+            "mb": round(size_mb, 2), "latency": timings or {}, "note": note}
+
+
+def render_table(rows: list[dict[str, Any]], metric: str) -> str:
+    """The markdown table of variants."""
+    lines = [f"| variant | step | {metric} | drop (points) | accepted | MB | p50 ms b1 | p95 ms b1 | p50 ms b32 | "
+             "p95 ms b32 | texts/s b32 |", "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        b1, b32 = r["latency"].get("batch_1", {}), r["latency"].get("batch_32", {})
+        cell = lambda d, k: f"{d[k]:.1f}" if k in d else "-"
+        lines.append(f"| {r['variant']} | {r['step']} | {r['score']:.4f} | {r['drop_points']:+.2f} | "
+                     f"{'yes' if r['accepted'] else 'no'} | {r['mb']:.1f} | {cell(b1, 'p50_ms')} | {cell(b1, 'p95_ms')} | "
+                     f"{cell(b32, 'p50_ms')} | {cell(b32, 'p95_ms')} | {cell(b32, 'texts_per_second')} |")
+    return "\n".join(lines)
+
+
+def compress_bundle(bundle: str | Path, out_dir: str | Path, steps: list[str], eval_examples: list[dict[str, Any]],
+                    train_examples: list[dict[str, Any]] | None = None, max_drop: float = 1.0,
+                    distill_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run ``steps`` on ``bundle``, write the output bundle to ``out_dir``; return the report.
+
+    Example:
+        >>> compress_bundle("runs/sst2/bundle", "runs/sst2/compressed", ["distill", "quantize", "export"],
+        ...                 dev_examples, train_examples, max_drop=1.0)["final"]
+        'onnx-int8'
+    """
+    from ..bundle import save_bundle, update_manifest
+    from ..export.onnx_export import OnnxModel, export_bundle, exportable_model
+    from ..predictor import Predictor
+    from .distill import distill
+    from .measure import torch_int8
+
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ConfigError(f"unknown compress steps {unknown}; available: {', '.join(STEPS)} (pruning is not built yet)")
+    if "distill" in steps and not train_examples:
+        raise ConfigError("the distill step needs training data (--train FILE)")
+    out = Path(out_dir)
+    if out.exists():
+        raise ConfigError(f"{out} exists; give a new --output folder")
+    source = Predictor.load(bundle)
+    teacher = exportable_model(source)
+    metric = source.task.default_metric
+    texts = [e.get("text") or " ".join(e.get("tokens", [])) for e in eval_examples]
+    original = _score(source, eval_examples, teacher)
+    model_files = lambda root: list((Path(root) / "model").glob("*.safetensors"))
+    rows = [_row("original", "-", original, original, max_drop, _size_mb(model_files(bundle)) or _torch_size_mb(teacher),
+                 _timings(teacher, source.tokenizer, texts, source.max_length))]
+    rows[0]["accepted"] = True  # the reference every step is measured against
+    log.info("original %s %.4f", metric, original)
+    current, current_score = teacher, original
+    shutil.copytree(bundle, out)
+    for step in steps:
+        if step == "distill":
+            options = {"layers": 3, **(distill_options or {})}
+            student = distill(current, source.tokenizer, source.task, source.label_names, train_examples,
+                              max_length=source.max_length, seed=42, **options)
+            score = _score(source, eval_examples, student)
+            row = _row(f"distilled-{student.config.num_hidden_layers}-layers", step, score, original, max_drop,
+                       _torch_size_mb(student), _timings(student, source.tokenizer, texts, source.max_length))
+            rows.append(row)
+            log.info("distill: %s %.4f (drop %.2f points) %s", metric, score, row["drop_points"],
+                     "accepted" if row["accepted"] else "rejected")
+            if row["accepted"]:
+                manifest = {k: v for k, v in source.manifest.items() if k not in ("files", "onnx", "versions", "created",
+                                                                                   "format_version")}
+                n = sum(p.numel() for p in student.parameters())
+                manifest["method"] = {"name": "full", "options": {"name": "full", "merge": True}, "merged": True,
+                                      "trainable_parameters": n, "total_parameters": n,
+                                      "distilled": {"layers": student.config.num_hidden_layers, **options}}
+                manifest["metrics"] = {"split": "evaluation", metric: score}
+                shutil.rmtree(out)
+                save_bundle(out, student, source.tokenizer, manifest, (Path(bundle) / "report.md").read_text(encoding="utf-8")
+                            if (Path(bundle) / "report.md").is_file() else None)
+                current, current_score = student, score
+        elif step == "quantize":
+            quantized = torch_int8(current)
+            score = _score(source, eval_examples, quantized)
+            rows.append(_row("torch-int8", step, score, original, max_drop, _torch_size_mb(quantized),
+                             _timings(quantized, source.tokenizer, texts, source.max_length),
+                             note="dynamic int8 Linear layers, applied at load time"))
+        elif step == "export":
+            budget = max_drop - 100 * (original - current_score)
+            section = export_bundle(out, eval_examples, quantize="quantize" in steps, max_drop=budget)
+            for name, variant in section["variants"].items():
+                onnx_model = OnnxModel(out / variant["file"])
+                score = _score(source, eval_examples, onnx_model)
+                rows.append(_row(f"onnx-{name}", step, score, original, max_drop, variant["mb"],
+                                 _timings(onnx_model, source.tokenizer, texts, source.max_length)))
+    accepted = [r for r in rows if r["accepted"] and r["variant"] != "original"]
+    final = accepted[-1]["variant"] if accepted else "original"
+    report = {"metric": metric, "original": original, "max_drop": max_drop, "steps": steps, "rows": rows,
+              "final": final}
+    table = render_table(rows, metric)
+    (out / "compress.md").write_text(f"# Compression of {bundle}\n\n{table}\n\nfinal variant: {final}\n", encoding="utf-8")
+    (out / "compress.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    update_manifest(out, compress={"final": final, "metric": metric, "original": original,
+                                   "variants": {r["variant"]: {"score": r["score"], "accepted": r["accepted"]} for r in rows}})
+    return report
