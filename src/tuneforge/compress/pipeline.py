@@ -46,11 +46,14 @@ def _torch_size_mb(model) -> float:
         return Path(handle.name).stat().st_size / 2**20
 
 
+TIMED_TEXTS = {1: 100, 32: 320}  # texts timed at each batch size (the first of the evaluation data)
+
+
 def _timings(model, tokenizer, texts: list[str], max_length: int) -> dict[str, Any]:
     from .measure import latency
 
-    return {"batch_1": latency(model, tokenizer, texts[:100], 1, max_length),
-            "batch_32": latency(model, tokenizer, texts[:320], 32, max_length)}
+    return {f"batch_{size}": latency(model, tokenizer, texts[:count], size, max_length)
+            for size, count in TIMED_TEXTS.items()}
 
 
 def _row(name, step, score, original, max_drop, size_mb, timings=None, note="") -> dict[str, Any]:

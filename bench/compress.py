@@ -1,0 +1,64 @@
+"""Compression on SST-2: PyTorch fp32 vs ONNX fp32, ONNX int8, PyTorch int8 and a 3-layer distilled student.
+
+Needs a bundle trained with ``tuneforge train configs/sst2.yaml`` (default: runs/sst2-accept/bundle).
+Two pipeline runs, each timing its own fp32 original on the same inputs (real dev sentences):
+(A) quantize + export of the bundle itself; (B) distillation into a student keeping 3 of 6 layers,
+trained on the SST-2 training set. Every variant is scored on the whole dev set; latency is
+p50/p95 per batch at batch 1 (first 300 dev sentences) and batch 32 (all 872).
+Usage: python bench/compress.py [--bundle runs/sst2-accept/bundle] [--distill-epochs 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED_DATA, machine, write_results  # noqa: E402
+
+
+def main() -> None:
+    from tuneforge import api
+    from tuneforge.compress import pipeline
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", default="runs/sst2-accept/bundle")
+    parser.add_argument("--distill-epochs", type=float, default=1.0)
+    parser.add_argument("--max-train-samples", type=int, default=None)
+    args = parser.parse_args()
+    pipeline.TIMED_TEXTS.update({1: 300, 32: 872})
+    dev, train = SHARED_DATA / "sst2" / "dev.tsv", SHARED_DATA / "sst2" / "train.tsv"
+    scratch = Path(tempfile.mkdtemp(prefix="bench-compress-"))
+    quantized = api.compress(args.bundle, ["quantize", "export"], scratch / "a", dev, max_drop=100.0)
+    print(json.dumps(quantized["rows"], indent=1), flush=True)
+    distilled = api.compress(args.bundle, ["distill"], scratch / "b", dev, train, max_drop=100.0,
+                             max_train_samples=args.max_train_samples,
+                             distill_options={"layers": 3, "epochs": args.distill_epochs})
+    rows = []
+    for run, report in (("A", quantized), ("B", distilled)):
+        base = report["rows"][0]
+        for row in report["rows"]:
+            speed = {f"speedup_b{n}": base["latency"][f"batch_{n}"]["p50_ms"] / row["latency"][f"batch_{n}"]["p50_ms"]
+                     for n in (1, 32)}
+            rows.append({"run": run, **row, **speed})
+    lines = ["| run | variant | accuracy | drop (points) | MB | p50 ms b1 | p95 ms b1 | p50 ms b32 | p95 ms b32 | "
+             "texts/s b32 | speed-up b1 | speed-up b32 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        b1, b32 = r["latency"]["batch_1"], r["latency"]["batch_32"]
+        lines.append(f"| {r['run']} | {r['variant']} | {r['score']:.4f} | {r['drop_points']:+.2f} | {r['mb']:.1f} | "
+                     f"{b1['p50_ms']:.1f} | {b1['p95_ms']:.1f} | {b32['p50_ms']:.1f} | {b32['p95_ms']:.1f} | "
+                     f"{b32['texts_per_second']:.0f} | {r['speedup_b1']:.2f}x | {r['speedup_b32']:.2f}x |")
+    table = "\n".join(lines) + (
+        "\n\nSST-2 dev (872 sentences). Speed-ups are p50 latency ratios against the fp32 PyTorch original timed in "
+        "the same pipeline run (A: quantize + export; B: distillation). Batch 1: the first 300 dev sentences; "
+        "batch 32: all 872. torch-int8 is dynamic int8 Linear layers; onnx-int8 is onnxruntime dynamic "
+        f"quantization. Student: 3 of 6 layers (0, 2, 4), {args.distill_epochs} epoch(s) of distillation "
+        "(T=2, alpha=0.5) on SST-2 train.\n")
+    write_results("compress", {"machine": machine(), "args": vars(args), "rows": rows}, table)
+
+
+if __name__ == "__main__":
+    main()
