@@ -152,7 +152,8 @@ def _run_data(bundle: str | Path) -> tuple[Path | None, Path | None]:
 
 def compress(bundle: str | Path, steps: list[str], output: str | Path | None = None, data: str | Path | None = None,
              train_data: str | Path | None = None, max_drop: float = 1.0, data_format: str | None = None,
-             max_train_samples: int | None = None, distill_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             max_train_samples: int | None = None, distill_options: dict[str, Any] | None = None,
+             prune_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Distil / quantize / export ``bundle`` step by step, rejecting steps that drop more than ``max_drop`` points.
 
     ``data`` (evaluation) and ``train_data`` (for distillation) default to the files of the run
@@ -173,10 +174,11 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
     examples = read_inputs(data, manifest, data_format, require_labels=True)
     check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
     train = None
-    if "distill" in steps and train_data is not None:
+    if ("distill" in steps or "prune" in steps) and train_data is not None:
         train = read_inputs(train_data, manifest, data_format, require_labels=True)
         check_known_labels(train, manifest["task"]["label_names"], "training")
         if max_train_samples and len(train) > max_train_samples:
             train, _ = split_examples(train, 1 - max_train_samples / len(train), 42)
     output = Path(output) if output else Path(bundle).parent / "compressed"
-    return compress_bundle(bundle, output, steps, examples, train, max_drop=max_drop, distill_options=distill_options)
+    return compress_bundle(bundle, output, steps, examples, train, max_drop=max_drop, distill_options=distill_options,
+                           prune_options=prune_options)

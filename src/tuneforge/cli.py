@@ -170,7 +170,8 @@ def export(
 @app.command()
 def compress(
     bundle: Path = typer.Argument(..., help="bundle folder written by train"),
-    steps: str = typer.Option("distill,quantize,export", "--steps", help="comma-separated, in order: distill, quantize, export"),
+    steps: str = typer.Option("distill,quantize,export", "--steps",
+                              help="comma-separated, in order: distill, prune, quantize, export"),
     max_drop: float = typer.Option(1.0, "--max-drop", help="reject a step whose score drops more points than this"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="output bundle folder (default: <run>/compressed)"),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="labelled evaluation data (default: the run's test/validation file)"),
@@ -179,6 +180,8 @@ def compress(
     student: Optional[str] = typer.Option(None, "--student", help="a smaller model folder to distil into instead"),
     epochs: float = typer.Option(1.0, "--distill-epochs", help="distillation epochs"),
     max_train_samples: Optional[int] = typer.Option(None, "--max-train-samples", help="distil on at most this many examples"),
+    prune: str = typer.Option("magnitude:0.5", "--prune", help="magnitude:SPARSITY or layers:COUNT"),
+    recovery_epochs: float = typer.Option(1.0, "--recovery-epochs", help="fine-tuning epochs after pruning"),
 ) -> None:
     """Distil, quantize and export a bundle; every step is evaluated and rejected past --max-drop."""
     from . import api
@@ -188,7 +191,8 @@ def compress(
     try:
         report = api.compress(bundle, [s.strip() for s in steps.split(",") if s.strip()], output, data, train_data,
                               max_drop=max_drop, max_train_samples=max_train_samples,
-                              distill_options={"layers": layers, "student_model": student, "epochs": epochs})
+                              distill_options={"layers": layers, "student_model": student, "epochs": epochs},
+                              prune_options={"spec": prune, "epochs": recovery_epochs})
     except TuneForgeError as exc:
         _fail(exc)
     console = _console()

@@ -101,3 +101,28 @@ def test_compress_on_the_cli_reports_rejections(teacher, tmp_path):
     assert "rejected (drop over -100.0 points): torch-int8" in proc.stdout
     saved = json.loads((tmp_path / "out" / "compress.json").read_text())
     assert [r["accepted"] for r in saved["rows"]] == [True, False] and saved["final"] == "original"
+
+
+def test_magnitude_pruning_hits_its_sparsity_and_recovery_keeps_the_zeros(teacher, tmp_path):
+    bundle, data = teacher
+    report = api.compress(bundle, ["prune"], tmp_path / "out", data, data, max_drop=100.0,
+                          prune_options={"spec": "magnitude:0.6", "epochs": 1, "learning_rate": 1e-3})
+    row = report["rows"][1]
+    assert row["variant"] == "pruned-magnitude-0.6" and "sparsity 0.60" in row["note"]
+    from tuneforge.compress.prune import sparsity_of
+
+    reloaded = Predictor.load(tmp_path / "out").model  # a plain model: the masks were folded in
+    assert abs(sparsity_of(reloaded) - 0.6) < 0.01
+    assert not any("weight_orig" in name for name, _ in reloaded.named_parameters())
+
+
+def test_structured_pruning_removes_layers(teacher, tmp_path):
+    from tuneforge.compress.prune import parse_spec, prune_model
+    from tuneforge.errors import ConfigError
+
+    model = Predictor.load(teacher[0]).model
+    pruned, description = prune_model(model, "layers:1")
+    assert pruned.config.num_hidden_layers == 1 and description == "1 encoder layers kept"
+    for bad in ("magnitude:1.5", "layers:1.5", "heads:2", "magnitude"):
+        with pytest.raises(ConfigError, match="prune spec"):
+            parse_spec(bad)

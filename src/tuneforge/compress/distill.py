@@ -90,25 +90,13 @@ def _trainer_class():
     return DistillationTrainer
 
 
-def distill(teacher, tokenizer, task, label_names: list[str], train_examples: list[dict[str, Any]], *,
-            max_length: int, layers: int = 3, student_model: str | None = None, temperature: float = 2.0,
-            alpha: float = 0.5, epochs: float = 1.0, learning_rate: float = 1e-4, batch_size: int = 32,
-            seed: int = 42):
-    """Train and return a student of ``teacher`` (a plain transformers classifier) on ``train_examples``.
-
-    Example:
-        >>> student = distill(predictor.model, predictor.tokenizer, predictor.task, predictor.label_names, train,
-        ...                   max_length=128, layers=3)
-    """
+def train_student(student, teacher, tokenizer, task, label_names: list[str], train_examples: list[dict[str, Any]], *,
+                  max_length: int, temperature: float = 2.0, alpha: float = 0.5, epochs: float = 1.0,
+                  learning_rate: float = 1e-4, batch_size: int = 32, seed: int = 42):
+    """Train ``student`` on ``train_examples`` against ``teacher``'s logits (``alpha=1``: labels only)."""
     from transformers import TrainingArguments, set_seed
 
     set_seed(seed)
-    if student_model:
-        from ..backbone import resolve_backbone
-
-        student = task.build_model(resolve_backbone(student_model), label_names)
-    else:
-        student = keep_layers(teacher, layers)
     for param in student.parameters():
         param.requires_grad_(True)
     dataset = task.encode(train_examples, tokenizer, label_names, max_length)
@@ -124,3 +112,25 @@ def distill(teacher, tokenizer, task, label_names: list[str], train_examples: li
                                    teacher=teacher, temperature=temperature, alpha=alpha)
         trainer.train()
     return trainer.model.eval()
+
+
+def distill(teacher, tokenizer, task, label_names: list[str], train_examples: list[dict[str, Any]], *,
+            max_length: int, layers: int = 3, student_model: str | None = None, **training):
+    """Train and return a student of ``teacher`` (a plain transformers classifier) on ``train_examples``.
+
+    The student keeps ``layers`` of the teacher's encoder layers, or is ``student_model`` (a folder
+    or hub id) with a fresh head. ``training``: ``temperature``, ``alpha``, ``epochs``,
+    ``learning_rate``, ``batch_size``, ``seed`` (see ``train_student``).
+
+    Example:
+        >>> student = distill(predictor.model, predictor.tokenizer, predictor.task, predictor.label_names, train,
+        ...                   max_length=128, layers=3)
+    """
+    if student_model:
+        from ..backbone import resolve_backbone
+
+        student = task.build_model(resolve_backbone(student_model), label_names)
+    else:
+        student = keep_layers(teacher, layers)
+    return train_student(student, teacher, tokenizer, task, label_names, train_examples, max_length=max_length,
+                         **training)

@@ -1,4 +1,4 @@
-"""``tuneforge compress``: distil, quantize and export a bundle, each step checked against the original.
+"""``tuneforge compress``: distil, prune, quantize and export a bundle, each step checked against the original.
 
 Steps run in the order given. After each, the new variant is evaluated on the evaluation data;
 a variant whose score drops more than ``max_drop`` points below the original bundle's is rejected
@@ -20,7 +20,7 @@ from ..errors import ConfigError
 
 log = logging.getLogger("tuneforge")
 
-STEPS = ("distill", "quantize", "export")
+STEPS = ("distill", "prune", "quantize", "export")
 
 
 def _score(predictor, examples, model=None) -> float:
@@ -75,9 +75,25 @@ def render_table(rows: list[dict[str, Any]], metric: str) -> str:
     return "\n".join(lines)
 
 
+def _save_variant(out: Path, bundle, source, model, score: float, facts: dict[str, Any]) -> None:
+    """Replace the output bundle with ``model`` (a plain transformers classifier) and its score."""
+    from ..bundle import save_bundle
+
+    manifest = {k: v for k, v in source.manifest.items() if k not in ("files", "onnx", "versions", "created",
+                                                                       "format_version", "compress")}
+    n = sum(p.numel() for p in model.parameters())
+    manifest["method"] = {"name": "full", "options": {"name": "full", "merge": True}, "merged": True,
+                          "trainable_parameters": n, "total_parameters": n, **facts}
+    manifest["metrics"] = {"split": "evaluation", source.task.default_metric: score}
+    report = Path(bundle) / "report.md"
+    shutil.rmtree(out)
+    save_bundle(out, model, source.tokenizer, manifest, report.read_text(encoding="utf-8") if report.is_file() else None)
+
+
 def compress_bundle(bundle: str | Path, out_dir: str | Path, steps: list[str], eval_examples: list[dict[str, Any]],
                     train_examples: list[dict[str, Any]] | None = None, max_drop: float = 1.0,
-                    distill_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                    distill_options: dict[str, Any] | None = None,
+                    prune_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run ``steps`` on ``bundle``, write the output bundle to ``out_dir``; return the report.
 
     Example:
@@ -85,17 +101,21 @@ def compress_bundle(bundle: str | Path, out_dir: str | Path, steps: list[str], e
         ...                 dev_examples, train_examples, max_drop=1.0)["final"]
         'onnx-int8'
     """
-    from ..bundle import save_bundle, update_manifest
+    from ..bundle import update_manifest
     from ..export.onnx_export import OnnxModel, export_bundle, exportable_model
     from ..predictor import Predictor
-    from .distill import distill
+    from .distill import distill, train_student
     from .measure import torch_int8
+    from .prune import make_permanent, parse_spec, prune_model, sparsity_of
 
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
-        raise ConfigError(f"unknown compress steps {unknown}; available: {', '.join(STEPS)} (pruning is not built yet)")
-    if "distill" in steps and not train_examples:
-        raise ConfigError("the distill step needs training data (--train FILE)")
+        raise ConfigError(f"unknown compress steps {unknown}; available: {', '.join(STEPS)}")
+    if ("distill" in steps or "prune" in steps) and not train_examples:
+        raise ConfigError("the distill and prune steps need training data (--train FILE)")
+    prune_options = dict(prune_options or {})
+    prune_spec = prune_options.pop("spec", "magnitude:0.5")
+    parse_spec(prune_spec)  # a bad spec fails before any work
     out = Path(out_dir)
     if out.exists():
         raise ConfigError(f"{out} exists; give a new --output folder")
@@ -123,17 +143,23 @@ def compress_bundle(bundle: str | Path, out_dir: str | Path, steps: list[str], e
             log.info("distill: %s %.4f (drop %.2f points) %s", metric, score, row["drop_points"],
                      "accepted" if row["accepted"] else "rejected")
             if row["accepted"]:
-                manifest = {k: v for k, v in source.manifest.items() if k not in ("files", "onnx", "versions", "created",
-                                                                                   "format_version")}
-                n = sum(p.numel() for p in student.parameters())
-                manifest["method"] = {"name": "full", "options": {"name": "full", "merge": True}, "merged": True,
-                                      "trainable_parameters": n, "total_parameters": n,
-                                      "distilled": {"layers": student.config.num_hidden_layers, **options}}
-                manifest["metrics"] = {"split": "evaluation", metric: score}
-                shutil.rmtree(out)
-                save_bundle(out, student, source.tokenizer, manifest, (Path(bundle) / "report.md").read_text(encoding="utf-8")
-                            if (Path(bundle) / "report.md").is_file() else None)
+                _save_variant(out, bundle, source, student, score, {"distilled": {
+                    "layers": student.config.num_hidden_layers, **options}})
                 current, current_score = student, score
+        elif step == "prune":
+            pruned, description = prune_model(current, prune_spec)
+            pruned = make_permanent(train_student(pruned, current, source.tokenizer, source.task, source.label_names,
+                                                  train_examples, max_length=source.max_length, **prune_options))
+            score = _score(source, eval_examples, pruned)
+            note = f"{description}; sparsity {sparsity_of(pruned):.2f}; recovery fine-tuned"
+            row = _row(f"pruned-{prune_spec.replace(':', '-')}", step, score, original, max_drop,
+                       _torch_size_mb(pruned), _timings(pruned, source.tokenizer, texts, source.max_length), note=note)
+            rows.append(row)
+            log.info("prune %s: %s %.4f (drop %.2f points) %s", prune_spec, metric, score, row["drop_points"],
+                     "accepted" if row["accepted"] else "rejected")
+            if row["accepted"]:
+                _save_variant(out, bundle, source, pruned, score, {"pruned": {"spec": prune_spec, **prune_options}})
+                current, current_score = pruned, score
         elif step == "quantize":
             quantized = torch_int8(current)
             score = _score(source, eval_examples, quantized)
