@@ -1,9 +1,9 @@
-"""Compression on SST-2: PyTorch fp32 vs ONNX fp32, ONNX int8, PyTorch int8 and a 3-layer distilled student.
+"""Compression on SST-2: PyTorch fp32 vs ONNX fp32, ONNX int8, PyTorch int8, a pruned model, a 3-layer student.
 
 Needs a bundle trained with ``tuneforge train configs/sst2.yaml`` (default: runs/sst2-accept/bundle).
 Two pipeline runs, each timing its own fp32 original on the same inputs (real dev sentences):
 (A) quantize + export of the bundle itself; (B) distillation into a student keeping 3 of 6 layers,
-trained on the SST-2 training set. Every variant is scored on the whole dev set; latency is
+trained on the SST-2 training set; (C) magnitude pruning with a recovery epoch. Every variant is scored on the whole dev set; latency is
 p50/p95 per batch at batch 1 (first 300 dev sentences) and batch 32 (all 872).
 Usage: python bench/compress.py [--bundle runs/sst2-accept/bundle] [--distill-epochs 1]
 """
@@ -27,7 +27,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="runs/sst2-accept/bundle")
     parser.add_argument("--distill-epochs", type=float, default=1.0)
-    parser.add_argument("--max-train-samples", type=int, default=None)
+    parser.add_argument("--max-train-samples", type=int, default=None, help="distillation examples (default: all)")
+    parser.add_argument("--prune", default="magnitude:0.5")
+    parser.add_argument("--recovery-samples", type=int, default=8000, help="examples for pruning's recovery epoch")
     args = parser.parse_args()
     pipeline.TIMED_TEXTS.update({1: 300, 32: 872})
     dev, train = SHARED_DATA / "sst2" / "dev.tsv", SHARED_DATA / "sst2" / "train.tsv"
@@ -37,8 +39,11 @@ def main() -> None:
     distilled = api.compress(args.bundle, ["distill"], scratch / "b", dev, train, max_drop=100.0,
                              max_train_samples=args.max_train_samples,
                              distill_options={"layers": 3, "epochs": args.distill_epochs})
+    pruned = api.compress(args.bundle, ["prune"], scratch / "c", dev, train, max_drop=100.0,
+                          max_train_samples=args.recovery_samples,
+                          prune_options={"spec": args.prune, "epochs": 1.0})
     rows = []
-    for run, report in (("A", quantized), ("B", distilled)):
+    for run, report in (("A", quantized), ("B", distilled), ("C", pruned)):
         base = report["rows"][0]
         for row in report["rows"]:
             speed = {f"speedup_b{n}": base["latency"][f"batch_{n}"]["p50_ms"] / row["latency"][f"batch_{n}"]["p50_ms"]
@@ -53,10 +58,11 @@ def main() -> None:
                      f"{b32['texts_per_second']:.0f} | {r['speedup_b1']:.2f}x | {r['speedup_b32']:.2f}x |")
     table = "\n".join(lines) + (
         "\n\nSST-2 dev (872 sentences). Speed-ups are p50 latency ratios against the fp32 PyTorch original timed in "
-        "the same pipeline run (A: quantize + export; B: distillation). Batch 1: the first 300 dev sentences; "
+        "the same pipeline run (A: quantize + export; B: distillation; C: pruning). Batch 1: the first 300 dev sentences; "
         "batch 32: all 872. torch-int8 is dynamic int8 Linear layers; onnx-int8 is onnxruntime dynamic "
         f"quantization. Student: 3 of 6 layers (0, 2, 4), {args.distill_epochs} epoch(s) of distillation "
-        "(T=2, alpha=0.5) on SST-2 train.\n")
+        f"(T=2, alpha=0.5) on SST-2 train. Pruned: {args.prune} of the encoder's Linear weights, then one "
+        f"recovery epoch on {args.recovery_samples} training sentences (dense weights: no speed-up expected).\n")
     write_results("compress", {"machine": machine(), "args": vars(args), "rows": rows}, table)
 
 

@@ -41,7 +41,7 @@ def batch(task_type):
 def test_registry_has_every_method():
     assert set(ALL) == {"full", "freeze", "linear_probe", "bitfit", "lora", "adalora", "ia3",
                         "prefix_tuning", "prompt_tuning", "p_tuning", "adapter"}
-    assert set(EVERY) - set(ALL) == {"zero_shot", "setfit", "prompt"}
+    assert set(EVERY) - set(ALL) == {"zero_shot", "setfit", "prompt", "in_context"}
 
 
 @pytest.mark.parametrize("name", EVERY)
