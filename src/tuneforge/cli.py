@@ -203,6 +203,55 @@ def compress(
     console.print(f"final variant: {report['final']}; bundle: {output or bundle.parent / 'compressed'}")
 
 
+@app.command()
+def serve(
+    bundle: Path = typer.Argument(..., help="bundle folder written by train"),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="off loopback, --api-key-file is required"),
+    port: int = typer.Option(8000, "--port"),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="API keys, one per line"),
+    workers: int = typer.Option(1, "--workers", help="server processes (each loads the model)"),
+    max_batch_size: int = typer.Option(32, "--max-batch-size", help="texts per forward pass"),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="longest wait to fill a batch"),
+    max_queue: int = typer.Option(256, "--max-queue", help="texts waiting before requests get 429"),
+    max_texts: int = typer.Option(64, "--max-texts", help="texts per request (more: 422)"),
+    max_text_chars: int = typer.Option(5000, "--max-text-chars", help="characters per text (more: 422)"),
+    max_body_bytes: int = typer.Option(1_000_000, "--max-body-bytes", help="request body size (more: 413)"),
+    timeout: float = typer.Option(10.0, "--timeout", help="seconds before a request gets 504"),
+    drain_timeout: float = typer.Option(20.0, "--drain-timeout", help="seconds SIGTERM waits for requests in flight"),
+    log_texts: bool = typer.Option(False, "--log-texts", help="include request texts in the access log"),
+) -> None:
+    """Serve a bundle over HTTP: POST /v1/predict, /v1/models, /livez, /readyz, /metrics, /docs."""
+    import os
+
+    from .serve import run
+    from .serve.security import read_api_keys
+
+    try:
+        from .serve.app import ServeSettings
+    except ImportError:
+        _fail(TuneForgeError("serving needs fastapi, uvicorn and prometheus-client: pip install 'tuneforge[serve]'"))
+
+    _setup_logging()
+    try:
+        keys = read_api_keys(api_key_file) if api_key_file else []
+        from .predictor import Predictor
+
+        Predictor.load(bundle, backend=backend)  # a bad bundle fails here, in one line, before the server starts
+        settings = ServeSettings(
+            bundle=str(bundle), backend=backend, host=host, port=port, api_keys=keys, max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,
+            max_body_bytes=max_body_bytes, request_timeout_s=timeout, drain_timeout_s=drain_timeout, log_texts=log_texts,
+            inference_delay_ms=float(os.environ.get("TUNEFORGE_SERVE_TEST_DELAY_MS", 0)),
+            fail_after=int(os.environ["TUNEFORGE_SERVE_TEST_FAIL_AFTER"]) if "TUNEFORGE_SERVE_TEST_FAIL_AFTER" in os.environ
+            else None,
+        )
+        _console(stderr=True).print(f"serving {bundle} on http://{host}:{port} (docs: /docs)")
+        run(settings, workers=workers)
+    except TuneForgeError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     """Entry point of the ``tuneforge`` script."""
     app()

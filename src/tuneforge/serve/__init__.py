@@ -1,0 +1,51 @@
+"""Serve a bundle over HTTP (FastAPI + uvicorn): micro-batching, limits, API keys, health, metrics."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from ..errors import ConfigError
+from .security import is_loopback
+
+__all__ = ["run"]
+
+
+def run(settings, workers: int = 1) -> None:
+    """Start the service; refuses a non-loopback host without API keys. SIGTERM drains and exits 0.
+
+    Example:
+        >>> run(ServeSettings(bundle="runs/demo/bundle", port=8000))
+    """
+    try:
+        import uvicorn
+
+        from .app import SETTINGS_ENV, configure_access_log, create_app, settings_json
+    except ImportError:
+        raise ConfigError("serving needs fastapi, uvicorn and prometheus-client: pip install 'tuneforge[serve]'") from None
+    if not is_loopback(settings.host) and not settings.api_keys:
+        raise ConfigError(f"--host {settings.host} is reachable from other machines: give --api-key-file "
+                          "(the server never runs unauthenticated off loopback)")
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    configure_access_log()
+    options = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                   timeout_graceful_shutdown=int(settings.drain_timeout_s))
+    if workers == 1:
+        app = create_app(settings)
+
+        class DrainingServer(uvicorn.Server):
+            """SIGTERM: turn unready, stop accepting, finish requests in flight, exit 0 (uvicorn alone
+            re-raises the signal after draining, which ends the process with -15)."""
+
+            def handle_exit(self, sig, frame):
+                app.state.engine.ready = False
+                if sig == signal.SIGTERM:
+                    self.should_exit = True
+                else:
+                    super().handle_exit(sig, frame)
+
+        DrainingServer(uvicorn.Config(app, **options)).run()
+    else:
+        os.environ[SETTINGS_ENV] = settings_json(settings)
+        uvicorn.run("tuneforge.serve.app:create_app_from_env", factory=True, workers=workers, **options)
