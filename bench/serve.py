@@ -1,0 +1,210 @@
+"""Serving load test on loopback: TuneForge's server against a naive FastAPI endpoint, then a soak.
+
+Both servers serve the same SST-2 bundle in their own process and are measured in this run with
+the same asyncio httpx load generator: closed loops at concurrency 1, 8 and 32, each sending one
+real SST-2 dev sentence per request for ``--seconds``. The naive endpoint runs the model once per
+request (``def`` handler, FastAPI's thread pool), as most tutorials do. Then a soak of ``--soak``
+seconds at half of our best measured throughput (open loop, fixed rate): 5xx count and the server's
+resident memory, sampled every 5 s (growth = last sample minus the first after warm-up).
+Usage: python bench/serve.py [--bundle runs/sst2-accept/bundle] [--seconds 20] [--soak 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED_DATA, machine, write_results  # noqa: E402
+
+NAIVE = '''
+import sys
+from fastapi import FastAPI
+from pydantic import BaseModel
+from tuneforge.predictor import Predictor
+
+predictor = Predictor.load(sys.argv[1])
+app = FastAPI()
+
+class Body(BaseModel):
+    text: str
+
+@app.post("/v1/predict")
+def predict(body: Body):
+    return {"predictions": predictor.predict([{"text": body.text}])}
+
+@app.get("/readyz")
+def readyz():
+    return {"status": "ready"}
+
+if __name__ == "__main__":
+    import uvicorn
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], port: int) -> subprocess.Popen:
+    import httpx
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"{cmd} did not become ready")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+async def closed_loop(url: str, texts: list[str], concurrency: int, seconds: float) -> dict:
+    """``concurrency`` workers, each sending its next request as soon as the last one answered."""
+    import httpx
+
+    latencies, statuses = [], {}
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        async def worker(offset: int):
+            i = offset
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                try:
+                    response = await client.post(url, json={"text": texts[i % len(texts)]})
+                    status = response.status_code
+                except httpx.HTTPError:
+                    status = "error"
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == 200:
+                    latencies.append(time.perf_counter() - started)
+                i += concurrency
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"concurrency": concurrency, "requests": sum(statuses.values()), "ok": len(latencies),
+            "rps": len(latencies) / elapsed, "p50_ms": 1000 * statistics.median(latencies),
+            "p95_ms": 1000 * percentile(latencies, 95), "p99_ms": 1000 * percentile(latencies, 99),
+            "statuses": {str(k): v for k, v in statuses.items()}}
+
+
+async def open_loop(url: str, texts: list[str], rate: float, seconds: float, pid: int) -> dict:
+    """Requests at a fixed rate (not waiting for answers, at most 256 in flight); 5xx and memory."""
+    import httpx
+
+    statuses, memory, tasks = {}, [], set()
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=256)) as client:
+        async def one(text):
+            try:
+                status = (await client.post(url, json={"text": text})).status_code
+            except httpx.HTTPError:
+                status = "error"
+            statuses[status] = statuses.get(status, 0) + 1
+
+        started = time.perf_counter()
+        sent, next_sample = 0, started
+        while (now := time.perf_counter()) - started < seconds:
+            if now >= next_sample:
+                memory.append((round(now - started, 1), rss_mb(pid)))
+                next_sample += 5
+            due = int((now - started) * rate)
+            while sent < due and len(tasks) < 256:
+                task = asyncio.create_task(one(texts[sent % len(texts)]))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += 1
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*tasks)
+    memory.append((round(time.perf_counter() - started, 1), rss_mb(pid)))
+    warm = [m for t, m in memory if t >= 30] or [m for _, m in memory]
+    five = sum(v for k, v in statuses.items() if str(k).startswith("5"))
+    return {"seconds": seconds, "rate": rate, "sent": sent, "statuses": {str(k): v for k, v in statuses.items()},
+            "5xx": five, "rss_first_mb": warm[0], "rss_last_mb": warm[-1], "rss_max_mb": max(warm),
+            "rss_growth_mb": warm[-1] - warm[0], "memory": memory}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", default="runs/sst2-accept/bundle")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--soak", type=float, default=600)
+    parser.add_argument("--concurrency", default="1,8,32")
+    args = parser.parse_args()
+    with open(SHARED_DATA / "sst2" / "dev.tsv", newline="", encoding="utf-8") as handle:
+        texts = [row["sentence"] for row in csv.DictReader(handle, delimiter="\t")]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    naive_script = Path(os.environ.get("TMPDIR", "/tmp")) / "tuneforge_naive_server.py"
+    naive_script.write_text(NAIVE, encoding="utf-8")
+    rows, soak = [], None
+    for name in ("tuneforge", "naive"):
+        port = free_port()
+        if name == "tuneforge":
+            cmd = [sys.executable, "-m", "tuneforge", "serve", args.bundle, "--port", str(port), "--max-queue", "1024"]
+        else:
+            cmd = [sys.executable, str(naive_script), args.bundle, str(port)]
+        proc = start(cmd, port)
+        url = f"http://127.0.0.1:{port}/v1/predict"
+        try:
+            asyncio.run(closed_loop(url, texts, 4, 3))  # warm-up
+            for c in levels:
+                row = {"server": name, **asyncio.run(closed_loop(url, texts, c, args.seconds))}
+                rows.append(row)
+                print(row, flush=True)
+            if name == "tuneforge" and args.soak > 0:
+                best = max(r["rps"] for r in rows if r["server"] == "tuneforge")
+                soak = asyncio.run(open_loop(url, texts, best / 2, args.soak, proc.pid))
+                print({k: v for k, v in soak.items() if k != "memory"}, flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+    lines = ["| server | concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-200 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        bad = sum(v for k, v in r["statuses"].items() if k != "200")
+        lines.append(f"| {r['server']} | {r['concurrency']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                     f"{r['p99_ms']:.1f} | {bad} |")
+    ratios = []
+    for c in levels:
+        ours = next(r for r in rows if r["server"] == "tuneforge" and r["concurrency"] == c)
+        naive = next(r for r in rows if r["server"] == "naive" and r["concurrency"] == c)
+        ratios.append(f"c={c}: {ours['rps'] / naive['rps']:.2f}x")
+    table = "\n".join(lines) + f"\n\nThroughput ratio, TuneForge / naive: {', '.join(ratios)}.\n"
+    if soak:
+        table += (f"\nSoak: {soak['seconds']:.0f} s at {soak['rate']:.1f} requests/s (half of our best), "
+                  f"{soak['sent']} requests, {soak['5xx']} 5xx, statuses {soak['statuses']}; server RSS "
+                  f"{soak['rss_first_mb']:.0f} MB after warm-up -> {soak['rss_last_mb']:.0f} MB at the end "
+                  f"(growth {soak['rss_growth_mb']:+.1f} MB, max {soak['rss_max_mb']:.0f} MB).\n")
+    table += (f"\nSST-2 dev sentences, one per request, bundle {args.bundle}; {args.seconds:.0f} s per level; "
+              "our server with its defaults (max batch 32, max wait 5 ms) and --max-queue 1024.\n")
+    write_results("serve", {"machine": machine(), "args": vars(args), "rows": rows, "soak": soak}, table)
+
+
+if __name__ == "__main__":
+    main()
