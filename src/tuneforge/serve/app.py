@@ -62,6 +62,7 @@ class Engine:
         self.ready = False
         self.failed: str | None = None
         self.lock = asyncio.Lock()
+        self.in_flight = 0  # predict requests inside the handler
 
     def _load(self, path: str):
         from ..predictor import Predictor
@@ -89,7 +90,8 @@ class Engine:
         self.predictor = await loop.run_in_executor(None, self._load, self.settings.bundle)
         self.batcher = MicroBatcher(self._predict, max_batch_size=self.settings.max_batch_size,
                                     max_wait_ms=self.settings.max_wait_ms, max_queue=self.settings.max_queue,
-                                    on_batch=self.metrics.batch_size.observe, on_error=self._failed)
+                                    on_batch=self.metrics.batch_size.observe, on_error=self._failed,
+                                    in_flight=lambda: self.in_flight)
         await self.batcher.start()
         self.ready = True
 
@@ -259,6 +261,13 @@ def create_app(settings: ServeSettings):
     @app.post("/v1/predict")
     async def predict(request: Request):
         """Predict one text or a list: label and scores, or entities with character spans."""
+        engine.in_flight += 1
+        try:
+            return await _predict(request)
+        finally:
+            engine.in_flight -= 1
+
+    async def _predict(request: Request):
         raw = await request.body()
         if len(raw) > settings.max_body_bytes:
             metrics.rejected.labels("body_too_large").inc()

@@ -1,7 +1,8 @@
 """Dynamic micro-batching: concurrent requests share one forward pass.
 
 Requests wait in a bounded queue. One worker takes the oldest request, then keeps taking more
-until the batch holds ``max_batch_size`` texts or ``max_wait_ms`` has passed since it started,
+until the batch holds ``max_batch_size`` texts or ``max_wait_ms`` has passed since it started
+(it does not wait when no other request is in flight: a lone client pays no batching delay),
 runs the model once on a thread (so the event loop keeps serving), and hands each request its
 own slice of the results. A request whose client left, or whose deadline passed, while it
 waited is dropped before the forward pass, so it frees its place without costing compute.
@@ -39,13 +40,15 @@ class MicroBatcher:
 
     def __init__(self, predict: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], *, max_batch_size: int = 32,
                  max_wait_ms: float = 5.0, max_queue: int = 256, on_batch: Callable[[int], None] | None = None,
-                 on_error: Callable[[BaseException], None] | None = None) -> None:
+                 on_error: Callable[[BaseException], None] | None = None,
+                 in_flight: Callable[[], int] | None = None) -> None:
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
         self.on_batch = on_batch or (lambda n: None)
         self.on_error = on_error or (lambda exc: None)
+        self.in_flight = in_flight  # requests the server is handling; None: always wait up to max_wait
         self.queue: asyncio.Queue[Pending] = asyncio.Queue()
         self.queued_texts = 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuneforge-infer")
@@ -95,6 +98,8 @@ class MicroBatcher:
             batch, size = [first], len(first.examples)
             until = loop.time() + self.max_wait
             while size < self.max_batch_size:
+                if self.queue.empty() and self.in_flight is not None and self.in_flight() <= len(batch):
+                    break  # nobody else is on the way: waiting would only add latency
                 remaining = until - loop.time()
                 if remaining <= 0:
                     break
