@@ -141,3 +141,17 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     """Write one JSON object per line (helper for tests)."""
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def train_tiny_bundle(tiny_model_dir, folder: Path, data: dict | None = None, **sections):
+    """Train the tiny model on the 24 reviews in ``folder`` (one epoch unless ``train`` says otherwise);
+    return (RunResult, path of the reviews file). ``data`` entries name the file as ``"{reviews}"``."""
+    from tuneforge import api
+    from tuneforge.config import build_config
+
+    rows = [{"text": t, "label": "positive"} for t in POSITIVE] + [{"text": t, "label": "negative"} for t in NEGATIVE]
+    reviews = write_csv(folder / "reviews.csv", rows)
+    data = {k: str(v).replace("{reviews}", str(reviews)) for k, v in (data or {"train": "{reviews}"}).items()}
+    config = {"data": data, "model": {"name": str(tiny_model_dir), "max_length": 32},
+              "train": {"epochs": 1, "batch_size": 8}, "output": {"dir": str(folder / "run")}, **sections}
+    return api.train(build_config(config)), reviews

@@ -9,19 +9,15 @@ import sys
 import pytest
 
 from tuneforge import api
-from tuneforge.config import build_config
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, tmp_path_factory):
-    from .conftest import NEGATIVE, POSITIVE, write_csv
+    from .conftest import train_tiny_bundle
 
     tmp = tmp_path_factory.mktemp("cli")
-    rows = [{"text": t, "label": "positive"} for t in POSITIVE] + [{"text": t, "label": "negative"} for t in NEGATIVE]
-    data = write_csv(tmp / "d.csv", rows)
-    config = {"data": {"train": str(data)}, "model": {"name": str(tiny_model_dir), "max_length": 32},
-              "train": {"epochs": 1, "batch_size": 8}, "output": {"dir": str(tmp / "run")}}
-    return api.train(build_config(config)), data, tmp
+    result, data = train_tiny_bundle(tiny_model_dir, tmp)
+    return result, data, tmp
 
 
 def run_cli(*args):

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from tuneforge.config import RunConfig, build_config, load_config, parse_overrides

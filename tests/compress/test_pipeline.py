@@ -12,26 +12,20 @@ import torch
 pytest.importorskip("onnxruntime")
 
 from tuneforge import api  # noqa: E402
-from tuneforge.compress import pipeline  # noqa: E402
 from tuneforge.compress.distill import distillation_loss, keep_layers  # noqa: E402
 from tuneforge.compress.measure import latency, torch_int8  # noqa: E402
-from tuneforge.config import build_config  # noqa: E402
 from tuneforge.predictor import Predictor  # noqa: E402
 
-from ..conftest import NEGATIVE, POSITIVE, write_csv  # noqa: E402
+from ..conftest import POSITIVE, train_tiny_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def teacher(tiny_model_dir, tmp_path_factory):
     """A tiny classifier fitted to 24 reviews (evaluated on the same file, so it scores high)."""
-    tmp = tmp_path_factory.mktemp("teacher")
-    rows = [{"text": t, "label": "positive"} for t in POSITIVE] + [{"text": t, "label": "negative"} for t in NEGATIVE]
-    data = write_csv(tmp / "d.csv", rows)
-    config = {"data": {"train": str(data), "validation": str(data), "test": str(data)},
-              "model": {"name": str(tiny_model_dir), "max_length": 32},
-              "train": {"epochs": 15, "batch_size": 8, "learning_rate": 3e-3, "early_stopping_patience": None},
-              "output": {"dir": str(tmp / "run")}}
-    result = api.train(build_config(config))
+    result, data = train_tiny_bundle(
+        tiny_model_dir, tmp_path_factory.mktemp("teacher"),
+        data={"train": "{reviews}", "validation": "{reviews}", "test": "{reviews}"},
+        train={"epochs": 15, "batch_size": 8, "learning_rate": 3e-3, "early_stopping_patience": None})
     assert result.metrics["accuracy"] >= 0.9, "the tiny teacher should fit its 24 examples"
     return result.bundle_dir, data
 

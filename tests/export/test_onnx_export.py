@@ -17,17 +17,13 @@ from tuneforge.errors import BundleError  # noqa: E402
 from tuneforge.export.onnx_export import ExportError, OnnxModel, compare, export_bundle  # noqa: E402
 from tuneforge.predictor import Predictor  # noqa: E402
 
-from ..conftest import CONLL, NEGATIVE, POSITIVE, write_csv  # noqa: E402
+from ..conftest import CONLL, POSITIVE, train_tiny_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def sentiment_bundle(tiny_model_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("onnx-cls")
-    rows = [{"text": t, "label": "positive"} for t in POSITIVE] + [{"text": t, "label": "negative"} for t in NEGATIVE]
-    data = write_csv(tmp / "d.csv", rows)
-    config = {"data": {"train": str(data)}, "model": {"name": str(tiny_model_dir), "max_length": 32},
-              "train": {"epochs": 1, "batch_size": 8}, "output": {"dir": str(tmp / "run")}}
-    return api.train(build_config(config)).bundle_dir, data
+    result, data = train_tiny_bundle(tiny_model_dir, tmp_path_factory.mktemp("onnx-cls"))
+    return result.bundle_dir, data
 
 
 def fresh_copy(bundle, tmp_path):

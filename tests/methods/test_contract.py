@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 
 import pytest
 import torch
@@ -46,7 +45,7 @@ def test_registry_has_every_method():
 
 @pytest.mark.parametrize("name", EVERY)
 def test_unknown_option_is_named(name):
-    with pytest.raises(ConfigError, match=f"method.no_such_option"):
+    with pytest.raises(ConfigError, match="method.no_such_option"):
         build_config({"data": {"train": "-"}, "method": {"name": name, "no_such_option": 1}})
 
 

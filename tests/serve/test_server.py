@@ -21,7 +21,7 @@ pytest.importorskip("fastapi")
 from tuneforge import api  # noqa: E402
 from tuneforge.config import build_config  # noqa: E402
 
-from ..conftest import CONLL, NEGATIVE, POSITIVE, write_csv  # noqa: E402
+from ..conftest import CONLL, train_tiny_bundle  # noqa: E402
 
 KEY = "test-key-0123456789abcdef"
 
@@ -75,10 +75,8 @@ class Server:
 @pytest.fixture(scope="module")
 def bundles(tiny_model_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
-    rows = [{"text": t, "label": "positive"} for t in POSITIVE] + [{"text": t, "label": "negative"} for t in NEGATIVE]
-    data = write_csv(tmp / "d.csv", rows)
+    cls, _ = train_tiny_bundle(tiny_model_dir, tmp)
     base = {"model": {"name": str(tiny_model_dir), "max_length": 32}, "train": {"epochs": 1, "batch_size": 8}}
-    cls = api.train(build_config({**base, "data": {"train": str(data)}, "output": {"dir": str(tmp / "cls")}}))
     conll = tmp / "ner.conll"
     body = CONLL.split("\n", 2)[2]
     conll.write_text(CONLL + ("\n" + body) * 3, encoding="utf-8")
