@@ -271,3 +271,29 @@ def test_readyz_turns_unready_when_the_engine_fails(bundles, tmp_path):
         assert httpx.get(srv.url + "/livez").status_code == 200
     finally:
         srv.stop()
+
+
+def test_text_pairs_log_texts_and_two_workers(tiny_model_dir, tmp_path):
+    from tuneforge.config import build_config
+
+    from ..conftest import NEGATIVE, POSITIVE, write_csv
+
+    rows = [{"a": p, "b": q, "label": "same" if (i + j) % 2 == 0 else "different"}
+            for i, p in enumerate(POSITIVE[:6]) for j, q in enumerate(NEGATIVE[:4])]
+    config = {"data": {"train": str(write_csv(tmp_path / "pairs.csv", rows)), "text_column": "a", "text_pair_column": "b"},
+              "model": {"name": str(tiny_model_dir), "max_length": 32}, "train": {"epochs": 1, "batch_size": 8},
+              "output": {"dir": str(tmp_path / "run")}}
+    bundle = api.train(build_config(config)).bundle_dir
+    srv = Server(bundle, "--log-texts", "--workers", 2, log_dir=tmp_path)
+    try:
+        missing = httpx.post(srv.url + "/v1/predict", json={"text": "a great movie"})
+        assert missing.status_code == 422 and "text pairs" in missing.json()["error"]
+        for _ in range(4):  # whichever worker answers
+            response = httpx.post(srv.url + "/v1/predict", json={"texts": ["a great movie"], "text_pairs": ["so dull"]})
+            assert response.status_code == 200
+            assert response.json()["predictions"][0]["label"] in {"same", "different"}
+        time.sleep(0.5)
+        logged = [line for line in srv.access_lines() if line["route"] == "/v1/predict" and line["status"] == 200]
+        assert logged and logged[0]["texts"] == ["a great movie"]  # --log-texts puts them in
+    finally:
+        srv.stop()

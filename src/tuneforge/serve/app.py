@@ -334,6 +334,7 @@ def create_app(settings: ServeSettings):
 
 def create_app_from_env():
     """Factory for ``uvicorn --workers N``: settings travel in an environment variable."""
+    configure_access_log()  # each worker process sets up its own log
     return create_app(ServeSettings(**json.loads(os.environ[SETTINGS_ENV])))
 
 
