@@ -168,11 +168,15 @@ def optimise(source: Path, target: Path) -> None:
 
 
 def quantize_int8(source: Path, target: Path) -> None:
-    """Dynamic int8 quantization of the weights of MatMul/Gemm nodes."""
+    """Dynamic int8 quantization of the weights of MatMul/Gemm nodes, one scale per output channel.
+
+    Per-channel scales keep SST-2 dev accuracy of the MiniLM classifier within 0.4 points, where one
+    scale per tensor loses 1.4 (measured: 0.8968 and 0.8865 against 0.9002 in PyTorch).
+    """
     _onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8)
 
 
 def _main_metric(predictor, examples, predictions) -> tuple[str, float] | None:
