@@ -105,3 +105,11 @@ def test_token_classification_exports_with_dynamic_sequence_axis(tiny_model_dir,
 def test_onnx_backend_without_export_says_how_to_make_one(sentiment_bundle):
     with pytest.raises(BundleError, match="tuneforge export"):
         Predictor.load(sentiment_bundle[0], backend="onnx")
+
+
+@pytest.mark.parametrize("method", [{"name": "lora", "r": 4, "merge": False}, {"name": "adapter", "bottleneck": 8}])
+def test_adapter_bundles_export_merged_or_with_their_adapters(tiny_model_dir, tmp_path, method):
+    result, data = train_tiny_bundle(tiny_model_dir, tmp_path, method=method)
+    assert result.predictor.manifest["method"]["merged"] is False
+    section = api.export(result.bundle_dir, data, quantize=False)
+    assert section["variants"]["fp32"]["max_abs_diff"] <= 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0
