@@ -1,12 +1,14 @@
 """Serving load test on loopback: TuneForge's server against a naive FastAPI endpoint, then a soak.
 
-Both servers serve the same SST-2 bundle in their own process and are measured in this run with
+Our server (PyTorch backend, and the bundle's ONNX variant) and the naive one serve the same SST-2
+bundle, each in its own process, and are measured in this run with
 the same asyncio httpx load generator: closed loops at concurrency 1, 8 and 32, each sending one
 real SST-2 dev sentence per request for ``--seconds``. The naive endpoint runs the model once per
 request (``def`` handler, FastAPI's thread pool), as most tutorials do. Then a soak of ``--soak``
 seconds at half of our best measured throughput (open loop, fixed rate): 5xx count and the server's
 resident memory, sampled every 5 s (growth = last sample minus the first after warm-up).
-Usage: python bench/serve.py [--bundle runs/sst2-accept/bundle] [--seconds 20] [--soak 600]
+Usage: python bench/serve.py [--bundle runs/sst2-onnx/bundle] [--backends torch,onnx] [--seconds 20] [--soak 600]
+(the bundle: ``runs/sst2-accept/bundle`` copied and exported with ``tuneforge export ... --data dev.tsv``)
 """
 
 from __future__ import annotations
@@ -152,10 +154,12 @@ async def open_loop(url: str, texts: list[str], rate: float, seconds: float, pid
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", default="runs/sst2-accept/bundle")
+    parser.add_argument("--bundle", default="runs/sst2-onnx/bundle")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--soak", type=float, default=600)
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--backends", default="torch,onnx",
+                        help="backends of our server, each measured (onnx needs an exported bundle)")
     args = parser.parse_args()
     with open(SHARED_DATA / "sst2" / "dev.tsv", newline="", encoding="utf-8") as handle:
         texts = [row["sentence"] for row in csv.DictReader(handle, delimiter="\t")]
@@ -163,10 +167,12 @@ def main() -> None:
     naive_script = Path(os.environ.get("TMPDIR", "/tmp")) / "tuneforge_naive_server.py"
     naive_script.write_text(NAIVE, encoding="utf-8")
     rows, soak = [], None
-    for name in ("tuneforge", "naive"):
+    servers = [f"tuneforge-{b}" for b in args.backends.split(",")] + ["naive"]
+    for name in servers:
         port = free_port()
-        if name == "tuneforge":
-            cmd = [sys.executable, "-m", "tuneforge", "serve", args.bundle, "--port", str(port), "--max-queue", "1024"]
+        if name.startswith("tuneforge"):
+            cmd = [sys.executable, "-m", "tuneforge", "serve", args.bundle, "--port", str(port), "--max-queue", "1024",
+                   "--backend", name.split("-", 1)[1]]
         else:
             cmd = [sys.executable, str(naive_script), args.bundle, str(port)]
         proc = start(cmd, port)
@@ -177,9 +183,9 @@ def main() -> None:
                 row = {"server": name, **asyncio.run(closed_loop(url, texts, c, args.seconds))}
                 rows.append(row)
                 print(row, flush=True)
-            if name == "tuneforge" and args.soak > 0:
-                best = max(r["rps"] for r in rows if r["server"] == "tuneforge")
-                soak = asyncio.run(open_loop(url, texts, best / 2, args.soak, proc.pid))
+            if name == servers[-2] and args.soak > 0:  # the last of our servers (onnx when measured)
+                best = max(r["rps"] for r in rows if r["server"] == name)
+                soak = {"server": name, **asyncio.run(open_loop(url, texts, best / 2, args.soak, proc.pid))}
                 print({k: v for k, v in soak.items() if k != "memory"}, flush=True)
         finally:
             proc.terminate()
@@ -190,19 +196,25 @@ def main() -> None:
         bad = sum(v for k, v in r["statuses"].items() if k != "200")
         lines.append(f"| {r['server']} | {r['concurrency']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
                      f"{r['p99_ms']:.1f} | {bad} |")
-    ratios = []
-    for c in levels:
-        ours = next(r for r in rows if r["server"] == "tuneforge" and r["concurrency"] == c)
-        naive = next(r for r in rows if r["server"] == "naive" and r["concurrency"] == c)
-        ratios.append(f"c={c}: {ours['rps'] / naive['rps']:.2f}x")
-    table = "\n".join(lines) + f"\n\nThroughput ratio, TuneForge / naive: {', '.join(ratios)}.\n"
+    table = "\n".join(lines) + "\n"
+    for ours_name in servers[:-1]:
+        ratios = []
+        for c in levels:
+            ours = next(r for r in rows if r["server"] == ours_name and r["concurrency"] == c)
+            naive = next(r for r in rows if r["server"] == "naive" and r["concurrency"] == c)
+            ratios.append(f"c={c}: {ours['rps'] / naive['rps']:.2f}x")
+        table += f"\nThroughput ratio, {ours_name} / naive: {', '.join(ratios)}."
+    table += "\n"
     if soak:
-        table += (f"\nSoak: {soak['seconds']:.0f} s at {soak['rate']:.1f} requests/s (half of our best), "
+        table += (f"\nSoak ({soak['server']}): {soak['seconds']:.0f} s at {soak['rate']:.1f} requests/s (half of its best), "
                   f"{soak['sent']} requests, {soak['5xx']} 5xx, statuses {soak['statuses']}; server RSS "
                   f"{soak['rss_first_mb']:.0f} MB after warm-up -> {soak['rss_last_mb']:.0f} MB at the end "
                   f"(growth {soak['rss_growth_mb']:+.1f} MB, max {soak['rss_max_mb']:.0f} MB).\n")
     table += (f"\nSST-2 dev sentences, one per request, bundle {args.bundle}; {args.seconds:.0f} s per level; "
-              "our server with its defaults (max batch 32, max wait 5 ms) and --max-queue 1024.\n")
+              "our server with its defaults (max batch 32, max wait 5 ms) and --max-queue 1024, with the PyTorch model "
+              "(tuneforge-torch) and with the bundle's default ONNX variant (tuneforge-onnx: int8, see the compression "
+              "table); the naive endpoint runs the PyTorch model once per request. The load generator shares the "
+              "machine's 2 cores.\n")
     write_results("serve", {"machine": machine(), "args": vars(args), "rows": rows, "soak": soak}, table)
 
 
