@@ -153,11 +153,12 @@ def _run_data(bundle: str | Path) -> tuple[Path | None, Path | None]:
 def compress(bundle: str | Path, steps: list[str], output: str | Path | None = None, data: str | Path | None = None,
              train_data: str | Path | None = None, max_drop: float = 1.0, data_format: str | None = None,
              max_train_samples: int | None = None, distill_options: dict[str, Any] | None = None,
-             prune_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             prune_options: dict[str, Any] | None = None, unlabelled_data: str | Path | None = None) -> dict[str, Any]:
     """Distil / quantize / export ``bundle`` step by step, rejecting steps that drop more than ``max_drop`` points.
 
     ``data`` (evaluation) and ``train_data`` (for distillation) default to the files of the run
-    that made the bundle. Returns the report (rows per variant, the final variant).
+    that made the bundle; ``unlabelled_data`` (a .txt file, one text per line) adds texts the student
+    learns from the teacher's predictions alone. Returns the report (rows per variant, the final variant).
 
     Example:
         >>> api.compress("runs/sst2/bundle", ["distill", "quantize", "export"], max_drop=1.0)["final"]
@@ -179,6 +180,8 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
         check_known_labels(train, manifest["task"]["label_names"], "training")
         if max_train_samples and len(train) > max_train_samples:
             train, _ = split_examples(train, 1 - max_train_samples / len(train), 42)
+    if unlabelled_data is not None:  # one text per line: the student learns them from the teacher alone
+        distill_options = {**(distill_options or {}), "unlabelled": read_plain_texts(unlabelled_data)}
     output = Path(output) if output else Path(bundle).parent / "compressed"
     return compress_bundle(bundle, output, steps, examples, train, max_drop=max_drop, distill_options=distill_options,
                            prune_options=prune_options)

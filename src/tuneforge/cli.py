@@ -180,6 +180,7 @@ def compress(
     student: Optional[str] = typer.Option(None, "--student", help="a smaller model folder to distil into instead"),
     epochs: float = typer.Option(1.0, "--distill-epochs", help="distillation epochs"),
     max_train_samples: Optional[int] = typer.Option(None, "--max-train-samples", help="distil on at most this many examples"),
+    unlabelled: Optional[Path] = typer.Option(None, "--unlabelled", help="extra texts (one per line) to distil on"),
     prune: str = typer.Option("magnitude:0.5", "--prune", help="magnitude:SPARSITY or layers:COUNT"),
     recovery_epochs: float = typer.Option(1.0, "--recovery-epochs", help="fine-tuning epochs after pruning"),
 ) -> None:
@@ -192,7 +193,7 @@ def compress(
         report = api.compress(bundle, [s.strip() for s in steps.split(",") if s.strip()], output, data, train_data,
                               max_drop=max_drop, max_train_samples=max_train_samples,
                               distill_options={"layers": layers, "student_model": student, "epochs": epochs},
-                              prune_options={"spec": prune, "epochs": recovery_epochs})
+                              prune_options={"spec": prune, "epochs": recovery_epochs}, unlabelled_data=unlabelled)
     except TuneForgeError as exc:
         _fail(exc)
     console = _console()

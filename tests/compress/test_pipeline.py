@@ -46,6 +46,10 @@ def test_distillation_loss_is_zero_only_when_student_matches_teacher_and_labels(
     assert distillation_loss(-teacher, teacher, labels, 2.0, 0.0) > 1.0
     tokens = distillation_loss(teacher[None], teacher[None], torch.tensor([[0, -100]]), 2.0, 0.5)  # (1, 2, 2)
     assert torch.isfinite(tokens)
+    # unlabelled rows (-1) count only towards the KL term: a student equal to the teacher loses nothing there
+    unlabelled = distillation_loss(teacher.clone(), teacher, torch.tensor([-1, -1]), 2.0, 0.5)
+    assert unlabelled.abs() < 1e-6
+    assert distillation_loss(-teacher, teacher, torch.tensor([-1, -1]), 2.0, 0.5) > 1.0
 
 
 def test_torch_int8_and_latency(teacher):
@@ -120,3 +124,14 @@ def test_structured_pruning_removes_layers(teacher, tmp_path):
     for bad in ("magnitude:1.5", "layers:1.5", "heads:2", "magnitude"):
         with pytest.raises(ConfigError, match="prune spec"):
             parse_spec(bad)
+
+
+def test_distillation_can_add_unlabelled_text(teacher, tmp_path):
+    bundle, data = teacher
+    texts = tmp_path / "unlabelled.txt"
+    texts.write_text("a lovely film\nawful acting\nthe music was fun\nboring story\n", encoding="utf-8")
+    report = api.compress(bundle, ["distill"], tmp_path / "out", data, data, max_drop=100.0, unlabelled_data=texts,
+                          distill_options={"layers": 1, "epochs": 1})
+    assert report["rows"][1]["variant"] == "distilled-1-layers"
+    manifest = Predictor.load(tmp_path / "out").manifest
+    assert manifest["method"]["distilled"]["unlabelled"] == 4

@@ -51,17 +51,22 @@ def keep_layers(model, count: int):
     return student
 
 
+UNLABELLED = -1  # label of an unlabelled sentence: it learns from the teacher only
+
+
 def distillation_loss(student_logits, teacher_logits, labels, temperature: float, alpha: float):
     """Task loss on labels plus temperature-scaled KL to the teacher, over real positions only.
 
-    Shapes: logits (batch, labels) or (batch, seq, labels); labels (batch,) or (batch, seq) with -100 ignored.
+    Shapes: logits (batch, labels) or (batch, seq, labels); labels (batch,) or (batch, seq) with -100
+    ignored. A sentence labelled ``UNLABELLED`` (-1) adds only to the KL term.
     """
     classes = student_logits.shape[-1]
     s, t = student_logits.reshape(-1, classes), teacher_logits.reshape(-1, classes)
     flat = labels.reshape(-1)
     keep = flat != -100
     s, t, flat = s[keep], t[keep], flat[keep]
-    task = nn.functional.cross_entropy(s, flat)
+    labelled = flat != UNLABELLED
+    task = nn.functional.cross_entropy(s[labelled], flat[labelled]) if labelled.any() else s.sum() * 0
     kl = nn.functional.kl_div(nn.functional.log_softmax(s / temperature, -1), nn.functional.log_softmax(t / temperature, -1),
                               reduction="batchmean", log_target=True)
     return alpha * task + (1 - alpha) * temperature**2 * kl
@@ -92,14 +97,25 @@ def _trainer_class():
 
 def train_student(student, teacher, tokenizer, task, label_names: list[str], train_examples: list[dict[str, Any]], *,
                   max_length: int, temperature: float = 2.0, alpha: float = 0.5, epochs: float = 1.0,
-                  learning_rate: float = 1e-4, batch_size: int = 32, seed: int = 42):
-    """Train ``student`` on ``train_examples`` against ``teacher``'s logits (``alpha=1``: labels only)."""
+                  learning_rate: float = 1e-4, batch_size: int = 32, seed: int = 42,
+                  unlabelled: list[dict[str, Any]] | None = None):
+    """Train ``student`` on ``train_examples`` against ``teacher``'s logits (``alpha=1``: labels only).
+
+    ``unlabelled`` texts (``{"text": ...}``; sequence classification) add teacher-only examples.
+    """
+    from datasets import concatenate_datasets
     from transformers import TrainingArguments, set_seed
 
     set_seed(seed)
     for param in student.parameters():
         param.requires_grad_(True)
     dataset = task.encode(train_examples, tokenizer, label_names, max_length)
+    if unlabelled:
+        if task.name != "classification":
+            raise ConfigError("distillation on unlabelled text supports single-label classification only")
+        extra = task.encode(unlabelled, tokenizer, label_names, max_length, with_labels=False)
+        extra = extra.add_column("labels", [UNLABELLED] * len(extra))
+        dataset = concatenate_datasets([dataset, extra.cast(dataset.features)])
     with tempfile.TemporaryDirectory(prefix="tuneforge-distill-") as scratch:
         args = TrainingArguments(
             output_dir=scratch, num_train_epochs=epochs, learning_rate=learning_rate,

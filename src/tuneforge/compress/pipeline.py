@@ -136,6 +136,8 @@ def compress_bundle(bundle: str | Path, out_dir: str | Path, steps: list[str], e
             options = {"layers": 3, **(distill_options or {})}
             student = distill(current, source.tokenizer, source.task, source.label_names, train_examples,
                               max_length=source.max_length, seed=42, **options)
+            if options.get("unlabelled"):
+                options["unlabelled"] = len(options["unlabelled"])  # the count goes into the manifest
             score = _score(source, eval_examples, student)
             row = _row(f"distilled-{student.config.num_hidden_layers}-layers", step, score, original, max_drop,
                        _torch_size_mb(student), _timings(student, source.tokenizer, texts, source.max_length))
