@@ -44,6 +44,49 @@ def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
     return train_run(cfg)
 
 
+def _config(config: RunConfig | str | Path, overrides: list[str] | None) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return build_config(config.model_dump(mode="json"), overrides) if overrides else config
+    return load_config(config, overrides)
+
+
+def tune(config: RunConfig | str | Path, overrides: list[str] | None = None, trials: int = 20,
+         timeout: float | None = None):
+    """Search hyperparameters (``tune.space`` of the config) with Optuna; resumable.
+
+    Runs until the study holds ``trials`` finished trials or ``timeout`` seconds have been spent in
+    all (an interrupted search continues where it stopped when called again). Writes
+    ``best_config.yaml``, ``trials.md``/``trials.json``, ``summary.json`` and plots in the tune folder.
+
+    Example:
+        >>> result = api.tune("configs/sst2_tune.yaml", trials=12, timeout=2400)
+        >>> result.best_config
+        PosixPath('runs/sst2_tune-tune/best_config.yaml')
+    """
+    from .tuning.search import run_search
+
+    return run_search(_config(config, overrides), trials=trials, timeout=timeout)
+
+
+def compare(config: RunConfig | str | Path, overrides: list[str] | None = None, methods: list[str] | None = None,
+            budget_seconds: float = 1800, output: str | Path | None = None, tolerance: float = 1.0):
+    """Train each method on the config's data within an equal share of the budget and recommend one.
+
+    Writes ``comparison.{json,md,html}`` and ``pareto.png`` (default folder ``runs/<name>-compare``),
+    plus one run folder with a bundle per method. The recommendation is the cheapest method within
+    ``tolerance`` accuracy points of the best.
+
+    Example:
+        >>> result = api.compare("configs/sst2.yaml", methods=["full", "lora", "setfit"], budget_seconds=1800)
+        >>> result.recommended
+        'lora'
+    """
+    from .tuning.advisor import DEFAULT_METHODS, compare_methods
+
+    return compare_methods(_config(config, overrides), list(methods or DEFAULT_METHODS), budget_seconds,
+                           Path(output) if output is not None else None, tolerance)
+
+
 def load(bundle: str | Path) -> Predictor:
     """Load a bundle (hashes checked) for prediction and evaluation."""
     return Predictor.load(bundle)

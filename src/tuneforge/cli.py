@@ -82,6 +82,87 @@ def train(
     console.print(f"run folder: {result.run_dir}\nbundle: {result.bundle_dir}\nreport: {result.run_dir / 'report.md'}")
 
 
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``40m`` or ``1.5h``."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = text.strip().lower()
+    scale = units.get(text[-1:], None)
+    number = text[:-1] if scale else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise TuneForgeError(f"not a duration: {text!r} (try 2400, 40m or 1h)") from None
+    if seconds <= 0:
+        raise TuneForgeError(f"a duration must be positive, not {text!r}")
+    return seconds
+
+
+@app.command()
+def tune(
+    config: Path = typer.Argument(..., help="YAML run config with an optional tune.space section"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. data.max_train_samples=8000"),
+    trials: int = typer.Option(20, "--trials", "-n", help="finished trials the study should hold"),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="time for the whole search: 2400, 40m, 1h"),
+) -> None:
+    """Search hyperparameters with Optuna (TPE + median pruning); rerun the same command to resume."""
+    from . import api
+
+    _setup_logging()
+    try:
+        seconds = parse_duration(timeout) if timeout else None
+        result = api.tune(config, overrides or [], trials=trials, timeout=seconds)
+    except TuneForgeError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted; run the same command again to resume the study")
+        raise typer.Exit(130)
+    console = _console()
+    console.print((result.tune_dir / "trials.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+    default = "n/a" if result.default_value is None else f"{result.default_value:.4f}"
+    console.print(f"best validation {result.metric}: {result.best_value:.4f} (trial {result.best_trial}); "
+                  f"config's own values: {default}")
+    console.print(f"best config: {result.best_config}\ntrials: {result.tune_dir / 'trials.md'}\n"
+                  f"study: {result.tune_dir / 'study.db'}\nplots: {result.tune_dir}/*.png")
+
+
+@app.command()
+def compare(
+    config: Path = typer.Argument(..., help="YAML run config: the data and task to compare methods on"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. data.max_train_samples=16000"),
+    methods: str = typer.Option("full,freeze,bitfit,lora,adapter,prompt,setfit", "--methods",
+                                help="comma-separated method names"),
+    budget: str = typer.Option("30m", "--budget", help="time for all methods together: 1800, 30m, 1h"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder (default runs/<name>-compare)"),
+    tolerance: float = typer.Option(1.0, "--tolerance", help="score points a cheaper method may give up"),
+) -> None:
+    """Train several methods within a time budget, compare their cost and score, and recommend one."""
+    from . import api
+
+    _setup_logging()
+    try:
+        result = api.compare(config, overrides or [], [m.strip() for m in methods.split(",") if m.strip()],
+                             parse_duration(budget), output, tolerance)
+    except TuneForgeError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted; finished methods are in comparison.json")
+        raise typer.Exit(130)
+    from rich.table import Table
+
+    from .tuning.advisor_report import HEADER, _cells
+
+    table = Table(title=f"method comparison ({result.metric})")
+    for column in HEADER:
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for row in result.rows:
+        table.add_row(*_cells(row), style="bold" if row["method"] == result.recommended else None)
+    console = _console()
+    console.print(table)
+    console.print(f"recommended: {result.recommended}. {result.reason}.", highlight=False)
+    console.print(f"report: {result.out_dir / 'comparison.html'} (and comparison.md, pareto.png)\n"
+                  f"bundles: {result.out_dir}/<method>/bundle")
+
+
 @app.command()
 def predict(
     bundle: Path = typer.Argument(..., help="bundle folder written by train"),

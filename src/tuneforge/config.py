@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .methods import METHODS, MethodOptions
@@ -94,12 +94,53 @@ class TrainConfig(StrictModel):
     logging_steps: int = Field(50, gt=0)
     group_by_length: bool = True
     resume: bool = False
+    report_to: list[Literal["tensorboard", "mlflow"]] = Field(
+        default_factory=lambda: ["tensorboard"], description="experiment trackers; [] for none"
+    )
+    mlflow_tracking_uri: str | None = Field(None, description="setting it adds mlflow to report_to")
 
 
 class EvalConfig(StrictModel):
     """How to pick the best checkpoint and evaluate."""
 
     metric: str | None = None
+
+
+class ParamSpec(StrictModel):
+    """One search dimension: ``low``/``high`` (``log`` scale optional) or a list of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    integer: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> "ParamSpec":
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either low/high or choices, not both")
+            if not self.choices:
+                raise ValueError("choices must not be empty")
+        elif self.low is None or self.high is None:
+            raise ValueError("give low and high, or choices")
+        elif self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        return self
+
+
+class TuneConfig(StrictModel):
+    """Hyperparameter search (``tuneforge tune``): the space, keyed by dotted config paths."""
+
+    space: dict[str, ParamSpec] = Field(default_factory=dict, description="empty: a default space for the method")
+    include_default: bool = Field(True, description="first trial = this config's own values")
+    eval_every_samples: int | None = Field(None, gt=0, description="evaluate (and prune) every N training examples")
+    n_startup_trials: int = Field(4, ge=1, description="random trials before TPE takes over")
+    n_warmup_evaluations: int = Field(1, ge=0, description="evaluations before a trial may be pruned")
+    seed: int = 42
 
 
 class OutputConfig(StrictModel):
@@ -120,6 +161,7 @@ class RunConfig(StrictModel):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     output: OutputConfig = OutputConfig()
+    tune: TuneConfig = TuneConfig()
 
     @field_validator("method", mode="before")
     @classmethod
@@ -169,7 +211,8 @@ def _format_errors(exc: ValidationError, prefix: str = "", model: type[BaseModel
             did = f" (did you mean {hint[0]!r}?)" if hint else ""
             lines.append(f"unknown key {key!r}{did}; valid keys here: {', '.join(valid)}")
         elif err["type"] == "value_error":
-            lines.append(str(err["msg"]).removeprefix("Value error, "))
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{key}: {msg}" if len(loc) > 1 else msg)
         elif err["type"] == "missing":
             lines.append(f"missing required key {key!r}")
         else:
@@ -231,3 +274,30 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
 def dump_config(cfg: RunConfig, path: str | Path) -> None:
     """Write the resolved config (every default filled in) as YAML."""
     Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+
+
+def with_values(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
+    """A copy of ``cfg`` with dotted keys set to Python values, validated like a loaded config.
+
+    Example:
+        >>> with_values(cfg, {"train.learning_rate": 3e-5, "method.r": 16}).train.learning_rate
+        3e-05
+    """
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return build_config(_deep_merge(cfg.model_dump(mode="json"), nested))
+
+
+def get_value(cfg: RunConfig, key: str) -> Any:
+    """The value at a dotted key, e.g. ``get_value(cfg, "train.learning_rate")``; KeyError when absent."""
+    node: Any = cfg.model_dump(mode="json")
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return node

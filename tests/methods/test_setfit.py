@@ -72,3 +72,12 @@ def test_any_gradient_method_runs_few_shot(tiny_config):
 def test_too_few_examples_of_a_class(tiny_config):
     with pytest.raises(DataError, match="per_class=50 but label '(negative|positive)' has only"):
         api.train(few_shot_config(tiny_config, {"name": "full"}, per_class=50))
+
+
+def test_max_pairs_caps_the_contrastive_phase(tiny_config):
+    from tuneforge import api
+
+    tiny_config["method"] = {"name": "setfit", "pair_iterations": 2, "max_pairs": 10}
+    result = api.train(build_config(tiny_config))
+    manifest = json.loads((result.bundle_dir / "tuneforge.json").read_text())
+    assert manifest["method"]["contrastive_pairs"] == 10

@@ -34,6 +34,8 @@ class SetFitOptions(MethodOptions):
     learning_rate: float = Field(2e-5, gt=0)
     batch_size: int = Field(16, ge=2)
     head_c: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic-regression head")
+    max_pairs: int | None = Field(None, ge=2, description="cap on contrastive pairs (a random sample); "
+                                  "the head still fits on every example")
 
 
 def contrastive_pairs(texts: list[str], labels: list[str], iterations: int, seed: int) -> list[tuple[str, str, float]]:
@@ -47,14 +49,18 @@ def contrastive_pairs(texts: list[str], labels: list[str], iterations: int, seed
     by_label: dict[str, list[int]] = {}
     for i, label in enumerate(labels):
         by_label.setdefault(label, []).append(i)
+    others = {label: [j for name, idx in by_label.items() if name != label for j in idx] for label in by_label}
     pairs = []
     for _ in range(iterations):
         for i, label in enumerate(labels):
-            same = [j for j in by_label[label] if j != i] or [i]
-            other = [j for name, idx in by_label.items() if name != label for j in idx]
-            pairs.append((texts[i], texts[rng.choice(same)], 1.0))
-            if other:
-                pairs.append((texts[i], texts[rng.choice(other)], 0.0))
+            same = by_label[label]
+            j = i
+            if len(same) > 1:
+                while j == i:
+                    j = rng.choice(same)
+            pairs.append((texts[i], texts[j], 1.0))
+            if others[label]:
+                pairs.append((texts[i], texts[rng.choice(others[label])], 0.0))
     rng.shuffle(pairs)
     return pairs
 
@@ -91,6 +97,8 @@ class SetFit(Method):
         texts = [e["text"] for e in splits.train]
         labels = [e["label"] for e in splits.train]
         pairs = contrastive_pairs(texts, labels, options.pair_iterations, cfg.train.seed)
+        if options.max_pairs is not None and len(pairs) > options.max_pairs:
+            pairs = pairs[: options.max_pairs]  # already shuffled: a random sample
         log.info("setfit: %d contrastive pairs from %d examples", len(pairs), len(texts))
         encoder = st.SentenceTransformer(model_path, device="cpu")
         encoder.max_seq_length = max_length

@@ -21,6 +21,7 @@ from ..methods import METHODS, count_parameters
 from ..predictor import Predictor
 from ..tasks import get_task
 from .arguments import training_arguments
+from .tracking import tracking_callbacks
 
 log = logging.getLogger("tuneforge")
 
@@ -30,11 +31,16 @@ class RunResult:
     """What a training run produced."""
 
     run_dir: Path
-    bundle_dir: Path
+    bundle_dir: Path | None
     metrics: dict[str, Any]
     eval_split: str
     wall_seconds: float
     predictor: Predictor
+    train_seconds: float = 0.0
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+    best_validation: float | None = None
+    metric: str = ""
 
 
 def resolve_run_dir(cfg: RunConfig) -> Path:
@@ -81,7 +87,7 @@ class Fitted:
 
 
 def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric, checkpoints,
-                      resume_from, run_dir) -> Fitted:
+                      resume_from, run_dir, extra_callbacks=()) -> Fitted:
     """The gradient path: method applied to a transformers model, trained by Trainer."""
     from transformers import EarlyStoppingCallback, Trainer
 
@@ -91,22 +97,23 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
     val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
     args = training_arguments(cfg, checkpoints, metric=metric)
-    callbacks = method.callbacks(cfg.method)
+    callbacks = method.callbacks(cfg.method) + list(extra_callbacks)
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=val_ds,
-        data_collator=task.collator(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=task.trainer_metrics(splits.label_names, cfg.task.threshold),
-        callbacks=callbacks,
-    )
-    started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
-    seconds = time.perf_counter() - started
+    with tracking_callbacks(cfg, run_dir) as trackers:
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=val_ds,
+            data_collator=task.collator(tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=task.trainer_metrics(splits.label_names, cfg.task.threshold),
+            callbacks=callbacks + trackers,
+        )
+        started = time.perf_counter()
+        output = trainer.train(resume_from_checkpoint=resume_from)
+        seconds = time.perf_counter() - started
     (run_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
     merged = method.can_merge and cfg.method.merge
     return Fitted(
@@ -128,10 +135,13 @@ def _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length) -> F
                   train_metrics={"train_runtime": seconds}, facts=facts)
 
 
-def train_run(cfg: RunConfig, few_shot_seed: int | None = None) -> RunResult:
+def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list | None = None,
+              save_model: bool = True) -> RunResult:
     """Train, evaluate and bundle the model described by ``cfg``; see ``tuneforge.api.train``.
 
     ``few_shot_seed`` samples ``data.few_shot.per_class`` training examples per class with that seed.
+    ``callbacks`` are extra Trainer callbacks (search pruning, time limits); ``save_model=False``
+    writes the metrics and reports but no bundle (a search trial).
     """
     from transformers import AutoTokenizer, set_seed
 
@@ -163,7 +173,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None) -> RunResult:
         max_length = cfg.model.max_length or task.default_max_length
         if method.uses_trainer:
             fitted = _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric,
-                                       checkpoints, resume_from, run_dir)
+                                       checkpoints, resume_from, run_dir, callbacks or ())
         else:
             fitted = _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length)
             tokenizer = getattr(fitted.model, "tokenizer", tokenizer)  # a model that reads with its own (NLI)
@@ -211,7 +221,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None) -> RunResult:
         (run_dir / "report.md").write_text(report, encoding="utf-8")
         manifest["metrics"] = {"split": eval_split, **headline(metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, tokenizer, manifest, report,
-                                 trainable_only=not fitted.merged)
+                                 trainable_only=not fitted.merged) if save_model else None
         if not cfg.output.keep_checkpoints:
             shutil.rmtree(checkpoints, ignore_errors=True)
         wall = time.perf_counter() - started
@@ -222,7 +232,8 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None) -> RunResult:
             eval_split, task.default_metric, main_metric, metrics.get("baseline", {}).get(task.default_metric, 0.0),
             bundle_dir,
         )
-        return RunResult(run_dir, bundle_dir, metrics, eval_split, wall, predictor)
+        return RunResult(run_dir, bundle_dir, metrics, eval_split, wall, predictor, fitted.train_seconds,
+                         trainable, total, fitted.best, metric)
     finally:
         for name in ("tuneforge", "transformers"):
             logging.getLogger(name).removeHandler(handler)

@@ -1,0 +1,36 @@
+"""Trainer callbacks of our own (Trainer already has early stopping, logging and tracking)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+log = logging.getLogger("tuneforge")
+
+
+def time_limit_callback(seconds: float):
+    """Stop training gracefully once ``seconds`` of training have passed: the best checkpoint is still
+    restored and evaluated, so a time budget never loses the run.
+
+    Example:
+        >>> train_run(cfg, callbacks=[time_limit_callback(600)])
+    """
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        started = None
+        hit = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.monotonic()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.started is not None and time.monotonic() - self.started > seconds and not self.hit:
+                self.hit = True
+                log.info("time limit of %.0fs reached after %d steps: stopping, then evaluating", seconds,
+                         state.global_step)
+                control.should_training_stop = True
+                control.should_evaluate = True
+                control.should_save = True
+
+    return TimeLimit()

@@ -1,0 +1,1 @@
+"""Hyperparameter search (``tuneforge tune``) and the method advisor (``tuneforge compare``)."""

@@ -1,0 +1,196 @@
+"""The method advisor: train several adaptation methods on the user's data within one time budget,
+measure what each costs, and recommend one with its reason.
+
+Each method gets an equal share of the budget (a Trainer callback stops training when its share is
+spent; the best checkpoint is still evaluated) and its own sensible learning rate. Costs measured:
+training time, trainable parameters, inference latency (one text at a time, and texts per second
+in batches of 32), and bundle size on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import RunConfig, with_values
+from ..errors import ConfigError, TuneForgeError
+from ..methods import METHODS
+from ..tasks import get_task
+
+log = logging.getLogger("tuneforge")
+
+# Learning rates that worked for each method on the default backbone (bench/methods.py, bench/fewshot.py);
+# a method the config itself names keeps the config's learning rate.
+LEARNING_RATES = {
+    "full": 1e-4, "freeze": 3e-4, "linear_probe": 3e-3, "bitfit": 5e-3, "lora": 2e-3, "adalora": 2e-3,
+    "ia3": 3e-3, "prefix_tuning": 1e-2, "prompt_tuning": 3e-2, "p_tuning": 1e-2, "adapter": 1e-3, "prompt": 5e-5,
+}
+DEFAULT_METHODS = ("full", "freeze", "bitfit", "lora", "adapter", "prompt", "setfit")
+# Contrastive pairs SetFit may use per second of its budget share (about 3 pairs/s on 2 CPU cores).
+SETFIT_PAIRS_PER_SECOND = 2.5
+
+
+@dataclass
+class Comparison:
+    """Rows (one per method), the recommendation and where the report is."""
+
+    rows: list[dict[str, Any]]
+    recommended: str | None
+    reason: str
+    metric: str
+    out_dir: Path
+
+
+def _method_values(cfg: RunConfig, name: str, share: float) -> dict[str, Any]:
+    if name == cfg.method.name:
+        return {"method": cfg.method.model_dump(mode="json")}
+    values: dict[str, Any] = {"method": {"name": name}}
+    if name in LEARNING_RATES:
+        values["train.learning_rate"] = LEARNING_RATES[name]
+    if name == "setfit":
+        values["method"] = {"name": "setfit", "pair_iterations": 20,
+                            "max_pairs": max(64, int(share * SETFIT_PAIRS_PER_SECOND))}
+    return values
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def measure_latency(predictor, examples: list[dict[str, Any]], singles: int = 50) -> dict[str, float]:
+    """Median milliseconds per text one at a time, and texts per second in batches of 32.
+
+    Example:
+        >>> measure_latency(Predictor.load("runs/demo/bundle"), examples)["ms_per_text_b1"]
+        4.1
+    """
+    import torch
+
+    sample = examples[: max(singles, 64)]
+    with torch.inference_mode():
+        predictor.predict(sample[:4], batch_size=4)  # warm-up
+        times = []
+        for example in sample[:singles]:
+            started = time.perf_counter()
+            predictor.predict([example], batch_size=1)
+            times.append(time.perf_counter() - started)
+        batch = (sample * (1 + 128 // len(sample)))[:128]
+        started = time.perf_counter()
+        predictor.predict(batch, batch_size=32)
+        batched = time.perf_counter() - started
+    return {"ms_per_text_b1": 1000 * statistics.median(times), "texts_per_s_b32": len(batch) / batched}
+
+
+def _run_method(cfg: RunConfig, name: str, share: float, out_dir: Path) -> dict[str, Any]:
+    from ..training.callbacks import time_limit_callback
+    from ..training.run import train_run
+
+    run_cfg = with_values(cfg, {**_method_values(cfg, name, share), "output.dir": str(out_dir / name),
+                                "name": f"{cfg.name}-{name}"})
+    started = time.perf_counter()
+    result = train_run(run_cfg, callbacks=[time_limit_callback(share)])
+    wall = time.perf_counter() - started
+    task = result.predictor.task
+    from ..data import load_splits
+
+    splits = load_splits(run_cfg.data, run_cfg.task.type)
+    eval_examples = splits.test or splits.validation
+    latency = measure_latency(result.predictor, eval_examples)
+    return {
+        "method": name, "score": float(result.metrics.get(result.metric or task.default_metric, 0.0)),
+        "split": result.eval_split, "trainable_parameters": result.trainable_parameters,
+        "trainable_percent": 100 * result.trainable_parameters / max(1, result.total_parameters),
+        "train_seconds": round(result.train_seconds, 1), "wall_seconds": round(wall, 1),
+        "bundle_mb": round(_dir_mb(result.bundle_dir), 2), **{k: round(v, 2) for k, v in latency.items()},
+        "learning_rate": run_cfg.train.learning_rate, "bundle": str(result.bundle_dir), "error": None,
+    }
+
+
+def pareto_front(rows: list[dict[str, Any]], cost: str) -> set[str]:
+    """Methods no other method beats on both score (higher) and ``cost`` (lower)."""
+    front = set()
+    for row in rows:
+        dominated = any(
+            other is not row and other["score"] >= row["score"] and other[cost] <= row[cost]
+            and (other["score"] > row["score"] or other[cost] < row[cost])
+            for other in rows
+        )
+        if not dominated:
+            front.add(row["method"])
+    return front
+
+
+def recommend(rows: list[dict[str, Any]], tolerance: float = 1.0) -> tuple[str | None, str]:
+    """The method to use, and why: the cheapest of those within ``tolerance`` points of the best score.
+
+    Cheapest = lowest sum of ranks on training time, latency (one text) and bundle size; a tie goes
+    to the higher score.
+
+    Example:
+        >>> recommend([{"method": "full", "score": .86, ...}, {"method": "lora", "score": .855, ...}])[0]
+        'lora'
+    """
+    done = [r for r in rows if r.get("error") is None]
+    if not done:
+        return None, "no method finished"
+    best = max(done, key=lambda r: r["score"])
+    close = [r for r in done if 100 * (best["score"] - r["score"]) <= tolerance]
+    costs = ("train_seconds", "ms_per_text_b1", "bundle_mb")
+    ranks = {r["method"]: 0 for r in close}
+    for cost in costs:
+        for rank, row in enumerate(sorted(close, key=lambda r: r[cost])):
+            ranks[row["method"]] += rank
+    choice = min(close, key=lambda r: (ranks[r["method"]], -r["score"]))
+    if choice is best:
+        others = [r for r in close if r is not best]
+        reason = (f"{best['method']} has the best score ({best['score']:.4f})"
+                  + (f" and is also the cheapest of the methods within {tolerance:g} point(s) of it"
+                     if others else f"; no other method came within {tolerance:g} point(s) of it"))
+    else:
+        gap = 100 * (best["score"] - choice["score"])
+        reason = (f"{choice['method']} scores {choice['score']:.4f}, {gap:.2f} points below the best "
+                  f"({best['method']}, {best['score']:.4f}), within the {tolerance:g}-point tolerance, and costs less: "
+                  f"training {choice['train_seconds']:.0f}s vs {best['train_seconds']:.0f}s, "
+                  f"{choice['ms_per_text_b1']:.1f} vs {best['ms_per_text_b1']:.1f} ms per text, "
+                  f"bundle {choice['bundle_mb']:.1f} vs {best['bundle_mb']:.1f} MB")
+    return choice["method"], reason
+
+
+def compare_methods(cfg: RunConfig, methods: list[str], budget_seconds: float, out_dir: Path | None = None,
+                    tolerance: float = 1.0) -> Comparison:
+    """Train each method on ``cfg``'s data within an equal share of the budget; write the comparison report.
+
+    Example:
+        >>> result = compare_methods(load_config("configs/sst2.yaml"), ["full", "lora"], 1800)
+        >>> result.recommended, result.reason
+    """
+    if not methods:
+        raise ConfigError("give at least one method to compare")
+    for name in methods:
+        METHODS.get(name)  # an unknown method fails here, naming the valid ones
+    out_dir = Path(out_dir) if out_dir is not None else (
+        Path(cfg.output.dir) if cfg.output.dir is not None else Path("runs") / f"{cfg.name}-compare")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    share = budget_seconds / len(methods)
+    rows, started = [], time.perf_counter()
+    for number, name in enumerate(methods, 1):
+        log.info("compare %d/%d: %s (share %.0fs of the %.0fs budget)", number, len(methods), name, share,
+                 budget_seconds)
+        try:
+            row = _run_method(cfg, name, share, out_dir)
+        except (TuneForgeError, RuntimeError, ValueError) as exc:  # one method failing must not lose the others
+            log.warning("compare: %s failed: %s", name, exc)
+            row = {"method": name, "error": f"{type(exc).__name__}: {exc}"}
+        rows.append(row)
+        (out_dir / "comparison.json").write_text(json.dumps({"rows": rows}, indent=2), encoding="utf-8")
+    metric = cfg.eval.metric or get_task(cfg.task.type).default_metric
+    recommended, reason = recommend(rows, tolerance)
+    from .advisor_report import write_comparison
+
+    write_comparison(out_dir, rows, recommended, reason, metric, budget_seconds, time.perf_counter() - started)
+    return Comparison(rows, recommended, reason, metric, out_dir)
