@@ -158,12 +158,29 @@ def predict(
 
 
 def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str | None = None,
-             backend: str = "torch") -> dict[str, Any]:
-    """Metrics of a bundle on a labelled data file (same columns as training); ``backend`` torch or onnx."""
+             backend: str = "torch", output: str | Path | None = None) -> dict[str, Any]:
+    """Metrics of a bundle on a labelled data file (same columns as training); ``backend`` torch or onnx.
+
+    With ``output``, also writes ``metrics.json``, ``report.md`` and ``report.html`` (plots, calibration,
+    most confident mistakes) into that folder.
+    """
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend)
     examples = read_inputs(data, predictor.manifest, data_format, require_labels=True)
     check_known_labels(examples, predictor.label_names, "evaluation")
-    metrics, _ = predictor.evaluate(examples)
+    metrics, predictions = predictor.evaluate(examples)
+    if output is not None:
+        import json
+
+        from .evaluation.html_report import write_html_report
+        from .evaluation.report import render_markdown
+
+        out = Path(output)
+        out.mkdir(parents=True, exist_ok=True)
+        context = {"bundle": str(bundle) if not isinstance(bundle, Predictor) else "(in memory)", "data": str(data),
+                   "backend": backend, "method": predictor.manifest["method"]["name"]}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        (out / "report.md").write_text(render_markdown(metrics, f"Evaluation on {data}", context), encoding="utf-8")
+        write_html_report(out / "report.html", metrics, f"Evaluation on {data}", context, examples, predictions)
     return metrics
 
 

@@ -79,7 +79,10 @@ def train(
         console.print(f"run folder: {result.run_dir}\nbundles:\n{bundles}\nreport: {result.run_dir / 'report.md'}")
         return
     print_metrics(result.metrics, f"{result.eval_split} metrics", console)
-    console.print(f"run folder: {result.run_dir}\nbundle: {result.bundle_dir}\nreport: {result.run_dir / 'report.md'}")
+    console.print(f"run folder: {result.run_dir}\nbundle: {result.bundle_dir}\n"
+                  f"report: {result.run_dir / 'report.html'} (and report.md)")
+    if (result.run_dir / "tensorboard").is_dir():
+        console.print(f"tensorboard: tensorboard --logdir {result.run_dir / 'tensorboard'}")
 
 
 def parse_duration(text: str) -> float:
@@ -199,22 +202,18 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write metrics.json and report.md in this folder"),
     backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
 ) -> None:
-    """Evaluate a bundle on a labelled data file."""
+    """Evaluate a bundle on a labelled data file; --output also writes metrics.json, report.md and report.html."""
     from . import api
-    from .evaluation.report import print_metrics, render_markdown
+    from .evaluation.report import print_metrics
 
     _setup_logging()
     try:
-        metrics = api.evaluate(bundle, data, data_format, backend=backend)
+        metrics = api.evaluate(bundle, data, data_format, backend=backend, output=output)
     except TuneForgeError as exc:
         _fail(exc)
     print_metrics(metrics, f"{data}", _console())
     if output is not None:
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        report = render_markdown(metrics, f"Evaluation of {bundle}", {"bundle": bundle, "data": data})
-        (output / "report.md").write_text(report, encoding="utf-8")
-        _console().print(f"metrics and report in {output}")
+        _console().print(f"metrics and reports in {output} (report.html, report.md, metrics.json)")
 
 
 @app.command()

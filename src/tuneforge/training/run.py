@@ -16,6 +16,7 @@ from ..bundle import save_bundle
 from ..config import RunConfig, dump_config
 from ..data import load_splits
 from ..errors import ConfigError
+from ..evaluation.html_report import write_html_report
 from ..evaluation.report import headline, render_markdown
 from ..methods import METHODS, count_parameters
 from ..predictor import Predictor
@@ -200,7 +201,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         }
         predictor = Predictor(fitted.model, tokenizer, manifest)
         eval_split, eval_examples = ("test", splits.test) if splits.test else ("validation", splits.validation)
-        metrics, _ = predictor.evaluate(eval_examples)
+        metrics, predictions = predictor.evaluate(eval_examples)
         context = {
             "run": cfg.name,
             "model": cfg.model.name,
@@ -219,6 +220,10 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             encoding="utf-8",
         )
         (run_dir / "report.md").write_text(report, encoding="utf-8")
+        history_file = run_dir / "log_history.json"
+        history = json.loads(history_file.read_text(encoding="utf-8")) if history_file.is_file() else None
+        write_html_report(run_dir / "report.html", metrics, f"TuneForge report: {cfg.name}", context, eval_examples,
+                          predictions, history)
         manifest["metrics"] = {"split": eval_split, **headline(metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, tokenizer, manifest, report,
                                  trainable_only=not fitted.merged) if save_model else None

@@ -1,0 +1,74 @@
+"""Every training and evaluation run writes report.html with all its sections; TensorBoard logs by default."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from ..conftest import train_tiny_bundle  # noqa: E402
+from tuneforge import api
+from tuneforge.config import build_config
+from tuneforge.errors import ConfigError
+
+CLASSIFICATION_SECTIONS = ["summary", "metrics", "per-class", "confusion", "calibration", "curves", "mistakes"]
+NER_SECTIONS = ["summary", "metrics", "per-class", "calibration", "curves", "entities"]
+
+
+def _check_page(page: str, sections: list[str], plots: int) -> None:
+    found = re.findall(r'<section id="([^"]+)"', page)
+    for name in sections:
+        assert name in found, f"section {name} missing"
+    images = re.findall(r'<img[^>]*src="([^"]+)"', page)
+    assert len(images) >= plots
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http://" not in page and "https://" not in page
+
+
+def test_classification_run_writes_html_report_and_tensorboard(tiny_model_dir, tmp_path):
+    result, reviews = train_tiny_bundle(tiny_model_dir, tmp_path, train={"epochs": 2, "batch_size": 8})
+    page = (result.run_dir / "report.html").read_text(encoding="utf-8")
+    _check_page(page, CLASSIFICATION_SECTIONS, plots=3)  # confusion, reliability, curves
+    assert f"{result.metrics['accuracy']:.4f}" in page
+    events = list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+    out = tmp_path / "eval"
+    metrics = api.evaluate(result.bundle_dir, reviews, output=out)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    _check_page(page, [s for s in CLASSIFICATION_SECTIONS if s != "curves"], plots=2)
+    assert f"{metrics['accuracy']:.4f}" in page and (out / "metrics.json").is_file()
+
+
+def test_ner_run_writes_html_report(tiny_model_dir, conll_file, tmp_path):
+    config = {"name": "ner", "data": {"train": str(conll_file), "split": {"validation": 0.25, "test": 0.25}},
+              "model": {"name": str(tiny_model_dir), "max_length": 32}, "task": {"type": "token_classification"},
+              "train": {"epochs": 2, "batch_size": 4, "learning_rate": 5e-3, "report_to": []},
+              "output": {"dir": str(tmp_path / "run")}}
+    result = api.train(build_config(config))
+    page = (result.run_dir / "report.html").read_text(encoding="utf-8")
+    _check_page(page, NER_SECTIONS, plots=1)
+    assert not (result.run_dir / "tensorboard").exists()  # report_to: [] turns tracking off
+
+
+def test_mlflow_needs_its_package_or_logs_a_run(tiny_model_dir, tmp_path):
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="pip install 'tuneforge\\[mlflow\\]'"):
+            train_tiny_bundle(tiny_model_dir, tmp_path, train={"epochs": 1, "report_to": [],
+                                                               "mlflow_tracking_uri": f"sqlite:///{tmp_path}/ml.db"})
+        return
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/ml.db"
+    train_tiny_bundle(tiny_model_dir, tmp_path, name="mlrun",
+                      train={"epochs": 1, "batch_size": 8, "report_to": [], "mlflow_tracking_uri": uri})
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.get_experiment_by_name("mlrun")
+    assert experiment is not None
+    runs = mlflow.search_runs([experiment.experiment_id], output_format="list")
+    assert runs and any(key.startswith("eval_") for key in runs[0].data.metrics)
