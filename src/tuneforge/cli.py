@@ -52,6 +52,17 @@ def _fail(exc: TuneForgeError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+def _run(call, interrupted: str):
+    """Call the API; a user error prints one line (exit 2), Ctrl-C prints how to continue (exit 130)."""
+    try:
+        return call()
+    except TuneForgeError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        _console(stderr=True).print(interrupted)
+        raise typer.Exit(130)
+
+
 @app.command()
 def train(
     config: Optional[Path] = typer.Argument(None, help="YAML run config, e.g. configs/sst2.yaml"),
@@ -65,13 +76,8 @@ def train(
     _setup_logging()
     if config is None and resume is None:
         _fail(TuneForgeError("give a config file (or --resume RUN_DIR)"))
-    try:
-        result = api.train(config, overrides or [], resume=resume)
-    except TuneForgeError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _console(stderr=True).print("interrupted; continue with: tuneforge train --resume RUN_DIR")
-        raise typer.Exit(130)
+    result = _run(lambda: api.train(config, overrides or [], resume=resume),
+                  "interrupted; continue with: tuneforge train --resume RUN_DIR")
     console = _console()
     if isinstance(result, api.FewShotResult):
         print_few_shot(result.summary, console)
@@ -111,21 +117,16 @@ def tune(
     from . import api
 
     _setup_logging()
-    try:
-        seconds = parse_duration(timeout) if timeout else None
-        result = api.tune(config, overrides or [], trials=trials, timeout=seconds)
-    except TuneForgeError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _console(stderr=True).print("interrupted; run the same command again to resume the study")
-        raise typer.Exit(130)
+    seconds = _run(lambda: parse_duration(timeout) if timeout else None, "interrupted")
+    result = _run(lambda: api.tune(config, overrides or [], trials=trials, timeout=seconds),
+                  "interrupted; run the same command again to resume the study")
     console = _console()
     console.print((result.tune_dir / "trials.md").read_text(encoding="utf-8"), markup=False, highlight=False)
     default = "n/a" if result.default_value is None else f"{result.default_value:.4f}"
     console.print(f"best validation {result.metric}: {result.best_value:.4f} (trial {result.best_trial}); "
-                  f"config's own values: {default}")
+                  f"config's own values: {default}", soft_wrap=True)
     console.print(f"best config: {result.best_config}\ntrials: {result.tune_dir / 'trials.md'}\n"
-                  f"study: {result.tune_dir / 'study.db'}\nplots: {result.tune_dir}/*.png")
+                  f"study: {result.tune_dir / 'study.db'}\nplots: {result.tune_dir}/*.png", soft_wrap=True)
 
 
 @app.command()
@@ -142,14 +143,9 @@ def compare(
     from . import api
 
     _setup_logging()
-    try:
-        result = api.compare(config, overrides or [], [m.strip() for m in methods.split(",") if m.strip()],
-                             parse_duration(budget), output, tolerance)
-    except TuneForgeError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _console(stderr=True).print("interrupted; finished methods are in comparison.json")
-        raise typer.Exit(130)
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    result = _run(lambda: api.compare(config, overrides or [], names, parse_duration(budget), output, tolerance),
+                  "interrupted; the methods that finished are in comparison.json")
     from rich.table import Table
 
     from .tuning.advisor_report import HEADER, _cells
@@ -161,9 +157,9 @@ def compare(
         table.add_row(*_cells(row), style="bold" if row["method"] == result.recommended else None)
     console = _console()
     console.print(table)
-    console.print(f"recommended: {result.recommended}. {result.reason}.", highlight=False)
+    console.print(f"recommended: {result.recommended}. {result.reason}.", highlight=False, soft_wrap=True)
     console.print(f"report: {result.out_dir / 'comparison.html'} (and comparison.md, pareto.png)\n"
-                  f"bundles: {result.out_dir}/<method>/bundle")
+                  f"bundles: {result.out_dir}/<method>/bundle", soft_wrap=True)
 
 
 @app.command()

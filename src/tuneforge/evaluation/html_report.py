@@ -388,16 +388,8 @@ def render_html(
             f"{content}\n</main>\n</body>\n</html>\n")
 
 
-def write_html_report(
-    path: str | Path,
-    metrics: dict[str, Any],
-    title: str,
-    context: dict[str, Any] | None = None,
-    examples: list[dict[str, Any]] | None = None,
-    predictions: list[dict[str, Any]] | None = None,
-    log_history: list[dict[str, Any]] | None = None,
-) -> Path:
-    """Write ``render_html(...)`` with the same arguments to ``path`` as UTF-8 and return the path.
+def write_html_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
+    """Write ``render_html(*args, **kwargs)`` to ``path`` as UTF-8 and return the path.
 
     Why: runs keep ``report.html`` next to ``report.md`` and ``metrics.json``.
 
@@ -407,6 +399,6 @@ def write_html_report(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    page = render_html(metrics, title, context, examples, predictions, log_history)
+    page = render_html(*args, **kwargs)
     path.write_text(page, encoding="utf-8")
     return path
