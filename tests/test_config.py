@@ -18,6 +18,10 @@ def test_every_shipped_config_loads(path):
     assert isinstance(cfg, RunConfig)
     assert cfg.name == path.stem
     assert cfg.data.train
+    if cfg.tune.space:  # a shipped search space names real options with valid ends
+        from tuneforge.tuning.space import resolve_space
+
+        assert set(resolve_space(cfg)) == set(cfg.tune.space)
 
 
 def test_unknown_key_names_the_key_and_valid_ones():
