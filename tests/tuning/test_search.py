@@ -46,7 +46,7 @@ def test_default_space_follows_the_method(tiny_config):
 
 
 def test_search_runs_the_default_first_and_resumes(tiny_config, tmp_path):
-    cfg = _cfg(tiny_config)
+    cfg = _cfg(tiny_config, n_startup_trials=4)  # trials 1 and 2 are both random draws
     first = run_search(cfg, trials=2)
     tune_dir = first.tune_dir
     assert tune_dir == tmp_path / "run"
@@ -64,6 +64,7 @@ def test_search_runs_the_default_first_and_resumes(tiny_config, tmp_path):
     again = run_search(cfg, trials=3)  # the same study continues: one more trial, not three
     rows = json.loads((tune_dir / "trials.json").read_text())
     assert [r["trial"] for r in rows] == [0, 1, 2]
+    assert rows[2]["train.learning_rate"] != rows[1]["train.learning_rate"]  # the seeded sampler does not replay
     assert again.default_value == first.default_value
 
 
@@ -83,6 +84,22 @@ def test_an_interrupted_trial_is_run_again(tiny_config):
     rerun = [r for r in rows if r["trial"] > killed.number]
     assert rerun and rerun[0]["train.learning_rate"] == pytest.approx(params["train.learning_rate"])
     assert rerun[0]["state"] == "complete"
+
+
+def test_an_interrupted_repeat_of_a_finished_trial_is_not_run_again(tiny_config):
+    cfg = _cfg(tiny_config)
+    first = run_search(cfg, trials=1)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{(cfg.output.dir / 'study.db').resolve()}")
+    study = optuna.load_study(study_name=cfg.name, storage=storage)
+    done = study.trials[0].params
+    study.enqueue_trial(done)
+    repeat = study.ask()  # the repeat starts, draws its values, then the process dies
+    repeat.suggest_float("train.learning_rate", 1e-4, 3e-3, log=True)
+    repeat.suggest_categorical("train.batch_size", [4, 8])
+    run_search(cfg, trials=2)
+    rows = json.loads((cfg.output.dir / "trials.json").read_text())
+    assert [r["state"] for r in rows] == ["complete", "fail", "complete"]
+    assert rows[2]["train.learning_rate"] != pytest.approx(first.best_params["train.learning_rate"])
 
 
 def test_a_changed_space_does_not_mix_into_an_old_study(tiny_config):

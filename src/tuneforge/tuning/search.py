@@ -83,10 +83,13 @@ def _pruning_callback(trial, metric: str, deadline: float, on_report, warmup_eva
 def _recover_interrupted(study, storage) -> int:
     """Trials left RUNNING by a killed search are marked failed and their parameters queued again."""
     optuna = _optuna()
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    trials = study.get_trials(deepcopy=False)
+    known = [t.params for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    stale = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     for trial in stale:
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs=dict(trial.user_attrs), skip_if_exists=False)
+        if trial.params not in known:  # the same values with the same seed would give the same score
+            study.enqueue_trial(trial.params, user_attrs=dict(trial.user_attrs), skip_if_exists=False)
     return len(stale)
 
 
@@ -119,7 +122,6 @@ def run_search(cfg: RunConfig, trials: int, timeout: float | None = None, consol
     storage = optuna.storages.RDBStorage(f"sqlite:///{(tune_dir / 'study.db').resolve()}")
     study = optuna.create_study(
         storage=storage, study_name=cfg.name, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=cfg.tune.seed, n_startup_trials=cfg.tune.n_startup_trials),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=cfg.tune.n_startup_trials,
                                            n_warmup_steps=0, interval_steps=1),
     )
@@ -129,6 +131,10 @@ def run_search(cfg: RunConfig, trials: int, timeout: float | None = None, consol
         raise ConfigError(f"{tune_dir / 'study.db'} holds a study over a different search space; "
                           f"remove it or set output.dir to start a new one")
     study.set_user_attr("space", space_json)
+    # A seeded sampler replays its sequence in every new process: offset the seed by the trials
+    # already in the study so that a resumed search does not draw the same values again.
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.tune.seed + len(study.get_trials(deepcopy=False)),
+                                               n_startup_trials=cfg.tune.n_startup_trials)
     recovered = _recover_interrupted(study, storage)
     finished = _finished(study)
     spent = float(study.user_attrs.get("elapsed_seconds", 0.0))
