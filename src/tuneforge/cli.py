@@ -121,7 +121,8 @@ def tune(
     result = _run(lambda: api.tune(config, overrides or [], trials=trials, timeout=seconds),
                   "interrupted; run the same command again to resume the study")
     console = _console()
-    console.print((result.tune_dir / "trials.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+    console.print((result.tune_dir / "trials.md").read_text(encoding="utf-8"), markup=False, highlight=False,
+                  soft_wrap=True)
     default = "n/a" if result.default_value is None else f"{result.default_value:.4f}"
     console.print(f"best validation {result.metric}: {result.best_value:.4f} (trial {result.best_trial}); "
                   f"config's own values: {default}", soft_wrap=True)

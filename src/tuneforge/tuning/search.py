@@ -205,7 +205,7 @@ def _trial_rows(study, space) -> list[dict[str, Any]]:
         last = max(t.intermediate_values) if t.intermediate_values else None
         rows.append({
             "trial": t.number, "state": t.state.name.lower(), "value": t.value,
-            "default": bool(t.user_attrs.get("default")),
+            "default": bool(t.user_attrs.get("default")), "stopped": t.user_attrs.get("stopped"),
             "last_report": None if last is None else t.intermediate_values[last],
             "examples_seen": last, "seconds": None if duration is None else round(duration, 1),
             **{k: t.params.get(k) for k in space},
@@ -243,12 +243,13 @@ def _trials_markdown(rows, space, metric: str) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         value = "" if r["value"] is None else f"{r['value']:.4f}"
-        if r["value"] is None and r["last_report"] is not None:
+        if r["state"] != "complete" and r["last_report"] is not None:
             value = f"({r['last_report']:.4f})"
-        cells = [f"{r['trial']}{' (default)' if r['default'] else ''}", r["state"], value,
+        state = f"{r['state']} ({r['stopped']})" if r.get("stopped") else r["state"]
+        cells = [f"{r['trial']}{' (default)' if r['default'] else ''}", state, value,
                  *[_short(r[k]) for k in keys], r["examples_seen"] or "", r["seconds"] or ""]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n\nPruned trials show their last validation score in brackets.\n"
+    return "\n".join(lines) + "\n\nPruned and failed trials show their last validation score in brackets.\n"
 
 
 def _plots(study, tune_dir: Path) -> list[str]:
