@@ -31,9 +31,9 @@ LEARNING_RATES = {
     "ia3": 3e-3, "prefix_tuning": 1e-2, "prompt_tuning": 3e-2, "p_tuning": 1e-2, "adapter": 1e-3, "prompt": 5e-5,
 }
 DEFAULT_METHODS = ("full", "freeze", "bitfit", "lora", "adapter", "prompt", "setfit")
-# Contrastive pairs SetFit may use per second of its budget share: about 40 pairs/s train on one CPU core,
+# Contrastive pairs SetFit may use per second of its budget share: on one CPU core it trains about 15 pairs/s
 # and the rest of the share goes to encoding every training text for the head.
-SETFIT_PAIRS_PER_SECOND = 25
+SETFIT_PAIRS_PER_SECOND = 10
 
 
 @dataclass
