@@ -38,7 +38,7 @@ def _rebuild_unmerged(root: Path, manifest: dict[str, Any], task):
     return model
 
 
-def _onnx_model(root: Path, manifest: dict[str, Any], variant: str | None):
+def _onnx_model(root: Path, manifest: dict[str, Any], variant: str | None, spinning: bool = True):
     """The ONNX Runtime model of the bundle's chosen (or default) export variant."""
     from .export.onnx_export import OnnxModel
 
@@ -48,7 +48,7 @@ def _onnx_model(root: Path, manifest: dict[str, Any], variant: str | None):
     name = variant or section["default"]
     if name not in section["variants"]:
         raise BundleError(f"{root}: no ONNX variant {name!r}; the bundle has {', '.join(section['variants'])}")
-    return OnnxModel(root / section["variants"][name]["file"])
+    return OnnxModel(root / section["variants"][name]["file"], spinning=spinning)
 
 
 class Predictor:
@@ -70,11 +70,13 @@ class Predictor:
         self.threshold: float = manifest["task"].get("threshold", 0.5)
 
     @classmethod
-    def load(cls, path: str | Path, backend: str = "torch", variant: str | None = None) -> "Predictor":
+    def load(cls, path: str | Path, backend: str = "torch", variant: str | None = None,
+             onnx_spinning: bool = True) -> "Predictor":
         """Load a bundle after checking its manifest and file hashes.
 
         ``backend="onnx"`` runs the bundle's ONNX export (``tuneforge export``) with ONNX Runtime:
         ``variant`` (``fp32``, ``int8``) or by default the best variant the export accepted.
+        ``onnx_spinning=False`` lets ONNX Runtime's idle threads sleep (the server does this).
         """
         from transformers import AutoTokenizer
 
@@ -87,7 +89,7 @@ class Predictor:
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
             if backend == "onnx":
-                model = _onnx_model(Path(path), manifest, variant)
+                model = _onnx_model(Path(path), manifest, variant, spinning=onnx_spinning)
             elif not method.uses_trainer:
                 model = method.load_model(model_dir)
             elif manifest["method"].get("merged", True):

@@ -49,6 +49,15 @@ def test_export_passes_parity_and_the_onnx_backend_predicts_the_same(sentiment_b
     proc = subprocess.run([sys.executable, "-m", "tuneforge", "evaluate", str(bundle), "--data", str(data),
                            "--backend", "onnx"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "accuracy" in proc.stdout, proc.stderr
+    # serving lets ONNX Runtime's idle threads sleep; predictions do not change
+    serving = Predictor.load(bundle, backend="onnx", variant="fp32", onnx_spinning=False)
+    entry = "session.intra_op.allow_spinning"
+    assert serving.model.session.get_session_options().get_session_config_entry(entry) == "0"
+    default_options = Predictor.load(bundle, backend="onnx").model.session.get_session_options()
+    with pytest.raises(RuntimeError):  # not set: ONNX Runtime's default, spinning
+        default_options.get_session_config_entry(entry)
+    for a, b in zip(onnx_predictions, serving.predict_texts(["a great movie", "so boring"])):
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-6)
 
 
 def test_a_broken_export_is_caught_with_its_figures(sentiment_bundle, tmp_path):

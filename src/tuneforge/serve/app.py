@@ -67,7 +67,8 @@ class Engine:
     def _load(self, path: str):
         from ..predictor import Predictor
 
-        predictor = Predictor.load(path, backend=self.settings.backend)
+        # ONNX Runtime's spinning threads would take the CPU the event loop needs under load.
+        predictor = Predictor.load(path, backend=self.settings.backend, onnx_spinning=False)
         predictor.predict([{"text": "warm-up", "text_pair": "warm-up"} if predictor.manifest.get("data", {}).get(
             "text_pair_column") else {"text": "warm-up"}])
         return predictor
