@@ -52,13 +52,16 @@ def _fail(exc: TuneForgeError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _run(call, interrupted: str):
-    """Call the API; a user error prints one line (exit 2), Ctrl-C prints how to continue (exit 130)."""
+def _run(call, interrupted: str | None = None):
+    """Call the API; a user error prints one line (exit 2); with ``interrupted``, Ctrl-C prints how to
+    continue (exit 130)."""
     try:
         return call()
     except TuneForgeError as exc:
         _fail(exc)
     except KeyboardInterrupt:
+        if interrupted is None:
+            raise
         _console(stderr=True).print(interrupted)
         raise typer.Exit(130)
 
@@ -177,11 +180,8 @@ def predict(
     from . import api
 
     _setup_logging()
-    try:
-        results = api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair, data_format=data_format,
-                              backend=backend)
-    except TuneForgeError as exc:
-        _fail(exc)
+    results = _run(lambda: api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair,
+                                       data_format=data_format, backend=backend))
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if output is None:
         sys.stdout.write(lines)
@@ -204,10 +204,7 @@ def evaluate(
     from .evaluation.report import print_metrics
 
     _setup_logging()
-    try:
-        metrics = api.evaluate(bundle, data, data_format, backend=backend, output=output)
-    except TuneForgeError as exc:
-        _fail(exc)
+    metrics = _run(lambda: api.evaluate(bundle, data, data_format, backend=backend, output=output))
     print_metrics(metrics, f"{data}", _console())
     if output is not None:
         _console().print(f"metrics and reports in {output} (report.html, report.md, metrics.json)")
@@ -225,10 +222,7 @@ def export(
     from . import api
 
     _setup_logging()
-    try:
-        section = api.export(bundle, data, data_format, quantize=quantize, max_drop=max_drop)
-    except TuneForgeError as exc:
-        _fail(exc)
+    section = _run(lambda: api.export(bundle, data, data_format, quantize=quantize, max_drop=max_drop))
     from rich.table import Table
 
     table = Table(title=f"ONNX export of {bundle}")
@@ -266,13 +260,12 @@ def compress(
     from .compress.pipeline import render_table
 
     _setup_logging()
-    try:
-        report = api.compress(bundle, [s.strip() for s in steps.split(",") if s.strip()], output, data, train_data,
-                              max_drop=max_drop, max_train_samples=max_train_samples,
-                              distill_options={"layers": layers, "student_model": student, "epochs": epochs},
-                              prune_options={"spec": prune, "epochs": recovery_epochs}, unlabelled_data=unlabelled)
-    except TuneForgeError as exc:
-        _fail(exc)
+    names = [s.strip() for s in steps.split(",") if s.strip()]
+    report = _run(lambda: api.compress(bundle, names, output, data, train_data, max_drop=max_drop,
+                                       max_train_samples=max_train_samples,
+                                       distill_options={"layers": layers, "student_model": student, "epochs": epochs},
+                                       prune_options={"spec": prune, "epochs": recovery_epochs},
+                                       unlabelled_data=unlabelled))
     console = _console()
     console.print(render_table(report["rows"], report["metric"]))
     rejected = [r["variant"] for r in report["rows"] if not r["accepted"]]

@@ -263,21 +263,12 @@ def _multilabel_mistakes(examples, predictions) -> str:
 
 def _gold_entities(example: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """The example's text (as the tagger rebuilds it) and its gold entities with character spans."""
-    from seqeval.metrics.sequence_labeling import get_entities
+    from ..tasks.token_classification import example_words, word_tags_to_entities
 
-    from ..tasks.token_classification import join_words, split_words
-
-    if "tokens" in example:
-        text, spans = join_words(example["tokens"])
-    else:
-        text = example["text"]
-        spans = split_words(text)[1]
-    entities = []
-    for entity_type, first, last in get_entities(list(example.get("tags") or [])):
-        if last < len(spans):
-            start, end = spans[first][0], spans[last][1]
-            entities.append({"type": entity_type, "start": start, "end": end, "text": text[start:end]})
-    return text, entities
+    words, text, spans = example_words(example)
+    tags = list(example.get("tags") or [])[: len(spans)]
+    entities = word_tags_to_entities(words, spans, tags, [0.0] * len(tags), text)
+    return text, [{k: v for k, v in entity.items() if k != "score"} for entity in entities]
 
 
 def _snippet(text: str, start: int, end: int) -> str:

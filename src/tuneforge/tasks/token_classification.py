@@ -40,6 +40,16 @@ def join_words(tokens: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return " ".join(tokens), spans
 
 
+def example_words(example: dict[str, Any]) -> tuple[list[str], str, list[tuple[int, int]]]:
+    """Words, text and word spans of an example: pre-split ``tokens`` joined by spaces, or ``text`` split."""
+    if "tokens" in example:
+        words = example["tokens"]
+        text, spans = join_words(words)
+        return words, text, spans
+    words, spans = split_words(example["text"])
+    return words, example["text"], spans
+
+
 def word_tags_to_entities(words, spans, tags, scores, text) -> list[dict[str, Any]]:
     """Group IOB tags into entities with their text, type, character span and mean score."""
     from seqeval.metrics.sequence_labeling import get_entities
@@ -136,12 +146,7 @@ class TokenClassification(Task):
         logits = batched_logits(model, features, self.collator(tokenizer), batch_size)
         results = []
         for example, row_logits, first in zip(examples, logits, firsts):
-            if "tokens" in example:
-                words = example["tokens"]
-                text, spans = join_words(words)
-            else:
-                text = example["text"]
-                words, spans = split_words(text)
+            words, text, spans = example_words(example)
             probs = softmax(row_logits)  # (seq, labels)
             tags, scores = [], []
             for position in first[: len(words)]:

@@ -42,6 +42,7 @@ class RunResult:
     total_parameters: int = 0
     best_validation: float | None = None
     metric: str = ""
+    eval_examples: list[dict[str, Any]] = field(default_factory=list)
 
 
 def resolve_run_dir(cfg: RunConfig) -> Path:
@@ -85,6 +86,7 @@ class Fitted:
     steps: int = 0
     epochs: float = 0.0
     facts: dict[str, Any] = field(default_factory=dict)
+    log_history: list[dict[str, Any]] | None = None
 
 
 def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric, checkpoints,
@@ -120,7 +122,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     return Fitted(
         model=method.merge(trainer.model) if merged else trainer.model, trainable=trainable, total=total,
         merged=merged, train_seconds=seconds, train_metrics=output.metrics, best=trainer.state.best_metric,
-        steps=trainer.state.global_step, epochs=trainer.state.epoch or 0.0,
+        steps=trainer.state.global_step, epochs=trainer.state.epoch or 0.0, log_history=trainer.state.log_history,
     )
 
 
@@ -220,10 +222,8 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             encoding="utf-8",
         )
         (run_dir / "report.md").write_text(report, encoding="utf-8")
-        history_file = run_dir / "log_history.json"
-        history = json.loads(history_file.read_text(encoding="utf-8")) if history_file.is_file() else None
         write_html_report(run_dir / "report.html", metrics, f"TuneForge report: {cfg.name}", context, eval_examples,
-                          predictions, history)
+                          predictions, fitted.log_history)
         manifest["metrics"] = {"split": eval_split, **headline(metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, tokenizer, manifest, report,
                                  trainable_only=not fitted.merged) if save_model else None
@@ -238,7 +238,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             bundle_dir,
         )
         return RunResult(run_dir, bundle_dir, metrics, eval_split, wall, predictor, fitted.train_seconds,
-                         trainable, total, fitted.best, metric)
+                         trainable, total, fitted.best, metric, eval_examples)
     finally:
         for name in ("tuneforge", "transformers"):
             logging.getLogger(name).removeHandler(handler)

@@ -96,14 +96,9 @@ def _run_method(cfg: RunConfig, name: str, share: float, out_dir: Path) -> dict[
     started = time.perf_counter()
     result = train_run(run_cfg, callbacks=[time_limit_callback(share)])
     wall = time.perf_counter() - started
-    task = result.predictor.task
-    from ..data import load_splits
-
-    splits = load_splits(run_cfg.data, run_cfg.task.type)
-    eval_examples = splits.test or splits.validation
-    latency = measure_latency(result.predictor, eval_examples)
+    latency = measure_latency(result.predictor, result.eval_examples)
     return {
-        "method": name, "score": float(result.metrics.get(result.metric or task.default_metric, 0.0)),
+        "method": name, "score": float(result.metrics.get(result.metric, 0.0)),
         "split": result.eval_split, "trainable_parameters": result.trainable_parameters,
         "trainable_percent": 100 * result.trainable_parameters / max(1, result.total_parameters),
         "train_seconds": round(result.train_seconds, 1), "wall_seconds": round(wall, 1),
