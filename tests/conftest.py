@@ -155,3 +155,28 @@ def train_tiny_bundle(tiny_model_dir, folder: Path, data: dict | None = None, **
     config = {"data": data, "model": {"name": str(tiny_model_dir), "max_length": 32},
               "train": {"epochs": 1, "batch_size": 8}, "output": {"dir": str(folder / "run")}, **sections}
     return api.train(build_config(config)), reviews
+
+
+def resign_bundle(bundle: Path, manifest: dict | None = None) -> None:
+    """Rewrite a bundle's manifest (``manifest`` or the one on disk) with a fresh digest and file hashes,
+    as a deliberate forger with TuneForge's code could: for tests of checks that go beyond the hashes."""
+    import hashlib
+
+    from tuneforge.bundle import DIGEST, MANIFEST, manifest_digest
+
+    manifest = manifest if manifest is not None else json.loads((bundle / MANIFEST).read_text())
+    (bundle / DIGEST).write_text(manifest_digest(manifest) + "\n")
+    manifest["files"] = {p.relative_to(bundle).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                         for p in sorted(bundle.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+
+
+def assert_one_error(result, *fragments):
+    """Exit 2, no traceback, and one ``error:`` line holding every fragment (progress lines may precede it)."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert text.count("error:") == 1, text
+    error = text[text.index("error:"):]
+    for fragment in fragments:
+        assert fragment in error, (fragment, error)

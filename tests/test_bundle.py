@@ -80,3 +80,81 @@ def test_not_a_bundle(tmp_path):
         read_manifest(tmp_path / "nothing")
     with pytest.raises(BundleError, match="tuneforge.json is missing"):
         read_manifest(tmp_path)
+
+
+def test_an_edited_manifest_is_refused(bundle_dir, tmp_path):
+    """Finding 5: edited label names were served; an edited task type served multi-label output."""
+    target = copy_bundle(bundle_dir, tmp_path)
+    manifest = json.loads((target / MANIFEST).read_text())
+    manifest["task"]["label_names"] = ["positive", "negative"]
+    (target / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="manifest was edited after the bundle was written"):
+        Predictor.load(target)
+    manifest["task"]["label_names"] = ["negative", "positive"]
+    manifest["task"]["type"] = "multilabel"
+    (target / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="manifest was edited"):
+        Predictor.load(target)
+
+
+@pytest.mark.parametrize("section, value, message", [
+    ("label_names", ["positive", "negative"], "in config.json"),
+    ("type", "multilabel", "problem_type"),
+    ("type", "token_classification", "ForTokenClassification"),
+])
+def test_a_forged_manifest_still_disagrees_with_its_model(bundle_dir, tmp_path, section, value, message):
+    """Even with the digest and hashes forged to match, the manifest must agree with config.json."""
+    from .conftest import resign_bundle
+
+    target = copy_bundle(bundle_dir, tmp_path)
+    manifest = json.loads((target / MANIFEST).read_text())
+    manifest["task"][section] = value
+    resign_bundle(target, manifest)
+    with pytest.raises(BundleError, match=message):
+        Predictor.load(target)
+
+
+def test_symlinks_inside_a_bundle_are_refused(bundle_dir, tmp_path):
+    """Finding 10: a symlink to a folder or to a file outside the bundle was accepted."""
+    from .conftest import resign_bundle
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not part of the bundle")
+    target = copy_bundle(bundle_dir, tmp_path)
+    (target / "notes.txt").symlink_to(outside)
+    resign_bundle(target)
+    with pytest.raises(BundleError, match="notes.txt: bundles may not hold symlinks"):
+        Predictor.load(target)
+    (target / "notes.txt").unlink()
+    (target / "extra").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(BundleError, match="may not hold symlinks"):
+        Predictor.load(target)
+
+
+def test_bundle_files_share_one_mode(bundle_dir):
+    """Finding 10: model.safetensors was written 0600 while the other files were 0644."""
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in bundle_dir.rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~umask}
+
+
+def test_no_partial_bundle_is_left_in_place(bundle_dir, tmp_path, monkeypatch):
+    """A save that fails midway leaves the old bundle (or none), never a half-written one."""
+    from tuneforge import bundle as bundle_module
+
+    target = copy_bundle(bundle_dir, tmp_path)
+    before = read_manifest(target)["files"]
+    predictor = Predictor.load(target)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundle_module, "_write_manifest", broken)
+    with pytest.raises(OSError):
+        bundle_module.save_bundle(target, predictor.model, predictor.tokenizer, {"task": predictor.manifest["task"]})
+    assert read_manifest(target)["files"] == before  # the old bundle, untouched and still valid
+    Predictor.load(target)

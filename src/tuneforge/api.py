@@ -15,6 +15,7 @@ from typing import Any
 from .config import RunConfig, build_config, load_config
 from .data import check_known_labels
 from .data.examples import read_examples, read_plain_texts
+from .data.text import text_problem
 from .errors import ConfigError
 from .predictor import Predictor
 from .training import FewShotResult, RunResult, few_shot_run, train_run
@@ -139,6 +140,11 @@ def predict(
         pairs = text_pairs or [None] * len(texts)
         if len(pairs) != len(texts):
             raise ConfigError(f"got {len(texts)} texts but {len(pairs)} text pairs")
+        for kind, values in (("text", texts), ("text pair", pairs)):
+            for number, value in enumerate(values, start=1):
+                problem = text_problem(value) if value is not None else None
+                if problem:
+                    raise ConfigError(f"{kind} {number} {problem}")
         examples += [{"text": t, "text_pair": p} for t, p in zip(texts, pairs)]
     if input_path is not None:
         examples += read_inputs(input_path, predictor.manifest, data_format)

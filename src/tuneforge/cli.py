@@ -47,8 +47,16 @@ def _setup_logging() -> None:
         pass
 
 
+MAX_ERROR_CHARS = 2000
+
+
 def _fail(exc: TuneForgeError) -> None:
-    _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    message = str(exc)
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[:MAX_ERROR_CHARS] + f"... ({len(message) - MAX_ERROR_CHARS} more characters)"
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -281,6 +289,14 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="off loopback, --api-key-file is required"),
     port: int = typer.Option(8000, "--port"),
     api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="API keys, one per line"),
+    admin_key_file: Optional[Path] = typer.Option(None, "--admin-key-file",
+                                                  help="keys for /v1/admin/* (with --api-key-file, admin routes are off without it)"),
+    bundle_root: Optional[Path] = typer.Option(None, "--bundle-root",
+                                               help="/v1/admin/reload loads bundles below this folder only (off without it)"),
+    cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin",
+                                                    help="a web origin allowed to call the API, e.g. https://app.example (repeatable)"),
+    allowed_host: Optional[list[str]] = typer.Option(None, "--allowed-host",
+                                                     help="a Host name the server answers for besides its address (repeatable)"),
     workers: int = typer.Option(1, "--workers", help="server processes (each loads the model)"),
     max_batch_size: int = typer.Option(32, "--max-batch-size", help="texts per forward pass"),
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="longest wait to fill a batch"),
@@ -306,11 +322,14 @@ def serve(
     _setup_logging()
     try:
         keys = read_api_keys(api_key_file) if api_key_file else []
+        admin_keys = read_api_keys(admin_key_file) if admin_key_file else []
         from .predictor import Predictor
 
         Predictor.load(bundle, backend=backend)  # a bad bundle fails here, in one line, before the server starts
         settings = ServeSettings(
-            bundle=str(bundle), backend=backend, host=host, port=port, api_keys=keys, max_batch_size=max_batch_size,
+            bundle=str(bundle), backend=backend, host=host, port=port, api_keys=keys, admin_keys=admin_keys,
+            bundle_root=str(bundle_root) if bundle_root else None, cors_origins=list(cors_origin or []),
+            allowed_hosts=list(allowed_host or []), max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,
             max_body_bytes=max_body_bytes, request_timeout_s=timeout, drain_timeout_s=drain_timeout, log_texts=log_texts,
             inference_delay_ms=float(os.environ.get("TUNEFORGE_SERVE_TEST_DELAY_MS", 0)),

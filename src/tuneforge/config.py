@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .methods import METHODS, MethodOptions
+from .schema import StrictModel
 
 DEFAULT_BACKBONE = "default"
 TaskType = Literal["classification", "multilabel", "token_classification"]
 DataFormat = Literal["csv", "tsv", "jsonl", "conll"]
-
-
-class StrictModel(BaseModel):
-    """Base for config sections: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class SplitConfig(StrictModel):
@@ -34,14 +29,14 @@ class SplitConfig(StrictModel):
 
     validation: float = Field(0.1, gt=0, lt=1)
     test: float = Field(0.1, gt=0, lt=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
 
 
 class FewShotConfig(StrictModel):
     """Sample ``per_class`` training examples per class, once per seed: one run each, then mean and std."""
 
     per_class: int = Field(..., ge=1)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
 
 
 class DataConfig(StrictModel):
@@ -88,7 +83,7 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(0.01, ge=0)
     lr_scheduler: str = "linear"
     max_grad_norm: float = Field(1.0, gt=0)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
     early_stopping_patience: int | None = Field(2, ge=1)
     eval_steps: int | None = Field(None, gt=0)
     logging_steps: int = Field(50, gt=0)
@@ -140,7 +135,7 @@ class TuneConfig(StrictModel):
     eval_every_samples: int | None = Field(None, gt=0, description="evaluate (and prune) every N training examples")
     n_startup_trials: int = Field(4, ge=1, description="random trials before TPE takes over")
     n_warmup_evaluations: int = Field(1, ge=0, description="evaluations before a trial may be pruned")
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
 
 
 class OutputConfig(StrictModel):
@@ -216,8 +211,44 @@ def _format_errors(exc: ValidationError, prefix: str = "", model: type[BaseModel
         elif err["type"] == "missing":
             lines.append(f"missing required key {key!r}")
         else:
-            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{key}: {err['msg']} (got {_short(err.get('input'))})")
     return "; ".join(lines)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(value: Any, memo: dict[int, int]) -> int:
+    """How many values ``value`` holds once YAML aliases are expanded (shared objects counted each time)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) in memo:
+        return memo[id(value)]
+    memo[id(value)] = MAX_YAML_VALUES + 1  # a cycle counts as too large
+    items = value.values() if isinstance(value, dict) else value
+    total = 1 + sum(_expanded_size(item, memo) for item in items)
+    memo[id(value)] = total
+    return total
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """Parse YAML (safe loader) and refuse alias bombs: documents that expand to more than
+    ``MAX_YAML_VALUES`` values, which would take minutes and gigabytes to print or validate."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {_short(str(exc), 300)}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
+    if _expanded_size(value, {}) > MAX_YAML_VALUES:
+        raise ConfigError(f"{source}: the YAML expands to more than {MAX_YAML_VALUES} values (aliases of aliases?); "
+                          "refusing it")
+    return value
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -233,7 +264,7 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r} conflicts with another override")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        node[parts[-1]] = safe_yaml(raw, f"override {key.strip()}") if raw.strip() else None
     return nested
 
 
@@ -262,9 +293,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
+    raw = safe_yaml(text, str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     raw.setdefault("name", path.stem)
@@ -273,7 +305,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
 
 def dump_config(cfg: RunConfig, path: str | Path) -> None:
     """Write the resolved config (every default filled in) as YAML."""
-    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    from .fileops import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 
 def with_values(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:

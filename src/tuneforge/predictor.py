@@ -51,6 +51,21 @@ def _onnx_model(root: Path, manifest: dict[str, Any], variant: str | None, spinn
     return OnnxModel(root / section["variants"][name]["file"], spinning=spinning)
 
 
+def _json_file(path: Path) -> dict[str, Any]:
+    """A JSON object from a bundle file ({} when absent); a file that does not parse is a BundleError."""
+    import json
+
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise BundleError(f"{path}: must hold a JSON object")
+    return value
+
+
 class Predictor:
     """A trained model plus what is needed to turn texts into predictions.
 
@@ -78,27 +93,37 @@ class Predictor:
         ``variant`` (``fp32``, ``int8``) or by default the best variant the export accepted.
         ``onnx_spinning=False`` lets ONNX Runtime's idle threads sleep (the server does this).
         """
-        from transformers import AutoTokenizer
+        from .model_files import guarded, load_tokenizer
 
-        manifest = read_manifest(path)
-        model_dir = Path(path) / "model"
-        task = get_task(manifest["task"]["type"])
-        method = METHODS.get(manifest["method"]["name"])()
         if backend not in ("torch", "onnx"):
             raise TuneForgeError(f"backend must be torch or onnx, not {backend!r}")
+        manifest = read_manifest(path)
+        model_dir = Path(path) / "model"
         try:
-            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            task = get_task(manifest["task"]["type"])
+            method = METHODS.get(manifest["method"]["name"])()
+            label_names = manifest["task"]["label_names"]
+        except (KeyError, TypeError):
+            raise BundleError(f"{path}: the manifest lacks its task or method section") from None
+        except TuneForgeError as exc:
+            raise BundleError(f"{path}: {exc}") from None
+        if method.uses_trainer and manifest["method"].get("merged", True):
+            problem = method.model_config_problem(task, _json_file(model_dir / "config.json"), label_names)
+            if problem:
+                raise BundleError(f"{path}: the manifest disagrees with the model it holds: {problem}")
+        tokenizer = load_tokenizer(model_dir, BundleError)
+
+        def build():
             if backend == "onnx":
-                model = _onnx_model(Path(path), manifest, variant, spinning=onnx_spinning)
-            elif not method.uses_trainer:
-                model = method.load_model(model_dir)
-            elif manifest["method"].get("merged", True):
+                return _onnx_model(Path(path), manifest, variant, spinning=onnx_spinning)
+            if not method.uses_trainer:
+                return method.load_model(model_dir)
+            if manifest["method"].get("merged", True):
                 options = method.Options.model_validate(manifest["method"]["options"])
-                model = method.load_trained(task, str(model_dir), options)
-            else:
-                model = _rebuild_unmerged(Path(path), manifest, task)
-        except (OSError, ValueError) as exc:
-            raise BundleError(f"{path}: the model in this bundle cannot be loaded: {exc}") from None
+                return method.load_trained(task, str(model_dir), options)
+            return _rebuild_unmerged(Path(path), manifest, task)
+
+        model = guarded(build, path, "model in this bundle", BundleError)
         model.eval()
         return cls(model, tokenizer, manifest)
 

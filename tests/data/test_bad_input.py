@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import yaml
 from typer.testing import CliRunner
 
@@ -123,3 +125,69 @@ def test_unknown_config_key_on_cli(tmp_path):
     config.write_text(yaml.safe_dump({"data": {"train": str(path)}}))
     result = runner.invoke(app, ["train", str(config), "train.epoch=2"])
     assert_clean_failure(result, "unknown key 'train.epoch'", "epochs")
+
+
+def test_lone_surrogate_in_jsonl_training_data(tmp_path):
+    """Finding 9: a JSON-escaped lone surrogate in a data file gave a traceback from the tokenizer."""
+    lines = [json.dumps({"text": f"text number {i}", "label": "a" if i % 2 else "b"}) for i in range(8)]
+    lines[4] = '{"text": "broken \\udc80 text", "label": "a"}'
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "d.jsonl line 5", "unpaired surrogate (U+DC80)")
+
+
+def test_infinite_epochs(tmp_path):
+    """Finding 9: train.epochs: .inf gave an OverflowError traceback."""
+    path = write_csv(tmp_path / "d.csv", rows())
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"data: {{train: {path}}}\ntrain: {{epochs: .inf}}\n")
+    assert_clean_failure(runner.invoke(app, ["train", str(config)]), "train.epochs", "finite")
+
+
+def test_yaml_alias_bomb_gets_a_short_error(tmp_path):
+    """Finding 10: an alias bomb printed a 5 MB error line."""
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    lines.append("data: {train: *i}")
+    config = tmp_path / "bomb.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["train", str(config)])
+    assert_clean_failure(result, "expands to more than")
+    assert len(result.output) < 1000
+
+
+def test_missing_looking_labels_are_warned_about(tmp_path, caplog):
+    """Finding 10: labels such as "NaN" silently became a class."""
+    from tuneforge.config import build_config
+    from tuneforge.data import load_splits
+
+    data = rows(12)
+    data[2]["label"] = data[5]["label"] = data[8]["label"] = "NaN"
+    path = write_csv(tmp_path / "d.csv", data)
+    load_splits(build_config({"data": {"train": str(path)}}).data, "classification")
+    assert "3 examples have the label 'NaN', which looks like a missing value" in caplog.text
+    assert "d.csv line 4" in caplog.text
+
+
+def test_a_class_too_small_to_split_is_refused(tmp_path):
+    """Finding 10: a class with one example silently became a class (and could land in test only)."""
+    data = rows(12)
+    data[7]["label"] = "c"
+    path = write_csv(tmp_path / "d.csv", data)
+    result = run_train(tmp_path, {"train": str(path)})
+    assert_clean_failure(result, "label 'c' has only 1 example(s)", "at least 3 per label")
+
+
+def test_predict_input_with_a_lone_surrogate(tmp_path, tiny_model_dir):
+    """Finding 1 (CLI): predict --input with such a JSONL line gave a traceback."""
+    from ..conftest import assert_one_error, train_tiny_bundle
+
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
+    path = tmp_path / "inputs.jsonl"
+    path.write_text('{"text": "fine"}\n{"text": "bad \\ud800"}\n', encoding="utf-8")
+    outcome = runner.invoke(app, ["predict", str(result.bundle_dir), "--input", str(path)])
+    assert_one_error(outcome, "inputs.jsonl line 2", "unpaired surrogate")
+    outcome = runner.invoke(app, ["predict", str(result.bundle_dir), "--text", "bad \udcff"])
+    assert_one_error(outcome, "text 1", "unpaired surrogate")

@@ -12,6 +12,7 @@ from tuneforge.bundle import MANIFEST
 from tuneforge.config import build_config
 from tuneforge.errors import BundleError
 from tuneforge.predictor import Predictor
+from ..conftest import resign_bundle
 
 TEXTS = ["a great movie", "so boring", "lovely acting"]
 
@@ -38,7 +39,7 @@ def test_adapter_only_bundle_reloads_and_checks_its_base(tiny_config, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(bundle, other)
     manifest["base_model"]["weights_sha256"] = "0" * 64
-    (other / MANIFEST).write_text(json.dumps(manifest))
+    resign_bundle(other, manifest)
     with pytest.raises(BundleError, match="is not the one this adapter was trained on"):
         Predictor.load(other)
 

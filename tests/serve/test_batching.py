@@ -75,3 +75,62 @@ def test_cancelled_and_expired_requests_are_skipped_and_a_full_queue_refuses():
 
     assert run(main()) == 0
     assert calls == [1]  # only "run" reached the model
+
+
+def failing_on(word, calls, broken=None):
+    """A model that raises on any batch holding ``word`` (or on everything once ``broken`` is set)."""
+    def predict(examples):
+        calls.append([e["text"] for e in examples])
+        time.sleep(0.02)
+        if (broken and broken[0]) or any(word in e["text"] for e in examples):
+            raise TypeError("cannot encode this input")
+        return [{"label": e["text"]} for e in examples]
+    return predict
+
+
+def test_a_bad_input_fails_its_own_request_not_its_batch_mates_nor_the_engine():
+    calls, errors = [], []
+
+    async def main():
+        predict = failing_on("BAD", calls)
+        batcher = MicroBatcher(predict, max_batch_size=8, max_wait_ms=50, max_queue=100, on_error=errors.append,
+                               healthy=lambda: bool(predict([{"text": "warm-up"}])))
+        await batcher.start()
+        futures = [batcher.submit([{"text": t}], timeout=5) for t in ("good 1", "BAD", "good 2")]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        await batcher.stop()
+        return results
+
+    from tuneforge.serve.batching import InputRejected
+
+    first, bad, third = run(main())
+    assert calls[0] == ["good 1", "BAD", "good 2"]  # one batch first, then each request alone
+    assert first[0] == [{"label": "good 1"}] and third[0] == [{"label": "good 2"}]
+    assert isinstance(bad, InputRejected) and "cannot encode" in str(bad)
+    assert errors == []  # the engine is not reported broken
+
+
+def test_an_engine_that_fails_every_input_is_reported_broken():
+    calls, errors, broken = [], [], [True]
+
+    async def main():
+        predict = failing_on("never", calls, broken)
+
+        def healthy():
+            try:
+                return bool(predict([{"text": "warm-up"}]))
+            except TypeError:
+                return False
+
+        batcher = MicroBatcher(predict, max_batch_size=8, max_wait_ms=10, max_queue=100, on_error=errors.append,
+                               healthy=healthy)
+        await batcher.start()
+        result = await asyncio.gather(batcher.submit([{"text": "fine"}], timeout=5), return_exceptions=True)
+        await batcher.stop()
+        return result[0]
+
+    from tuneforge.serve.batching import InputRejected
+
+    outcome = run(main())
+    assert isinstance(outcome, TypeError) and not isinstance(outcome, InputRejected)
+    assert len(errors) == 1

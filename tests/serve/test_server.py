@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,68 +17,7 @@ pytest.importorskip("fastapi")
 from tuneforge import api  # noqa: E402
 from tuneforge.config import build_config  # noqa: E402
 
-from ..conftest import CONLL, train_tiny_bundle  # noqa: E402
-
-KEY = "test-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``tuneforge serve`` in a subprocess; stderr (the JSON access log) goes to a file."""
-
-    def __init__(self, bundle, *args, delay_ms=0, log_dir: Path, fail_after=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log_dir / f"serve-{self.port}.log"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNEFORGE_SERVE_TEST_DELAY_MS": str(delay_ms)}
-        if fail_after is not None:
-            env["TUNEFORGE_SERVE_TEST_FAIL_AFTER"] = str(fail_after)
-        self.proc = subprocess.Popen([sys.executable, "-m", "tuneforge", "serve", str(bundle), "--port", str(self.port),
-                                      *map(str, args)], stdout=subprocess.PIPE, stderr=open(self.log, "w"), env=env)
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("server did not become ready")
-
-    def access_lines(self) -> list[dict]:
-        lines = []
-        for line in self.log.read_text().splitlines():
-            if line.startswith("{"):
-                lines.append(json.loads(line))
-        return lines
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-@pytest.fixture(scope="module")
-def bundles(tiny_model_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve")
-    cls, _ = train_tiny_bundle(tiny_model_dir, tmp)
-    base = {"model": {"name": str(tiny_model_dir), "max_length": 32}, "train": {"epochs": 1, "batch_size": 8}}
-    conll = tmp / "ner.conll"
-    body = CONLL.split("\n", 2)[2]
-    conll.write_text(CONLL + ("\n" + body) * 3, encoding="utf-8")
-    ner = api.train(build_config({**base, "data": {"train": str(conll)}, "task": {"type": "token_classification"},
-                                  "output": {"dir": str(tmp / "ner")}}))
-    return {"cls": cls.bundle_dir, "ner": ner.bundle_dir, "tmp": tmp}
+from .conftest import KEY, Server, free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +66,8 @@ def test_models_health_metrics_and_docs(server):
 ])
 def test_bad_input_gets_a_4xx_with_a_message(server, body, status, message):
     if isinstance(body, str):
-        response = httpx.post(server.url + "/v1/predict", content=body.encode())
+        response = httpx.post(server.url + "/v1/predict", content=body.encode(),
+                              headers={"Content-Type": "application/json"})
     else:
         response = httpx.post(server.url + "/v1/predict", json=body)
     assert response.status_code == status
@@ -243,10 +179,10 @@ def test_sigterm_finishes_requests_in_flight_then_exits_zero(bundles, tmp_path):
 
 
 def test_reload_swaps_atomically_and_a_corrupt_bundle_keeps_the_old_one(bundles, tmp_path):
-    srv = Server(bundles["cls"], log_dir=tmp_path)
+    srv = Server(bundles["cls"], "--bundle-root", bundles["tmp"].parent, log_dir=tmp_path)
     try:
         before = httpx.post(srv.url + "/v1/predict", json={"text": "fun"}).json()
-        corrupt = tmp_path / "corrupt"
+        corrupt = bundles["tmp"] / "corrupt"
         shutil.copytree(bundles["cls"], corrupt)
         (corrupt / "model" / "model.safetensors").write_bytes(b"not weights")
         response = httpx.post(srv.url + "/v1/admin/reload", json={"bundle": str(corrupt)}, timeout=60)
@@ -267,14 +203,14 @@ def test_readyz_turns_unready_when_the_engine_fails(bundles, tmp_path):
         broken = httpx.post(srv.url + "/v1/predict", json={"text": "fun"})
         assert broken.status_code == 503 and broken.headers["retry-after"] == "1"
         ready = httpx.get(srv.url + "/readyz")
-        assert ready.status_code == 503 and "test fault" in ready.json()["reason"]
+        assert ready.status_code == 503 and ready.json()["reason"] == "engine_failed"
+        assert "test fault" not in ready.text  # no error text for callers without a key
         assert httpx.get(srv.url + "/livez").status_code == 200
     finally:
         srv.stop()
 
 
 def test_text_pairs_log_texts_and_two_workers(tiny_model_dir, tmp_path):
-    from tuneforge.config import build_config
 
     from ..conftest import NEGATIVE, POSITIVE, write_csv
 

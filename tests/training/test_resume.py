@@ -9,6 +9,7 @@ import pytest
 from tuneforge import api
 from tuneforge.config import build_config
 from tuneforge.errors import ConfigError
+from tuneforge.training.checkpoints import MARKER
 
 
 def losses_by_step(run_dir) -> dict[int, dict]:
@@ -26,6 +27,7 @@ def test_resume_continues_from_last_checkpoint(tiny_config):
     first = api.train(build_config(tiny_config))
     checkpoints = sorted(p.name for p in (first.run_dir / "checkpoints").iterdir())
     assert "checkpoint-4" in checkpoints
+    assert (first.run_dir / "checkpoints" / "checkpoint-4" / MARKER).is_file()
     first_losses = losses_by_step(first.run_dir)
     assert sorted(first_losses) == [1, 2, 3, 4]
     resumed = api.train(None, ["train.max_steps=6"], resume=first.run_dir)
@@ -37,10 +39,29 @@ def test_resume_continues_from_last_checkpoint(tiny_config):
     assert resumed.bundle_dir.is_dir()
 
 
-def test_resume_without_checkpoint_fails_clearly(tiny_config):
+def test_resume_of_a_finished_run_returns_it(tiny_config):
     first = api.train(build_config(tiny_config))  # checkpoints are removed after a finished run
-    with pytest.raises(ConfigError, match="holds no checkpoint to resume from"):
-        api.train(None, resume=first.run_dir)
+    again = api.train(None, resume=first.run_dir)
+    assert again.bundle_dir == first.bundle_dir and again.metrics["accuracy"] == first.metrics["accuracy"]
+    assert again.predictor.predict_texts(["fun"]) == first.predictor.predict_texts(["fun"])
+
+
+def test_resume_skips_an_incomplete_checkpoint(tiny_config, caplog):
+    tiny_config["train"].update(max_steps=4, eval_steps=2, logging_steps=1, early_stopping_patience=None)
+    tiny_config["output"]["keep_checkpoints"] = True
+    first = api.train(build_config(tiny_config))
+    checkpoints = first.run_dir / "checkpoints"
+    # as if killed while Trainer wrote checkpoint-6: some files there, no completion marker
+    partial = checkpoints / "checkpoint-6"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"half a file")
+    # and as if killed while Trainer deleted checkpoint-4: the marker survives, a file does not
+    (checkpoints / "checkpoint-4" / "optimizer.pt").unlink()
+    resumed = api.train(None, ["train.max_steps=6"], resume=first.run_dir)
+    assert "checkpoint-6 is incomplete" in caplog.text and "checkpoint-4 is incomplete" in caplog.text
+    assert "resuming from" in caplog.text and "checkpoint-2" in caplog.text
+    assert sorted(losses_by_step(resumed.run_dir)) == [1, 2, 3, 4, 5, 6]
+    assert resumed.bundle_dir.is_dir()
 
 
 def test_resume_needs_a_run_folder(tmp_path):

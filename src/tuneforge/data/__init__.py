@@ -85,6 +85,47 @@ def _warn_duplicates_and_leakage(splits: dict[str, list[dict[str, Any]]]) -> Non
             log.warning("%d of %d %s examples also appear in the training data", leaked, len(examples), name)
 
 
+MISSING_LOOKING = {"nan", "null", "none", "na", "n/a", "nil", "undefined", "?", "-"}
+
+
+def _warn_missing_looking_labels(examples: list[dict[str, Any]], source: str) -> None:
+    """Labels such as ``NaN`` or ``null`` are usually missing values that a spreadsheet wrote as text."""
+    found: dict[str, list[str]] = {}
+    for example in examples:
+        if "tags" in example:
+            return
+        for label in _labels_of(example):
+            if label.strip().lower() in MISSING_LOOKING:
+                found.setdefault(label, []).append(example["where"])
+    for label, wheres in found.items():
+        log.warning("%s: %d examples have the label %r, which looks like a missing value (first: %s); it becomes a "
+                    "class of its own: fill in or remove those rows if that is not meant", source, len(wheres), label,
+                    wheres[0])
+
+
+def _check_class_sizes(train: list[dict[str, Any]], task_type: str, splits_carved: int, source: str) -> None:
+    """Refuse single-label classes too small to appear in every split carved from the training file;
+    warn about classes with a single training example."""
+    if task_type == "token_classification":
+        return
+    counts = Counter(label for example in train for label in _labels_of(example))
+    needed = 1 + splits_carved
+    if task_type == "classification" and splits_carved:
+        small = sorted((n, label) for label, n in counts.items() if n < needed)
+        if small:
+            n, label = small[0]
+            names = ", ".join(repr(lbl) for _, lbl in small[:5])
+            raise DataError(
+                f"{source}: label {label!r} has only {n} example(s) ({len(small)} labels are that small: {names}); "
+                f"carving {'validation and test sets' if splits_carved == 2 else 'a validation set'} out of the "
+                f"training file needs at least {needed} per label, one for each split. Add examples, drop the label, "
+                "or give data.validation and data.test files")
+    single = sorted(label for label, n in counts.items() if n == 1)
+    if single:
+        log.warning("%s: %d labels have a single training example (%s): the model can hardly learn them", source,
+                    len(single), ", ".join(repr(lbl) for lbl in single[:5]))
+
+
 def load_splits(data_cfg, task_type: str, few_shot_seed: int | None = None) -> DataSplits:
     """Read train/validation/test as configured, splitting the training file where needed.
 
@@ -105,6 +146,10 @@ def load_splits(data_cfg, task_type: str, few_shot_seed: int | None = None) -> D
     validation = read_examples(data_cfg.validation, **read) if data_cfg.validation else None
     test = read_examples(data_cfg.test, **read) if data_cfg.test else None
     seed = data_cfg.split.seed
+    _warn_missing_looking_labels(train, str(data_cfg.train))
+    if data_cfg.few_shot is None:
+        _check_class_sizes(train, task_type, (validation is None) + (test is None and validation is None),
+                           str(data_cfg.train))
     if validation is None and test is None:
         train, test = split_examples(train, data_cfg.split.test, seed)
         train, validation = split_examples(train, data_cfg.split.validation / (1 - data_cfg.split.test), seed)

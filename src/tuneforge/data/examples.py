@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import DataError
 from .readers import Row, infer_format, read_conll, read_jsonl, read_table
+from .text import text_problem
 
 
 def _label_value(value: Any, where: str, column: str, names: list[str] | None) -> str:
@@ -23,6 +24,9 @@ def _label_value(value: Any, where: str, column: str, names: list[str] | None) -
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = str(value).strip()
+    problem = text_problem(text)
+    if problem:
+        raise DataError(f"{where}: the label in column {column!r} {problem}")
     if names is not None:
         if not text.lstrip("-").isdigit():
             if text in names:
@@ -57,6 +61,9 @@ def _text_value(row: Row, column: str, where: str) -> str:
         raise DataError(f"{where}: column {column!r} must hold text, found {type(value).__name__}")
     if not value.strip():
         raise DataError(f"{where}: empty text in column {column!r}")
+    problem = text_problem(value)
+    if problem:
+        raise DataError(f"{where}: the text in column {column!r} {problem}")
     return value
 
 
@@ -129,4 +136,8 @@ def read_plain_texts(path: str | Path) -> list[dict[str, Any]]:
     ]
     if not texts:
         raise DataError(f"{path}: no texts found (the file is empty)")
+    for text in texts:
+        problem = text_problem(text["text"])
+        if problem:
+            raise DataError(f"{text['where']}: the text {problem}")
     return texts

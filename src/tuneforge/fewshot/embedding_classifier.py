@@ -71,19 +71,20 @@ class EmbeddingClassifier(nn.Module):
     def from_pretrained(cls, path: str | Path) -> "EmbeddingClassifier":
         """Reload what ``save_pretrained`` wrote (safetensors only)."""
         from safetensors.torch import load_file
-        from transformers import AutoModel
+
+        from ..model_files import load_model
 
         head = load_file(str(Path(path) / HEAD_FILE))
-        model = cls(AutoModel.from_pretrained(path, use_safetensors=True), num_labels=head["weight"].shape[0])
+        model = cls(load_model("AutoModel", path), num_labels=head["weight"].shape[0])
         model.set_head(head["weight"], head["bias"])
         return model.eval()
 
     @classmethod
     def from_backbone(cls, model_path: str, num_labels: int) -> "EmbeddingClassifier":
         """A fresh classifier on a backbone folder (head initialised to zero: uniform scores)."""
-        from transformers import AutoModel
+        from ..model_files import load_model
 
-        model = cls(AutoModel.from_pretrained(model_path, use_safetensors=True), num_labels)
+        model = cls(load_model("AutoModel", model_path), num_labels)
         model.set_head(torch.zeros_like(model.head.weight), torch.zeros_like(model.head.bias))
         return model
 

@@ -150,8 +150,8 @@ class InContextClassifier(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path) -> "InContextClassifier":
         """Reload what ``save_pretrained`` wrote (safetensors only)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from ..model_files import load_model, load_tokenizer
 
         spec = json.loads((Path(path) / SPEC_FILE).read_text(encoding="utf-8"))
-        lm = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
-        return cls(lm, spec, AutoTokenizer.from_pretrained(path)).eval()
+        lm = load_model("AutoModelForCausalLM", path)
+        return cls(lm, spec, load_tokenizer(path)).eval()

@@ -102,17 +102,17 @@ class NLIZeroShotClassifier(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path) -> "NLIZeroShotClassifier":
         """Reload what ``save_pretrained`` wrote (safetensors only)."""
-        from transformers import AutoModelForSequenceClassification
+        from ..model_files import load_model
 
         spec = json.loads((Path(path) / SPEC_FILE).read_text(encoding="utf-8"))
-        return cls(AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True), spec).eval()
+        return cls(load_model("AutoModelForSequenceClassification", path), spec).eval()
 
     @classmethod
     def from_nli_model(cls, model_path: str, tokenizer, hypotheses: list[str]) -> "NLIZeroShotClassifier":
         """Wrap an NLI cross-encoder folder for the given hypotheses (one per label)."""
-        from transformers import AutoModelForSequenceClassification
+        from ..model_files import load_model
 
-        nli = AutoModelForSequenceClassification.from_pretrained(model_path, use_safetensors=True)
+        nli = load_model("AutoModelForSequenceClassification", model_path)
         spec = {"hypotheses": hypotheses, "suffixes": hypothesis_suffixes(tokenizer, hypotheses),
                 "entailment": entailment_index(nli.config), "pad_id": tokenizer.pad_token_id or 0,
                 "uses_token_types": "token_type_ids" in tokenizer.model_input_names}

@@ -17,15 +17,12 @@ Every method follows one contract, checked by one parametrized test over the reg
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from ..registry import Registry
+from ..schema import StrictModel
 
 
-class MethodOptions(BaseModel):
+class MethodOptions(StrictModel):
     """Options shared by every method; subclasses add their own."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     name: str = "full"
     merge: bool = True
@@ -50,6 +47,10 @@ class Method:
     def apply(self, model, options: MethodOptions):
         """Prepare ``model`` for training under this method and return it."""
         raise NotImplementedError
+
+    def model_config_problem(self, task, config: dict, label_names: list[str]) -> str | None:
+        """Why a merged bundle's ``config.json`` disagrees with the manifest (the task's check by default)."""
+        return task.model_config_problem(config, label_names)
 
     def callbacks(self, options: MethodOptions) -> list:
         """Trainer callbacks this method needs during training."""

@@ -68,14 +68,13 @@ class InContext(Method):
 
     def fit(self, model_path, tokenizer, splits, cfg, max_length):
         """Build the prompt from demonstrations, calibrate, return the classifier."""
-        from transformers import AutoConfig, AutoModelForCausalLM
-
         from ..fewshot.in_context import InContextClassifier, build_spec
+        from ..model_files import load_config, load_model
 
         options: InContextOptions = cfg.method
         if cfg.task.type != "classification" or cfg.data.text_pair_column:
             raise ConfigError("in_context supports single-text task.type classification only")
-        config = AutoConfig.from_pretrained(model_path)
+        config = load_config(model_path)
         if not any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in (config.architectures or [])):
             raise ConfigError(f"in_context needs a causal (decoder) language model; {cfg.model.name} is "
                               f"{', '.join(config.architectures or [config.model_type])}")
@@ -90,7 +89,7 @@ class InContext(Method):
         if len(spec["context_ids"]) + 16 > limit:
             raise ConfigError(f"the {len(demonstrations)} demonstrations take {len(spec['context_ids'])} tokens and "
                               f"{cfg.model.name} reads {limit}: lower method.shots_per_class")
-        model = InContextClassifier(AutoModelForCausalLM.from_pretrained(model_path, use_safetensors=True), spec,
+        model = InContextClassifier(load_model("AutoModelForCausalLM", model_path), spec,
                                     tokenizer).eval()
         facts = {"demonstrations": len(demonstrations), "prompt_tokens": len(spec["context_ids"])}
         if options.calibrate:

@@ -227,22 +227,29 @@ class PromptBased(Method):
 
     def build_model(self, task, model_path: str, label_names: list[str], options: PromptBasedOptions):
         """A masked-LM model (head filled in when the checkpoint lacks it) with the prompt forward."""
-        from transformers import AutoModelForMaskedLM, AutoTokenizer
+        from ..model_files import load_model, load_tokenizer
 
         if task.name != "classification":
             raise ConfigError("method prompt supports task.type classification (single label)")
-        model, info = AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True)
+        model, info = load_model("AutoModelForMaskedLM", model_path, output_loading_info=True)
         missing = sorted(info.get("missing_keys") or ())
         _fill_missing_head(model, missing)
         model.tuneforge_new_parameters = missing
-        spec = prompt_spec(AutoTokenizer.from_pretrained(model_path), options, label_names)
+        spec = prompt_spec(load_tokenizer(model_path), options, label_names)
         return attach_prompt(model, spec)
+
+    def model_config_problem(self, task, config: dict, label_names: list[str]) -> str | None:
+        """The prompt in ``config.json`` must score the manifest's labels, in order."""
+        saved = (config.get("tuneforge_prompt") or {}).get("label_names")
+        if saved != list(label_names):
+            return f"labels {list(label_names)} in the manifest, {saved} in config.json's prompt"
+        return None
 
     def load_trained(self, task, model_dir: str, options: PromptBasedOptions):
         """Reload a merged prompt model: a masked-LM folder whose config holds the prompt."""
-        from transformers import AutoModelForMaskedLM
+        from ..model_files import load_model
 
-        model = AutoModelForMaskedLM.from_pretrained(model_dir, use_safetensors=True)
+        model = load_model("AutoModelForMaskedLM", model_dir)
         spec = getattr(model.config, "tuneforge_prompt", None)
         if not spec:
             raise ConfigError(f"{model_dir}: config.json holds no tuneforge_prompt")

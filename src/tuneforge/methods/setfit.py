@@ -100,7 +100,7 @@ class SetFit(Method):
         if options.max_pairs is not None and len(pairs) > options.max_pairs:
             pairs = pairs[: options.max_pairs]  # already shuffled: a random sample
         log.info("setfit: %d contrastive pairs from %d examples", len(pairs), len(texts))
-        encoder = st.SentenceTransformer(model_path, device="cpu")
+        encoder = st.SentenceTransformer(model_path, device="cpu", trust_remote_code=False)
         encoder.max_seq_length = max_length
         with tempfile.TemporaryDirectory(prefix="tuneforge-setfit-") as scratch:
             args = st.SentenceTransformerTrainingArguments(

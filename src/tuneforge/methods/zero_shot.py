@@ -68,17 +68,16 @@ class ZeroShot(Method):
 
     def _nli(self, nli_model: str, hypotheses: list[str], label_names: list[str]):
         """The NLI cross-encoder with one hypothesis per label; it brings its own tokenizer."""
-        from transformers import AutoTokenizer
-
         from ..backbone import resolve_backbone
+        from ..model_files import load_tokenizer
         from ..fewshot.nli_zero_shot import NLIZeroShotClassifier
 
         path = resolve_backbone(nli_model)
         try:
-            model = NLIZeroShotClassifier.from_nli_model(path, AutoTokenizer.from_pretrained(path), hypotheses)
+            model = NLIZeroShotClassifier.from_nli_model(path, load_tokenizer(path), hypotheses)
         except ValueError as exc:
             raise ConfigError(f"method.nli_model {nli_model}: {exc}") from None
-        model.tokenizer = AutoTokenizer.from_pretrained(path)  # the bundle keeps the NLI model's tokenizer
+        model.tokenizer = load_tokenizer(path)  # the bundle keeps the NLI model's tokenizer
         return model, {"label_descriptions": dict(zip(label_names, hypotheses)), "nli_model": nli_model}
 
     def load_model(self, model_dir):

@@ -28,6 +28,10 @@ def run(settings, workers: int = 1) -> None:
                           "(the server never runs unauthenticated off loopback)")
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
+    if set(settings.admin_keys) & set(settings.api_keys):
+        raise ConfigError("an admin key may not also be an API key: give admin keys a file of their own")
+    if settings.bundle_root is not None and not os.path.isdir(settings.bundle_root):
+        raise ConfigError(f"--bundle-root {settings.bundle_root}: folder not found")
     configure_access_log()
     options = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=int(settings.drain_timeout_s))
@@ -39,7 +43,7 @@ def run(settings, workers: int = 1) -> None:
             re-raises the signal after draining, which ends the process with -15)."""
 
             def handle_exit(self, sig, frame):
-                app.state.engine.ready = False
+                app.state.engine.draining = True  # /readyz turns 503; requests that arrive are still answered
                 if sig == signal.SIGTERM:
                     self.should_exit = True
                 else:

@@ -2,9 +2,12 @@
 
 Routes: ``POST /v1/predict``, ``GET /v1/models``, ``GET /livez``, ``GET /readyz``, ``GET /metrics``,
 ``POST /v1/admin/reload``, OpenAPI at ``/docs``. Every route but ``/livez`` and ``/readyz`` needs
-``Authorization: Bearer <key>`` when keys are configured. Bad input gets a 4xx with a message,
-never a 5xx. One JSON log line per request (id, route, status, latency, batch size; the texts only
-with ``log_texts``).
+``Authorization: Bearer <key>`` when keys are configured; admin routes need an admin key then.
+Requests from other web origins, to host names the server is not bound to, and POSTs that are
+not ``application/json`` are refused (CSRF and DNS rebinding). Bad input gets a 4xx with a
+message, never a 5xx; one input the model cannot take fails its own request only. One JSON log
+line and one metrics count per response, errors included (id, route template, status, latency,
+batch size; the texts only with ``log_texts``).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request  # module level: FastAPI resolves the handlers' annotations here
 
-from .batching import MicroBatcher, QueueFull
-from .security import authorized
+from .batching import InputRejected, MicroBatcher, QueueFull
+from .requests import PREDICT_SCHEMA, RELOAD_SCHEMA, examples_from_body, parse_json
+from .security import allowed_host_names, authorized, host_allowed, origin_allowed
 
 access_log = logging.getLogger("tuneforge.serve.access")
 SETTINGS_ENV = "TUNEFORGE_SERVE_SETTINGS"
@@ -38,12 +43,17 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: list[str] = field(default_factory=list)
+    admin_keys: list[str] = field(default_factory=list)
+    bundle_root: str | None = None  # reload takes bundles below this folder only; None: reload is off
+    cors_origins: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)
     max_batch_size: int = 32
     max_wait_ms: float = 5.0
     max_queue: int = 256
     max_texts: int = 64
     max_text_chars: int = 5000
     max_body_bytes: int = 1_000_000
+    max_json_depth: int = 16
     request_timeout_s: float = 10.0
     drain_timeout_s: float = 20.0
     log_texts: bool = False
@@ -60,6 +70,7 @@ class Engine:
         self.predictor = None
         self.batcher: MicroBatcher | None = None
         self.ready = False
+        self.draining = False  # SIGTERM: unready for new traffic, still answering what arrives
         self.failed: str | None = None
         self.lock = asyncio.Lock()
         self.in_flight = 0  # predict requests inside the handler
@@ -69,9 +80,17 @@ class Engine:
 
         # ONNX Runtime's spinning threads would take the CPU the event loop needs under load.
         predictor = Predictor.load(path, backend=self.settings.backend, onnx_spinning=False)
-        predictor.predict([{"text": "warm-up", "text_pair": "warm-up"} if predictor.manifest.get("data", {}).get(
-            "text_pair_column") else {"text": "warm-up"}])
+        predictor.predict(_warm_up(predictor))
         return predictor
+
+    def healthy(self) -> bool:
+        """True when the model still answers the warm-up input: after a failed request, this tells
+        an input the model cannot take from an engine that broke."""
+        try:
+            self._predict(_warm_up(self.predictor))
+            return True
+        except Exception:
+            return False
 
     def _predict(self, examples):
         if self.settings.inference_delay_ms:
@@ -92,7 +111,7 @@ class Engine:
         self.batcher = MicroBatcher(self._predict, max_batch_size=self.settings.max_batch_size,
                                     max_wait_ms=self.settings.max_wait_ms, max_queue=self.settings.max_queue,
                                     on_batch=self.metrics.batch_size.observe, on_error=self._failed,
-                                    in_flight=lambda: self.in_flight)
+                                    in_flight=lambda: self.in_flight, healthy=self.healthy)
         await self.batcher.start()
         self.ready = True
 
@@ -104,6 +123,11 @@ class Engine:
             self.settings.bundle = path
             self.failed, self.ready = None, True
             return predictor.manifest
+
+
+def _warm_up(predictor) -> list[dict[str, Any]]:
+    pairs = predictor.manifest.get("data", {}).get("text_pair_column")
+    return [{"text": "warm-up", "text_pair": "warm-up"} if pairs else {"text": "warm-up"}]
 
 
 def _metrics():
@@ -127,24 +151,65 @@ def _metrics():
 
 
 class GuardAndLog:
-    """Pure ASGI middleware: API keys, body-size limit, metrics and one JSON log line per request.
+    """Pure ASGI middleware: host, origin, content type, API keys, body size; metrics and one JSON log
+    line for every response, including errors and failures inside the app.
 
     (Not Starlette's BaseHTTPMiddleware, which hides client disconnects from the handlers.)
     """
 
-    def __init__(self, app, settings: ServeSettings, metrics, open_routes: set[str]) -> None:
+    def __init__(self, app, settings: ServeSettings, metrics, open_routes: set[str], routes) -> None:
         self.app, self.settings, self.metrics, self.open_routes = app, settings, metrics, open_routes
+        self.routes = routes  # () -> the route templates the app serves
+        self.hosts = allowed_host_names(settings.host, settings.allowed_hosts)
+
+    def _refusal(self, scope, headers: dict[str, str]):
+        """The error response for a request refused before the app sees it, or None."""
+        path, method = scope["path"], scope["method"]
+        if not host_allowed(headers.get("host"), self.hosts):
+            self.metrics.rejected.labels("bad_host").inc()
+            return _error(421, "this server does not answer for that Host name")
+        if not origin_allowed(headers.get("origin"), headers.get("host"), self.settings.cors_origins):
+            self.metrics.rejected.labels("cross_origin").inc()
+            return _error(403, "cross-origin requests are refused (start the server with --cors-origin to allow one)")
+        if path.startswith("/v1/admin/"):
+            if self.settings.api_keys and not self.settings.admin_keys:
+                return _error(403, "admin routes are off: this server uses API keys and has no --admin-key-file")
+            if self.settings.admin_keys and not authorized(headers.get("authorization"), self.settings.admin_keys):
+                return _error(401, "admin routes need an admin key (Authorization: Bearer <admin key>)",
+                              {"WWW-Authenticate": "Bearer"})
+        elif path not in self.open_routes and self.settings.api_keys and not authorized(
+                headers.get("authorization"), self.settings.api_keys):
+            return _error(401, "missing or wrong API key (Authorization: Bearer <key>)", {"WWW-Authenticate": "Bearer"})
+        if method == "POST" and headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            self.metrics.rejected.labels("content_type").inc()
+            return _error(415, "send the body as JSON with Content-Type: application/json")
+        try:
+            length = int(headers.get("content-length") or 0)
+        except ValueError:
+            return _error(400, "Content-Length is not a number")
+        if length > self.settings.max_body_bytes:
+            self.metrics.rejected.labels("body_too_large").inc()
+            return _error(413, f"request body over {self.settings.max_body_bytes} bytes")
+        return None
+
+    def _route(self, scope) -> str:
+        """The route template for metrics and logs; ``unmatched`` for any path the app does not serve."""
+        route = scope.get("route")
+        if route is not None and getattr(route, "path", None):
+            return route.path
+        return scope["path"] if scope["path"] in self.routes() else "unmatched"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
-        route = scope["path"]
+        given_id = headers.get("x-request-id", "")
+        request_id = given_id if 0 < len(given_id) <= 64 and given_id.isascii() and given_id.isprintable() \
+            else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["batch_size"] = 0
-        sent = {"status": 500}
+        sent = {"status": None}
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
@@ -153,17 +218,18 @@ class GuardAndLog:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        if route not in self.open_routes and self.settings.api_keys and not authorized(
-                headers.get("authorization"), self.settings.api_keys):
-            await _error(401, "missing or wrong API key (Authorization: Bearer <key>)",
-                         {"WWW-Authenticate": "Bearer"})(scope, receive, send_with_id)
-        elif int(headers.get("content-length") or 0) > self.settings.max_body_bytes:
-            self.metrics.rejected.labels("body_too_large").inc()
-            await _error(413, f"request body over {self.settings.max_body_bytes} bytes")(scope, receive, send_with_id)
-        else:
-            await self.app(scope, receive, send_with_id)
-        status = state.get("status_override") or sent["status"]
+        refusal = self._refusal(scope, headers)
+        try:
+            await (refusal or self.app)(scope, receive, send_with_id)
+        except Exception as exc:  # a bug or a fault: answer 500 once, log and count it, keep the connection
+            access_log.error(json.dumps({"id": request_id, "error": f"{type(exc).__name__}: {exc}"[:500]}))
+            if sent["status"] is None:
+                await _error(500, "internal error; the request id is in the logs")(scope, receive, send_with_id)
+            else:
+                sent["status"] = 500
+        status = state.get("status_override") or sent["status"] or 500
         seconds = time.perf_counter() - started
+        route = self._route(scope)
         self.metrics.requests.labels(route, str(status)).inc()
         self.metrics.latency.labels(route).observe(seconds)
         line = {"id": request_id, "route": route, "method": scope["method"], "status": status,
@@ -179,30 +245,13 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None):
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _examples(body: Any, settings: ServeSettings, needs_pair: bool) -> list[dict[str, Any]] | str:
-    """Validated examples from a request body, or the message of a 422."""
-    if not isinstance(body, dict):
-        return "the body must be a JSON object with 'text' or 'texts'"
-    unknown = sorted(set(body) - {"text", "texts", "text_pair", "text_pairs"})
-    if unknown:
-        return f"unknown fields {unknown}; use 'text' or 'texts' (and 'text_pair' or 'text_pairs')"
-    texts = body.get("texts", [body["text"]] if "text" in body else None)
-    pairs = body.get("text_pairs", [body["text_pair"]] if "text_pair" in body else None)
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        return "give 'text' (a string) or 'texts' (a non-empty list of strings)"
-    if len(texts) > settings.max_texts:
-        return f"{len(texts)} texts in one request; the limit is {settings.max_texts}"
-    if pairs is not None and (not isinstance(pairs, list) or len(pairs) != len(texts)
-                              or not all(isinstance(p, str) for p in pairs)):
-        return "'text_pairs' must be a list of strings as long as 'texts'"
-    if needs_pair and pairs is None:
-        return "this model classifies text pairs: give 'text_pair' or 'text_pairs'"
-    for i, text in enumerate(texts + (pairs or [])):
-        if not text.strip():
-            return f"text {i % len(texts)} is empty"
-        if len(text) > settings.max_text_chars:
-            return f"text {i % len(texts)} has {len(text)} characters; the limit is {settings.max_text_chars}"
-    return [{"text": t, "text_pair": p} for t, p in zip(texts, pairs or [None] * len(texts))]
+def _inside(path: str, root: str) -> Path | None:
+    """``path`` resolved (symlinks followed), if it lies inside ``root``; else None."""
+    try:
+        resolved, base = Path(path).resolve(), Path(root).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return resolved if base in resolved.parents else None
 
 
 def create_app(settings: ServeSettings):
@@ -228,19 +277,31 @@ def create_app(settings: ServeSettings):
     app = FastAPI(title="TuneForge", lifespan=lifespan)
     app.state.engine = engine
 
-    app.add_middleware(GuardAndLog, settings=settings, metrics=metrics, open_routes={"/livez", "/readyz"})
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
 
-    @app.get("/livez")
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-Id"])
+    app.add_middleware(GuardAndLog, settings=settings, metrics=metrics, open_routes={"/livez", "/readyz"},
+                       routes=lambda: {getattr(r, "path", None) for r in app.routes})
+
+    @app.api_route("/livez", methods=["GET", "HEAD"])
     async def livez():
         """The process is up."""
         return {"status": "alive"}
 
-    @app.get("/readyz")
-    async def readyz():
-        """Ready once the model is loaded and a warm-up inference succeeded; unready if the engine fails."""
-        if engine.ready:
-            return {"status": "ready", "bundle": settings.bundle}
-        return JSONResponse({"status": "not ready", "reason": engine.failed or "loading"}, status_code=503)
+    @app.api_route("/readyz", methods=["GET", "HEAD"], responses={503: {"description": "not ready"}})
+    async def readyz(request: Request):
+        """Ready once the model is loaded and a warm-up inference succeeded; unready if the engine fails or
+        the server is shutting down. Details (bundle, error) only for a caller with an API key."""
+        details = bool(settings.api_keys) and authorized(request.headers.get("authorization"), settings.api_keys)
+        if engine.ready and not engine.draining:
+            return {"status": "ready", **({"bundle": settings.bundle} if details else {})}
+        reason = "shutting_down" if engine.draining else "engine_failed" if engine.failed else "loading"
+        body = {"status": "not ready", "reason": reason}
+        if details and engine.failed:
+            body["detail"] = engine.failed
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
     @app.get("/metrics")
     async def prometheus_metrics():
@@ -259,7 +320,11 @@ def create_app(settings: ServeSettings):
                 "base_model": m.get("base_model", {}).get("name"), "versions": m.get("versions"),
                 "metrics": m.get("metrics"), "created": m.get("created")}
 
-    @app.post("/v1/predict")
+    @app.post("/v1/predict", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": PREDICT_SCHEMA}}}}, responses={
+        413: {"description": "body too large"}, 415: {"description": "not JSON"},
+        422: {"description": "invalid input"}, 429: {"description": "at capacity"},
+        503: {"description": "not ready"}, 504: {"description": "deadline passed"}})
     async def predict(request: Request):
         """Predict one text or a list: label and scores, or entities with character spans."""
         engine.in_flight += 1
@@ -273,17 +338,19 @@ def create_app(settings: ServeSettings):
         if len(raw) > settings.max_body_bytes:
             metrics.rejected.labels("body_too_large").inc()
             return _error(413, f"request body over {settings.max_body_bytes} bytes")
-        try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(422, "the body is not valid JSON")
+        body = parse_json(raw, settings.max_json_depth)
+        if isinstance(body, str):
+            metrics.rejected.labels("invalid").inc()
+            return _error(422, body)
+        if engine.predictor is None:
+            return _error(503, "not ready: loading", {"Retry-After": "1"})
         needs_pair = bool(engine.predictor.manifest.get("data", {}).get("text_pair_column"))
-        examples = _examples(body, settings, needs_pair)
+        examples = examples_from_body(body, settings.max_texts, settings.max_text_chars, needs_pair)
         if isinstance(examples, str):
             metrics.rejected.labels("invalid").inc()
             return _error(422, examples)
-        if not engine.ready:
-            return _error(503, f"not ready: {engine.failed or 'loading'}", {"Retry-After": "1"})
+        if engine.failed or engine.batcher is None:
+            return _error(503, "not ready: " + ("engine failed" if engine.failed else "loading"), {"Retry-After": "1"})
         request.state.texts = [e["text"] for e in examples]
         try:
             future = engine.batcher.submit(examples, settings.request_timeout_s)
@@ -308,27 +375,39 @@ def create_app(settings: ServeSettings):
         except asyncio.TimeoutError:
             metrics.rejected.labels("deadline").inc()
             return _error(504, f"no answer within {settings.request_timeout_s:g} s")
+        except InputRejected as exc:
+            metrics.rejected.labels("invalid").inc()
+            return _error(422, f"the model cannot take this input: {exc}")
         except Exception as exc:
             return _error(503, f"inference failed: {type(exc).__name__}", {"Retry-After": "1"})
         return {"predictions": results}
 
-    @app.post("/v1/admin/reload")
+    @app.post("/v1/admin/reload", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": RELOAD_SCHEMA}}}}, responses={
+        403: {"description": "reload is off, or the bundle is outside the bundle root"},
+        422: {"description": "the bundle did not load; the old model keeps serving"}})
     async def reload(request: Request):
-        """Load another bundle (``{"bundle": path}``) atomically; a bundle that fails leaves the old one serving."""
+        """Load another bundle (``{"bundle": path}`` under ``--bundle-root``) atomically; a bundle that fails
+        leaves the old one serving."""
         from ..errors import TuneForgeError
 
-        try:
-            body = json.loads(await request.body())
-            path = body["bundle"]
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-            return _error(422, 'give {"bundle": "<path to a bundle folder>"}')
+        body = parse_json(await request.body(), settings.max_json_depth)
+        if not isinstance(body, dict) or set(body) != {"bundle"} or not isinstance(body["bundle"], str) \
+                or not body["bundle"].strip() or "\x00" in body["bundle"]:
+            return _error(422, 'give {"bundle": "<path to a bundle folder under the bundle root>"}')
+        if settings.bundle_root is None:
+            return _error(403, "reload is off: start the server with --bundle-root FOLDER to allow it")
+        path = _inside(body["bundle"], settings.bundle_root)
+        if path is None:  # the same answer whether or not the path exists
+            return _error(403, "the bundle must be a folder under the server's bundle root")
+        shown = path.relative_to(Path(settings.bundle_root).resolve()).as_posix()
         try:
             manifest = await engine.reload(str(path))
         except TuneForgeError as exc:
-            return _error(422, f"kept the current model: {exc}")
+            return _error(422, f"kept the current model: {str(exc).replace(str(path), shown)}")
         except Exception as exc:
-            return _error(422, f"kept the current model: {type(exc).__name__}: {exc}")
-        return {"status": "reloaded", "bundle": str(path), "task": manifest["task"]["type"]}
+            return _error(422, f"kept the current model: {type(exc).__name__}")
+        return {"status": "reloaded", "bundle": shown, "task": manifest["task"]["type"]}
 
     return app
 

@@ -6,6 +6,11 @@ until the batch holds ``max_batch_size`` texts or ``max_wait_ms`` has passed sin
 runs the model once on a thread (so the event loop keeps serving), and hands each request its
 own slice of the results. A request whose client left, or whose deadline passed, while it
 waited is dropped before the forward pass, so it frees its place without costing compute.
+
+When a forward pass fails, each request of the batch runs again alone: the ones that succeed get
+their answers, and a request that fails alone while the model still answers a known-good input
+(``healthy``) is refused with ``InputRejected``. Only when the model fails that input too is the
+engine reported broken (``on_error``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from typing import Any, Callable
 
 class QueueFull(Exception):
     """The queue holds ``max_queue`` texts already: the caller should retry later."""
+
+
+class InputRejected(Exception):
+    """The model failed on this request's input while it still answers others: the input's fault."""
 
 
 @dataclass
@@ -41,7 +50,7 @@ class MicroBatcher:
     def __init__(self, predict: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], *, max_batch_size: int = 32,
                  max_wait_ms: float = 5.0, max_queue: int = 256, on_batch: Callable[[int], None] | None = None,
                  on_error: Callable[[BaseException], None] | None = None,
-                 in_flight: Callable[[], int] | None = None) -> None:
+                 in_flight: Callable[[], int] | None = None, healthy: Callable[[], bool] | None = None) -> None:
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
@@ -49,6 +58,7 @@ class MicroBatcher:
         self.on_batch = on_batch or (lambda n: None)
         self.on_error = on_error or (lambda exc: None)
         self.in_flight = in_flight  # requests the server is handling; None: always wait up to max_wait
+        self.healthy = healthy  # () -> does the model still answer a known-good input? None: assume not
         self.queue: asyncio.Queue[Pending] = asyncio.Queue()
         self.queued_texts = 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuneforge-infer")
@@ -110,19 +120,29 @@ class MicroBatcher:
                 if self._take(nxt):
                     batch.append(nxt)
                     size += len(nxt.examples)
-            examples = [e for p in batch for e in p.examples]
-            self.on_batch(len(examples))
-            try:
-                results = await loop.run_in_executor(self.executor, self.predict, examples)
-            except Exception as exc:  # the engine failed: every waiting caller hears it
-                self.on_error(exc)
+            await self._forward(loop, batch)
+
+    async def _forward(self, loop, batch: list[Pending]) -> None:
+        """Run one forward pass for ``batch``; on failure, find whose input caused it (see the module doc)."""
+        examples = [e for p in batch for e in p.examples]
+        self.on_batch(len(examples))
+        try:
+            results = await loop.run_in_executor(self.executor, self.predict, examples)
+        except Exception as exc:
+            if len(batch) > 1:  # one request may be to blame: each runs alone
                 for p in batch:
                     if not p.future.done():
-                        p.future.set_exception(exc)
-                continue
-            start = 0
-            for p in batch:
-                part = results[start : start + len(p.examples)]
-                start += len(p.examples)
-                if not p.future.done():
-                    p.future.set_result((part, len(examples)))  # its predictions, and the batch they ran in
+                        await self._forward(loop, [p])
+                return
+            healthy = self.healthy is not None and await loop.run_in_executor(self.executor, self.healthy)
+            if not healthy:  # the engine failed: the caller hears it, and so does the server
+                self.on_error(exc)
+            if not batch[0].future.done():
+                batch[0].future.set_exception(InputRejected(f"{type(exc).__name__}: {exc}"[:300]) if healthy else exc)
+            return
+        start = 0
+        for p in batch:
+            part = results[start : start + len(p.examples)]
+            start += len(p.examples)
+            if not p.future.done():
+                p.future.set_result((part, len(examples)))  # its predictions, and the batch they ran in

@@ -33,9 +33,10 @@ class Task:
         ``model.tuneforge_new_parameters``: a bundle that stores only trained parameters must
         store these too, or a model rebuilt from the base would get other random values.
         """
-        import transformers
+        from ..model_files import load_model
 
-        model, info = getattr(transformers, self.auto_class).from_pretrained(
+        model, info = load_model(
+            self.auto_class,
             model_path,
             output_loading_info=True,
             num_labels=len(label_names),
@@ -46,15 +47,34 @@ class Task:
         model.tuneforge_new_parameters = sorted(info.get("missing_keys") or ())
         return model
 
+    def model_config_problem(self, config: dict[str, Any], label_names: list[str]) -> str | None:
+        """Why a bundle's ``config.json`` disagrees with its manifest's task and labels, or None.
+
+        The architecture must be the task's (``auto_class``), ``id2label`` must list the labels in
+        order, and the task's own options (such as ``problem_type``) must hold.
+        """
+        suffix = self.auto_class.removeprefix("AutoModel")
+        architectures = config.get("architectures") or []
+        if suffix and not any(str(a).endswith(suffix) for a in architectures):
+            return f"task {self.name} needs a ...{suffix} model, config.json has {architectures}"
+        id2label = config.get("id2label") or {}
+        saved = [id2label.get(str(i)) for i in range(len(id2label))]
+        if saved != list(label_names):
+            return f"labels {list(label_names)} in the manifest, {saved} in config.json"
+        for key, value in self.model_options().items():
+            if config.get(key) != value:
+                return f"task {self.name} needs {key}={value!r}, config.json has {config.get(key)!r}"
+        return None
+
     def model_options(self) -> dict[str, Any]:
         """Extra ``from_pretrained`` options of the task's model config."""
         return {}
 
     def load_trained(self, model_dir: str):
         """Reload a fine-tuned model saved with ``save_pretrained`` (safetensors only)."""
-        import transformers
+        from ..model_files import load_model
 
-        return getattr(transformers, self.auto_class).from_pretrained(model_dir, use_safetensors=True)
+        return load_model(self.auto_class, model_dir)
 
     def encode(self, examples, tokenizer, label_names, max_length, with_labels=True):
         raise NotImplementedError

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,16 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from ..backbone import backbone_reference, resolve_backbone
-from ..bundle import save_bundle
+from ..bundle import MANIFEST, save_bundle
 from ..config import RunConfig, dump_config
 from ..data import load_splits
 from ..errors import ConfigError
+from ..fileops import atomic_write_text
 from ..evaluation.html_report import write_html_report
 from ..evaluation.report import headline, render_markdown
 from ..methods import METHODS, count_parameters
 from ..predictor import Predictor
 from ..tasks import get_task
 from .arguments import training_arguments
+from .checkpoints import completion_marker, last_complete_checkpoint, remove_dir
 from .tracking import tracking_callbacks
 
 log = logging.getLogger("tuneforge")
@@ -61,12 +62,6 @@ def _attach_log_file(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def _last_checkpoint(checkpoints: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-
-
 def _format_seconds(seconds: float) -> str:
     minutes, sec = divmod(int(round(seconds)), 60)
     return f"{minutes}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
@@ -100,7 +95,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
     val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
     args = training_arguments(cfg, checkpoints, metric=metric)
-    callbacks = method.callbacks(cfg.method) + list(extra_callbacks)
+    callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
     with tracking_callbacks(cfg, run_dir) as trackers:
@@ -117,7 +112,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume_from)
         seconds = time.perf_counter() - started
-    (run_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
+    atomic_write_text(run_dir / "log_history.json", json.dumps(trainer.state.log_history, indent=1))
     merged = method.can_merge and cfg.method.merge
     return Fitted(
         model=method.merge(trainer.model) if merged else trainer.model, trainable=trainable, total=total,
@@ -138,6 +133,20 @@ def _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length) -> F
                   train_metrics={"train_runtime": seconds}, facts=facts)
 
 
+def finished_run(run_dir: Path, started: float) -> RunResult:
+    """The result of a run that finished earlier, read back from its folder (``metrics.json`` and bundle)."""
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    split = metrics.pop("split", "test")
+    best = metrics.pop("best_validation", {}) or {}
+    train_metrics = metrics.pop("train", {}) or {}
+    predictor = Predictor.load(run_dir / "bundle")
+    method = predictor.manifest["method"]
+    metric, best_value = next(iter(best.items()), ("", None))
+    return RunResult(run_dir, run_dir / "bundle", metrics, split, time.perf_counter() - started, predictor,
+                     train_metrics.get("train_runtime", 0.0), method.get("trainable_parameters", 0),
+                     method.get("total_parameters", 0), best_value, metric)
+
+
 def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list | None = None,
               save_model: bool = True) -> RunResult:
     """Train, evaluate and bundle the model described by ``cfg``; see ``tuneforge.api.train``.
@@ -146,17 +155,25 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
     ``callbacks`` are extra Trainer callbacks (search pruning, time limits); ``save_model=False``
     writes the metrics and reports but no bundle (a search trial).
     """
-    from transformers import AutoTokenizer, set_seed
+    from transformers import set_seed
+
+    from ..model_files import load_tokenizer
 
     started = time.perf_counter()
     run_dir = resolve_run_dir(cfg)
     checkpoints = run_dir / "checkpoints"
-    resume_from = _last_checkpoint(checkpoints) if cfg.train.resume else None
-    if cfg.train.resume and resume_from is None:
-        raise ConfigError(f"train.resume is set but {checkpoints} holds no checkpoint to resume from")
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = _attach_log_file(run_dir)
     try:
+        resume_from = last_complete_checkpoint(checkpoints) if cfg.train.resume else None
+        if cfg.train.resume and resume_from is None:
+            if (run_dir / "bundle" / MANIFEST).is_file() and (run_dir / "metrics.json").is_file():
+                log.info("%s finished already (no checkpoint left to resume from): its bundle is %s",
+                         run_dir, run_dir / "bundle")
+                return finished_run(run_dir, started)
+            log.warning("%s holds no complete checkpoint: training from the start", checkpoints)
+        elif resume_from:
+            log.info("resuming from %s", resume_from)
         dump_config(cfg, run_dir / "config.yaml")
         set_seed(cfg.train.seed)
         task = get_task(cfg.task.type)
@@ -166,13 +183,13 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             raise ConfigError(
                 f"eval.metric {metric!r} is not computed for {task.name}; choose one of {', '.join(task.trainer_metric_names)}"
             )
+        model_path = resolve_backbone(cfg.model.name)  # checked before any data is read: fail fast
         splits = load_splits(cfg.data, cfg.task.type, few_shot_seed=few_shot_seed)
         log.info(
             "data: %d train, %d validation, %s test examples; %d labels",
             len(splits.train), len(splits.validation), len(splits.test) if splits.test else "no", len(splits.label_names),
         )
-        model_path = resolve_backbone(cfg.model.name)
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        tokenizer = load_tokenizer(model_path)
         max_length = cfg.model.max_length or task.default_max_length
         if method.uses_trainer:
             fitted = _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric,
@@ -216,19 +233,17 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             context["best validation " + metric] = f"{fitted.best:.4f}"
         context.update({k.replace("_", " "): v for k, v in fitted.facts.items()})
         report = render_markdown(metrics, f"TuneForge report: {cfg.name}", context)
-        (run_dir / "metrics.json").write_text(
-            json.dumps({"split": eval_split, **metrics, "train": fitted.train_metrics,
-                        "best_validation": {metric: fitted.best}}, indent=2),
-            encoding="utf-8",
-        )
+        atomic_write_text(run_dir / "metrics.json", json.dumps(
+            {"split": eval_split, **metrics, "train": fitted.train_metrics, "best_validation": {metric: fitted.best}},
+            indent=2))
         (run_dir / "report.md").write_text(report, encoding="utf-8")
         write_html_report(run_dir / "report.html", metrics, f"TuneForge report: {cfg.name}", context, eval_examples,
                           predictions, fitted.log_history)
         manifest["metrics"] = {"split": eval_split, **headline(metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, tokenizer, manifest, report,
                                  trainable_only=not fitted.merged) if save_model else None
-        if not cfg.output.keep_checkpoints:
-            shutil.rmtree(checkpoints, ignore_errors=True)
+        if not cfg.output.keep_checkpoints and checkpoints.is_dir():
+            remove_dir(checkpoints)
         wall = time.perf_counter() - started
         main_metric = metrics.get(task.default_metric, 0.0)
         log.info(

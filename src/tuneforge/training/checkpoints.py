@@ -1,0 +1,97 @@
+"""Checkpoints that survive a kill: each is marked complete only after Trainer wrote all of it.
+
+Trainer writes a checkpoint folder file by file (weights, optimizer, scheduler, RNG state,
+trainer state) and then deletes older ones; a process killed meanwhile leaves a folder that
+looks like a checkpoint but cannot be resumed from. ``CompletionMarker`` writes
+``tuneforge-complete.json`` (every file and its size) after Trainer's ``on_save``;
+``last_complete_checkpoint`` resumes from the newest folder whose marker still matches its
+files and removes the others, with a warning.
+
+Example:
+    >>> trainer = Trainer(..., callbacks=[completion_marker()])
+    >>> last_complete_checkpoint(run_dir / "checkpoints")
+    'runs/x/checkpoints/checkpoint-40'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+from ..fileops import atomic_write_text
+
+log = logging.getLogger("tuneforge")
+MARKER = "tuneforge-complete.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_size
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER}
+
+
+def mark_complete(folder: Path) -> None:
+    """Record every file of a finished checkpoint and its size in the folder's marker."""
+    atomic_write_text(folder / MARKER, json.dumps(_sizes(folder), indent=0))
+
+
+def is_complete(folder: Path) -> bool:
+    """True when ``folder`` has a marker and every file it lists is there with its recorded size."""
+    try:
+        recorded = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(recorded, dict) or not recorded:
+        return False
+    for name, size in recorded.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+    return True
+
+
+def completion_marker():
+    """A Trainer callback that marks each checkpoint complete once Trainer has saved all of it."""
+    from transformers import TrainerCallback
+
+    class CompletionMarker(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                mark_complete(folder)
+
+    return CompletionMarker()
+
+
+def remove_dir(folder: Path) -> None:
+    """Rename ``folder`` aside, then delete it: a kill midway never leaves a half-deleted folder in place."""
+    aside = folder.with_name(f".{folder.name}.removing-{os.getpid()}")
+    os.replace(folder, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest complete checkpoint folder below ``checkpoints`` (None if there is none).
+
+    Incomplete checkpoints (written or deleted when the process was killed) are removed with a
+    warning, so that Trainer neither resumes from them nor trips over them later.
+    """
+    if not checkpoints.is_dir():
+        return None
+    for stale in checkpoints.glob(".checkpoint-*.removing-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    found = sorted(((int(m.group(1)), p) for p in checkpoints.iterdir()
+                    if p.is_dir() and (m := _CHECKPOINT.match(p.name))), reverse=True)
+    complete = []
+    for _, folder in found:
+        if is_complete(folder):
+            complete.append(folder)
+        else:
+            log.warning("checkpoint %s is incomplete (the process was stopped while writing or deleting it): "
+                        "removing it", folder)
+            remove_dir(folder)
+    return str(complete[0]) if complete else None
