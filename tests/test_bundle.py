@@ -158,3 +158,32 @@ def test_no_partial_bundle_is_left_in_place(bundle_dir, tmp_path, monkeypatch):
         bundle_module.save_bundle(target, predictor.model, predictor.tokenizer, {"task": predictor.manifest["task"]})
     assert read_manifest(target)["files"] == before  # the old bundle, untouched and still valid
     Predictor.load(target)
+
+
+def as_format_1(bundle_dir, tmp_path):
+    """The bundle as TuneForge wrote it before manifests had a digest (format version 1)."""
+    import hashlib
+
+    target = copy_bundle(bundle_dir, tmp_path)
+    (target / "manifest.sha256").unlink()
+    manifest = json.loads((target / MANIFEST).read_text())
+    manifest["format_version"] = 1
+    manifest["files"] = {p.relative_to(target).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                         for p in sorted(target.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return target, manifest
+
+
+def test_format_1_bundles_still_load_and_predict_the_same(bundle_dir, tmp_path, caplog):
+    old, _ = as_format_1(bundle_dir, tmp_path)
+    texts = ["a great movie", "so boring"]
+    assert Predictor.load(old).predict_texts(texts) == Predictor.load(bundle_dir).predict_texts(texts)
+    assert "bundle format 1" in caplog.text
+
+
+def test_format_1_bundles_are_still_checked_against_their_model(bundle_dir, tmp_path):
+    old, manifest = as_format_1(bundle_dir, tmp_path)
+    manifest["task"]["label_names"] = ["positive", "negative"]
+    (old / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="in config.json"):
+        Predictor.load(old)

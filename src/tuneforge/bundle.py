@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -26,7 +27,9 @@ from .backbone import sha256_file
 from .errors import BundleError
 from .fileops import atomic_write_text, normalise_modes, replace_dir
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest is covered by manifest.sha256
+READABLE_VERSIONS = (1, 2)
+log = logging.getLogger("tuneforge")
 MANIFEST = "tuneforge.json"
 DIGEST = "manifest.sha256"
 
@@ -147,10 +150,9 @@ def read_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise BundleError(f"{manifest_path}: manifest must be a JSON object")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(
-            f"{root}: bundle format version {version!r} is not supported (this TuneForge reads {FORMAT_VERSION})"
-        )
+    if version not in READABLE_VERSIONS:
+        raise BundleError(f"{root}: bundle format version {version!r} is not supported (this TuneForge reads "
+                          f"{', '.join(map(str, READABLE_VERSIONS))})")
     if verify:
         refuse_code(root, BundleError)
         expected = manifest.get("files") or {}
@@ -166,7 +168,10 @@ def read_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
         if problems:
             raise BundleError(f"{root}: bundle does not match its manifest: {'; '.join(problems[:5])}")
         digest = root / DIGEST
-        if not digest.is_file() or digest.read_text(encoding="utf-8").strip() != manifest_digest(manifest):
+        if version == 1:  # written before manifests had a digest: only the model cross-check guards them
+            log.warning("%s: bundle format 1 (an older TuneForge): its manifest is not covered by a digest; "
+                        "re-export or retrain it to upgrade", root)
+        elif not digest.is_file() or digest.read_text(encoding="utf-8").strip() != manifest_digest(manifest):
             raise BundleError(f"{manifest_path}: the manifest was edited after the bundle was written (its content "
                               f"does not match {DIGEST}); retrain or re-export instead of editing it")
         for name in sorted(actual):
@@ -187,8 +192,10 @@ def update_manifest(path: str | Path, **sections: Any) -> dict[str, Any]:
     manifest = read_manifest(root, verify=False)
     expected = manifest.get("files") or {}
     digest = root / DIGEST
-    if not digest.is_file() or digest.read_text(encoding="utf-8").strip() != manifest_digest(manifest):
+    if manifest.get("format_version") != 1 and (
+            not digest.is_file() or digest.read_text(encoding="utf-8").strip() != manifest_digest(manifest)):
         raise BundleError(f"{root / MANIFEST}: the manifest was edited after the bundle was written; not updating it")
+    manifest["format_version"] = FORMAT_VERSION  # a format-1 bundle is upgraded by any update
     current = _file_hashes(root)
     changed = sorted(name for name in expected if current.get(name) != expected[name])
     if changed:
