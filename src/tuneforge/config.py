@@ -207,7 +207,7 @@ def _format_errors(exc: ValidationError, prefix: str = "", model: type[BaseModel
             lines.append(f"unknown key {key!r}{did}; valid keys here: {', '.join(valid)}")
         elif err["type"] == "value_error":
             msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"{key}: {msg}" if len(loc) > 1 else msg)
+            lines.append(f"{key}: {msg}" if len(loc) > 1 or (prefix and loc) else msg)
         elif err["type"] == "missing":
             lines.append(f"missing required key {key!r}")
         else:

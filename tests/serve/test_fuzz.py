@@ -188,6 +188,44 @@ def test_fuzz_with_keys(case, keyed_server):
         assert refused.status_code == 401, f"{case.method} {case.path} with {wrong}: {refused.status_code}"
 
 
+surrogates = hypothesis.strategies.integers(0xD800, 0xDFFF).map(lambda c: f"\\u{c:04x}")
+hostile_texts = hypothesis.strategies.lists(
+    hypothesis.strategies.one_of(hypothesis.strategies.text(max_size=12).map(lambda t: json.dumps(t)[1:-1]),
+                                 surrogates), min_size=1, max_size=6).map("".join)
+
+
+@hypothesis.strategies.composite
+def hostile_bodies(draw) -> bytes:
+    """Bodies a schema never describes: lone surrogates in text, deep nesting, huge integers, NaN,
+    bytes that are not UTF-8, truncated JSON (findings 1 and 8 of issue 12 were such bodies)."""
+    text = draw(hostile_texts)
+    kind = draw(hypothesis.strategies.sampled_from(["surrogate", "nested", "integer", "constant", "bytes", "cut"]))
+    if kind == "surrogate":
+        return f'{{"texts": ["{text}", "a fine film"]}}'.encode()
+    if kind == "nested":
+        depth = draw(hypothesis.strategies.integers(1, 3000))
+        return b'{"text": ' + b"[" * depth + b'"x"' + b"]" * depth + b"}"
+    if kind == "integer":
+        return b'{"text": "fine", "n": ' + b"9" * draw(hypothesis.strategies.integers(1, 6000)) + b"}"
+    if kind == "constant":
+        return ('{"text": %s}' % draw(hypothesis.strategies.sampled_from(["NaN", "Infinity", "-Infinity"]))).encode()
+    if kind == "bytes":
+        return b'{"text": "' + draw(hypothesis.strategies.binary(min_size=1, max_size=20)) + b'"}'
+    body = f'{{"texts": ["{text}"]}}'.encode()
+    return body[: draw(hypothesis.strategies.integers(0, len(body)))]
+
+
+@hypothesis.given(body=hostile_bodies())
+@hypothesis.settings(max_examples=int(os.environ.get("TUNEFORGE_FUZZ_HOSTILE", "150")), deadline=None,
+                     database=None, suppress_health_check=list(hypothesis.HealthCheck))
+def test_hostile_bodies_never_get_a_5xx(body, open_server):
+    response = httpx.post(open_server.url + "/v1/predict", content=body, timeout=REQUEST_TIMEOUT_S,
+                          headers={"Content-Type": "application/json"})
+    SENT["open"].append(("POST /v1/predict", "hostile", "raw", response.status_code))
+    assert response.status_code < 500, f"{response.status_code} {response.text[:300]} for {body[:200]!r}"
+    assert httpx.get(open_server.url + "/readyz", timeout=REQUEST_TIMEOUT_S).status_code == 200
+
+
 def _assert_still_serving(run: str, server: Server, headers: dict[str, str]):
     if not SENT[run]:
         pytest.skip("the fuzzing test of this configuration did not run")
