@@ -47,6 +47,19 @@ def remove_leftovers(final: Path) -> None:
                 shutil.rmtree(stale, ignore_errors=True)
 
 
+def remove_stale(folder: Path) -> None:
+    """Remove what killed processes left in ``folder``: folders renamed aside for deletion
+    (``.NAME.removing-PID``) and temporary files of atomic writes (``.NAME.tmp-PID``)."""
+    mine = str(os.getpid())
+    for stale in list(folder.glob(".*.removing-*")) + list(folder.glob(".*.tmp-*")):
+        if stale.name.rsplit("-", 1)[-1] == mine:
+            continue
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def normalise_modes(root: Path) -> None:
     """Give every file and folder below ``root`` the modes the umask allows (safetensors writes 0600)."""
     umask = os.umask(0)

@@ -67,3 +67,15 @@ def test_resume_skips_an_incomplete_checkpoint(tiny_config, caplog):
 def test_resume_needs_a_run_folder(tmp_path):
     with pytest.raises(ConfigError, match="not a run folder"):
         api.train(None, resume=tmp_path)
+
+
+def test_a_resume_removes_what_a_killed_run_left(tiny_config):
+    """Killed while deleting its checkpoints at the end, or in an atomic write: the folder renamed aside
+    and the temporary file would stay on disk forever (the kill -9 test found it)."""
+    first = api.train(build_config(tiny_config))
+    aside = first.run_dir / ".checkpoints.removing-999999"
+    (aside / "checkpoint-3").mkdir(parents=True)
+    (aside / "checkpoint-3" / "optimizer.pt").write_bytes(b"x" * 1000)
+    (first.run_dir / ".config.yaml.tmp-999999").write_text("half")
+    api.train(None, resume=first.run_dir)
+    assert not aside.exists() and not (first.run_dir / ".config.yaml.tmp-999999").exists()

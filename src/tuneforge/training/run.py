@@ -15,7 +15,7 @@ from ..bundle import MANIFEST, save_bundle
 from ..config import RunConfig, dump_config
 from ..data import load_splits
 from ..errors import ConfigError
-from ..fileops import atomic_write_text
+from ..fileops import atomic_write_text, remove_stale
 from ..evaluation.html_report import write_html_report
 from ..evaluation.report import headline, render_markdown
 from ..methods import METHODS, count_parameters
@@ -163,6 +163,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
     run_dir = resolve_run_dir(cfg)
     checkpoints = run_dir / "checkpoints"
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale(run_dir)  # what a killed run left: checkpoints being deleted, half-written temporary files
     handler = _attach_log_file(run_dir)
     try:
         resume_from = last_complete_checkpoint(checkpoints) if cfg.train.resume else None
