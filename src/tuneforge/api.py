@@ -82,9 +82,9 @@ def compare(config: RunConfig | str | Path, overrides: list[str] | None = None, 
         >>> result.recommended
         'lora'
     """
-    from .tuning.advisor import DEFAULT_METHODS, compare_methods
+    from .tuning.advisor import compare_methods, default_methods
 
-    return compare_methods(_config(config, overrides), list(methods or DEFAULT_METHODS), budget_seconds,
+    return compare_methods(_config(config, overrides), list(methods or default_methods()), budget_seconds,
                            Path(output) if output is not None else None, tolerance)
 
 

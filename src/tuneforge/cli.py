@@ -145,8 +145,9 @@ def tune(
 def compare(
     config: Path = typer.Argument(..., help="YAML run config: the data and task to compare methods on"),
     overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. data.max_train_samples=16000"),
-    methods: str = typer.Option("full,freeze,bitfit,lora,adapter,prompt,setfit", "--methods",
-                                help="comma-separated method names"),
+    methods: Optional[str] = typer.Option(None, "--methods",
+                                          help="comma-separated method names (default: those each method marks "
+                                               "for comparison; see the README)"),
     budget: str = typer.Option("30m", "--budget", help="time for all methods together: 1800, 30m, 1h"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder (default runs/<name>-compare)"),
     tolerance: float = typer.Option(1.0, "--tolerance", help="score points a cheaper method may give up"),
@@ -155,7 +156,7 @@ def compare(
     from . import api
 
     _setup_logging()
-    names = [m.strip() for m in methods.split(",") if m.strip()]
+    names = [m.strip() for m in (methods or "").split(",") if m.strip()] or None
     result = _run(lambda: api.compare(config, overrides or [], names, parse_duration(budget), output, tolerance),
                   "interrupted; the methods that finished are in comparison.json")
     from rich.table import Table

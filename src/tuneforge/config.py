@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_va
 
 from .errors import ConfigError
 from .methods import METHODS, MethodOptions
-from .schema import StrictModel
+from .schema import ParamSpec, StrictModel  # noqa: F401  (ParamSpec: part of the config schema)
 
 DEFAULT_BACKBONE = "default"
 TaskType = Literal["classification", "multilabel", "token_classification"]
@@ -99,32 +99,6 @@ class EvalConfig(StrictModel):
     """How to pick the best checkpoint and evaluate."""
 
     metric: str | None = None
-
-
-class ParamSpec(StrictModel):
-    """One search dimension: ``low``/``high`` (``log`` scale optional) or a list of ``choices``."""
-
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    integer: bool = False
-    choices: list[Any] | None = None
-
-    @model_validator(mode="after")
-    def _range_or_choices(self) -> "ParamSpec":
-        if self.choices is not None:
-            if self.low is not None or self.high is not None:
-                raise ValueError("give either low/high or choices, not both")
-            if not self.choices:
-                raise ValueError("choices must not be empty")
-        elif self.low is None or self.high is None:
-            raise ValueError("give low and high, or choices")
-        elif self.low >= self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        elif self.log and self.low <= 0:
-            raise ValueError("a log-scale range needs low > 0")
-        return self
 
 
 class TuneConfig(StrictModel):

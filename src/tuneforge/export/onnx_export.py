@@ -132,10 +132,11 @@ def exportable_model(predictor):
     from ..methods import METHODS
 
     model = predictor.model
-    if not getattr(model, "onnx_exportable", True):
+    method = METHODS.get(predictor.manifest["method"]["name"])()
+    options = method.Options.model_validate(predictor.manifest["method"]["options"])
+    if not method.can_export(options):
         raise ExportError(f"method {predictor.manifest['method']['name']} builds its inputs in Python "
                           "and cannot be exported to ONNX")
-    method = METHODS.get(predictor.manifest["method"]["name"])()
     if not predictor.manifest["method"].get("merged", True) and method.can_merge:
         model = method.merge(model)
     return model.eval()

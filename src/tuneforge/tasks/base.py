@@ -23,6 +23,7 @@ class Task:
     default_metric: str = ""
     trainer_metric_names: tuple[str, ...] = ()
     default_max_length: int = 128
+    single_label: bool = False  # one of a set of labels per example (what few-shot methods need)
 
     auto_class: str = ""
 

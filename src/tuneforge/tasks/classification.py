@@ -24,6 +24,7 @@ class SequenceClassification(Task):
     auto_class = "AutoModelForSequenceClassification"
     default_max_length = 128
     multilabel = False
+    single_label = True
 
     def model_options(self) -> dict[str, Any]:
         """Softmax or sigmoid loss, by ``multilabel``."""
@@ -128,6 +129,7 @@ class MultiLabelClassification(SequenceClassification):
     name = "multilabel"
     default_metric = "micro_f1"
     multilabel = True
+    single_label = False
 
     def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
         """Metrics of ``predictions`` against the examples' label sets."""

@@ -178,6 +178,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         set_seed(cfg.train.seed)
         task = get_task(cfg.task.type)
         method = METHODS.get(cfg.method.name)()
+        method.check_task(task, cfg)
         metric = cfg.eval.metric or task.default_metric
         if metric not in task.trainer_metric_names:
             raise ConfigError(
