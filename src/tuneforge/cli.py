@@ -95,7 +95,7 @@ def train(
         bundles = "\n".join(f"  seed {seed}: {run.bundle_dir}" for seed, run in result.runs.items())
         console.print(f"run folder: {result.run_dir}\nbundles:\n{bundles}\nreport: {result.run_dir / 'report.md'}")
         return
-    print_metrics(result.metrics, f"{result.eval_split} metrics", console)
+    print_metrics(result.metrics, f"{result.eval_split} metrics", console, result.predictor.task.per_class_title)
     console.print(f"run folder: {result.run_dir}\nbundle: {result.bundle_dir}\n"
                   f"report: {result.run_dir / 'report.html'} (and report.md)")
     if (result.run_dir / "tensorboard").is_dir():
@@ -214,7 +214,11 @@ def evaluate(
 
     _setup_logging()
     metrics = _run(lambda: api.evaluate(bundle, data, data_format, backend=backend, output=output))
-    print_metrics(metrics, f"{data}", _console())
+    from .bundle import read_manifest
+    from .tasks import get_task
+
+    task = get_task(read_manifest(bundle, verify=False)["task"]["type"])
+    print_metrics(metrics, f"{data}", _console(), task.per_class_title)
     if output is not None:
         _console().print(f"metrics and reports in {output} (report.html, report.md, metrics.json)")
 

@@ -17,10 +17,11 @@ from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_va
 
 from .errors import ConfigError
 from .methods import METHODS, MethodOptions
+from .tasks import DEFAULT_TASK, TASKS
+from .tasks.base import TaskOptions
 from .schema import ParamSpec, StrictModel  # noqa: F401  (ParamSpec: part of the config schema)
 
 DEFAULT_BACKBONE = "default"
-TaskType = Literal["classification", "multilabel", "token_classification"]
 DataFormat = Literal["csv", "tsv", "jsonl", "conll"]
 
 
@@ -61,13 +62,6 @@ class ModelConfig(StrictModel):
 
     name: str = DEFAULT_BACKBONE
     max_length: int | None = Field(None, gt=8, le=4096)
-
-
-class TaskConfig(StrictModel):
-    """What the model predicts."""
-
-    type: TaskType = "classification"
-    threshold: float = Field(0.5, gt=0, lt=1)
 
 
 class TrainConfig(StrictModel):
@@ -125,12 +119,31 @@ class RunConfig(StrictModel):
     name: str = "run"
     data: DataConfig
     model: ModelConfig = ModelConfig()
-    task: TaskConfig = TaskConfig()
+    task: SerializeAsAny[TaskOptions] = Field(default_factory=lambda: TASKS.get(DEFAULT_TASK).Options())
     method: SerializeAsAny[MethodOptions] = Field(default_factory=lambda: METHODS.get("full").Options())
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     output: OutputConfig = OutputConfig()
     tune: TuneConfig = TuneConfig()
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_options(cls, value: Any) -> TaskOptions:
+        if isinstance(value, TaskOptions):
+            return value
+        if isinstance(value, str):
+            value = {"type": value}
+        if not isinstance(value, dict):
+            raise ValueError("task must be a mapping with at least 'type'")
+        name = value.get("type", DEFAULT_TASK)
+        try:
+            task = TASKS.get(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            return task.Options(**{**value, "type": name})
+        except ValidationError as exc:
+            raise ValueError(_format_errors(exc, prefix="task", model=task.Options)) from None
 
     @field_validator("method", mode="before")
     @classmethod

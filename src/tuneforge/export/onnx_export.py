@@ -100,13 +100,6 @@ class _Recorder(nn.Module):
         return out
 
 
-def _prediction_key(prediction: dict[str, Any]):
-    for key in ("label", "labels", "tags"):
-        if key in prediction:
-            return prediction[key]
-    return None
-
-
 def compare(predictor, reference_model, candidate_model, examples) -> dict[str, Any]:
     """Largest absolute logit difference (real positions only) and prediction agreement, on ``examples``."""
     runs = []
@@ -122,7 +115,7 @@ def compare(predictor, reference_model, candidate_model, examples) -> dict[str, 
         if diff.ndim == 3:
             diff = diff[mask.astype(bool)]
         worst = max(worst, float(diff.max()) if diff.size else 0.0)
-    agree = sum(_prediction_key(a) == _prediction_key(b) for a, b in zip(ref_pred, cand_pred))
+    agree = sum(predictor.task.same_prediction(a, b) for a, b in zip(ref_pred, cand_pred))
     return {"max_abs_diff": worst, "agreement": agree / max(len(examples), 1), "examples": len(examples),
             "predictions": cand_pred}
 

@@ -6,6 +6,7 @@ from ..registry import Registry
 from .base import Task
 
 TASKS: Registry[Task] = Registry("task")
+DEFAULT_TASK = "classification"  # what a config without task.type trains
 
 from . import classification, token_classification  # noqa: E402,F401  (register themselves)
 

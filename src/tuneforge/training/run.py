@@ -213,7 +213,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
                 "label_delimiter": cfg.data.label_delimiter,
                 "label_names": cfg.data.label_names,
             },
-            "train_stats": {"examples": len(splits.train), "label_counts": splits.label_counts},
+            "train_stats": splits.stats,
             "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"),
                        "merged": fitted.merged, "trainable_parameters": trainable, "total_parameters": total,
                        **fitted.facts},
@@ -233,13 +233,13 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         if fitted.best is not None:
             context["best validation " + metric] = f"{fitted.best:.4f}"
         context.update({k.replace("_", " "): v for k, v in fitted.facts.items()})
-        report = render_markdown(metrics, f"TuneForge report: {cfg.name}", context)
+        report = render_markdown(metrics, f"TuneForge report: {cfg.name}", context, task)
         atomic_write_text(run_dir / "metrics.json", json.dumps(
             {"split": eval_split, **metrics, "train": fitted.train_metrics, "best_validation": {metric: fitted.best}},
             indent=2))
         (run_dir / "report.md").write_text(report, encoding="utf-8")
         write_html_report(run_dir / "report.html", metrics, f"TuneForge report: {cfg.name}", context, eval_examples,
-                          predictions, fitted.log_history)
+                          predictions, fitted.log_history, task=task)
         manifest["metrics"] = {"split": eval_split, **headline(metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, tokenizer, manifest, report,
                                  trainable_only=not fitted.merged) if save_model else None
