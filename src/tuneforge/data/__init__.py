@@ -37,7 +37,7 @@ def label_names_of(train: list[dict[str, Any]], task_type: str, given: list[str]
     """The label set the task ``task_type`` learns from ``train`` (see ``Task.label_space``)."""
     from ..tasks import get_task
 
-    return get_task(task_type).label_space(train, given, "training data")
+    return get_task(task_type).label_space(train, DataColumns(label_names=given), "training data")
 
 
 def _key(example: dict[str, Any]) -> tuple:
@@ -95,7 +95,7 @@ def load_splits(data_cfg, task_type: str, few_shot_seed: int | None = None) -> D
         train = sample_per_class(train, k, few_shot_seed, str(data_cfg.train))
         validation = sample_per_class(validation, k, few_shot_seed, str(data_cfg.validation or data_cfg.train),
                                       require=False)
-    names = task.label_space(train, data_cfg.label_names, str(data_cfg.train))
+    names = task.label_space(train, columns, str(data_cfg.train))
     task.check_known_labels(validation, names, "validation")
     if test:
         task.check_known_labels(test, names, "test")

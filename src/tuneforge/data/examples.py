@@ -70,16 +70,16 @@ def _text_value(row: Row, column: str, where: str) -> str:
 
 
 def read_text_rows(path: Path, fmt: str, *, text_column: str = "text", text_pair_column: str | None = None,
-                   label_column: str = "label", require_labels: bool = True,
-                   parse_label: Callable[[Any, str], Any] | None = None) -> list[dict[str, Any]]:
+                   label_columns: list[str] | tuple[str, ...] = ("label",), require_labels: bool = True,
+                   parse_label: Callable[[dict[str, Any], str], Any] | None = None) -> list[dict[str, Any]]:
     """Read a CSV/TSV/JSONL file into text examples ``{"text", "text_pair", "where"}``, plus ``label``
-    (``parse_label(cell, where)``) when ``require_labels``: the reading every text task shares."""
+    (``parse_label(row values, where)``) when ``require_labels``: the reading every text task shares."""
     if fmt not in ("csv", "tsv", "jsonl"):
         raise DataError(f"{path}: this task reads CSV, TSV or JSONL files, not {fmt}")
     columns, rows = read_jsonl(path) if fmt == "jsonl" else read_table(path, "," if fmt == "csv" else "\t")
     wanted = [text_column] + ([text_pair_column] if text_pair_column else [])
     if require_labels:
-        wanted.append(label_column)
+        wanted += list(label_columns)
     for column in wanted:
         if column not in columns:
             raise DataError(f"{path}: column {column!r} not found; the file has: {', '.join(columns) or 'none'}")
@@ -92,7 +92,7 @@ def read_text_rows(path: Path, fmt: str, *, text_column: str = "text", text_pair
             "where": where,
         }
         if require_labels:
-            example["label"] = parse_label(row.values.get(label_column), where)
+            example["label"] = parse_label(row.values, where)
         examples.append(example)
     return examples
 

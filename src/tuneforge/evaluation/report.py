@@ -8,8 +8,10 @@ HEADLINE_KEYS = ("accuracy", "macro_f1", "micro_f1", "f1", "precision", "recall"
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
-    """The scalar metrics (no tables) in a fixed order."""
-    return {k: metrics[k] for k in HEADLINE_KEYS if k in metrics}
+    """The scalar metrics (no tables, not the count ``n``): the usual ones first, then any other a task adds."""
+    first = {k: metrics[k] for k in HEADLINE_KEYS if k in metrics}
+    return {**first, **{k: v for k, v in metrics.items() if k not in first and k != "n"
+                        and isinstance(v, (int, float)) and not isinstance(v, bool)}}
 
 
 def _fmt(value: Any) -> str:

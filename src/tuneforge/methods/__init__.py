@@ -169,4 +169,15 @@ def set_trainable(model, predicate) -> None:
         param.requires_grad_(bool(predicate(name)))
 
 
-from . import adapter, full, in_context, partial, peft_methods, prompt_based, setfit, zero_shot  # noqa: E402,F401  (register themselves)
+
+
+def _import_all() -> None:
+    """Import every module of this package: each method registers itself where it is defined."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_all()

@@ -8,7 +8,20 @@ from .base import Task
 TASKS: Registry[Task] = Registry("task")
 DEFAULT_TASK = "classification"  # what a config without task.type trains
 
-from . import classification, token_classification  # noqa: E402,F401  (register themselves)
+
+
+def _import_all() -> None:
+    """Import every module of this package: each task registers itself where it is defined, so a new
+    task is one new module and nothing else names it."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "base":
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_all()
 
 
 def get_task(name: str) -> Task:

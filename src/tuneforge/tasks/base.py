@@ -48,6 +48,7 @@ class Task:
     formats: tuple[str, ...] = ("csv", "tsv", "jsonl")
     plain_text_format: str | None = None
     per_class_title: str = "Per class"
+    lower_is_better: tuple[str, ...] = ()  # metrics where smaller is better (for the best checkpoint)
     peft_task_type: str = "SEQ_CLS"
 
     name: str = ""
@@ -117,8 +118,9 @@ class Task:
         if fmt not in self.formats:
             raise DataError(f"{path}: task {self.name} reads {', '.join(self.formats)} files, not {fmt}")
         return read_text_rows(path, fmt, text_column=columns.text_column, text_pair_column=columns.text_pair_column,
-                              label_column=columns.label_column, require_labels=require_labels,
-                              parse_label=lambda cell, where: self.parse_label(cell, where, columns))
+                              label_columns=[columns.label_column], require_labels=require_labels,
+                              parse_label=lambda values, where: self.parse_label(values.get(columns.label_column),
+                                                                                 where, columns))
 
     def parse_label(self, cell: Any, where: str, columns) -> Any:
         """One label cell -> the example's ``label`` (a class name by default)."""
@@ -131,8 +133,10 @@ class Task:
         label = example["label"]
         return list(label) if isinstance(label, list) else [label]
 
-    def label_space(self, train: list[dict[str, Any]], given: list[str] | None, source: str) -> list[str]:
-        """The label names the model predicts: ``given`` order if set, else sorted; at least two."""
+    def label_space(self, train: list[dict[str, Any]], columns, source: str) -> list[str]:
+        """The label names the model predicts (``columns``: the data section's ``DataColumns``):
+        ``data.label_names`` order if set, else sorted; at least two."""
+        given = columns.label_names
         names = list(given) if given else sorted({n for e in train for n in self.labels_of(e)})
         if len(names) < 2:
             raise DataError(f"{source}: task {self.name} needs at least two distinct labels, found {names}")

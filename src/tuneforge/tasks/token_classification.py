@@ -98,7 +98,7 @@ class TokenClassification(Task):
         """The example's IOB tags."""
         return list(example.get("tags") or [])
 
-    def label_space(self, train, given, source):
+    def label_space(self, train, columns, source):
         """'O' first, then B-/I- tags by entity type; every B- tag gets its I- partner."""
         seen = {tag for e in train for tag in self.labels_of(e)}
         entity_types = sorted({tag[2:] for tag in seen if tag != "O"})

@@ -94,7 +94,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
     train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
     val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
-    args = training_arguments(cfg, checkpoints, metric=metric)
+    args = training_arguments(cfg, checkpoints, metric=metric, greater_is_better=metric not in task.lower_is_better)
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
