@@ -236,13 +236,14 @@ def export(
 
     _setup_logging()
     section = _run(lambda: api.export(bundle, data, data_format, quantize=quantize, max_drop=max_drop))
+    metric = next((k[len("torch_"):] for k in section if k.startswith("torch_")), None)
     from rich.table import Table
 
     table = Table(title=f"ONNX export of {bundle}")
     for column in ("variant", "MB", "max |logit diff|", "same prediction", "score", "drop (points)", "accepted"):
         table.add_column(column)
     for name, row in section["variants"].items():
-        score = next((row[k] for k in ("accuracy", "f1", "micro_f1") if k in row), None)
+        score = row.get(metric)
         table.add_row(name, f"{row['mb']:.1f}", f"{row['max_abs_diff']:.2e}", f"{100 * row['agreement']:.2f}%",
                       "-" if score is None else f"{score:.4f}", str(row.get("drop_points", "-")),
                       "yes" if row.get("accepted", True) else "no")
