@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig, build_config, load_config
-from .data.examples import DataColumns, read_examples, read_plain_texts
+from .data.examples import DataColumns, read_plain_texts, read_task_file
 from .data.text import text_problem
 from .errors import ConfigError
 from .predictor import Predictor
@@ -88,11 +88,6 @@ def compare(config: RunConfig | str | Path, overrides: list[str] | None = None, 
                            Path(output) if output is not None else None, tolerance)
 
 
-def load(bundle: str | Path) -> Predictor:
-    """Load a bundle (hashes checked) for prediction and evaluation."""
-    return Predictor.load(bundle)
-
-
 def read_inputs(path: str | Path, manifest: dict[str, Any], data_format: str | None = None,
                 require_labels: bool = False) -> list[dict[str, Any]]:
     """Read a file of inputs the way the bundle's task reads its data, with the bundle's column names.
@@ -104,9 +99,7 @@ def read_inputs(path: str | Path, manifest: dict[str, Any], data_format: str | N
     task = get_task(manifest["task"]["type"])
     if path.suffix.lower() == ".txt" and data_format is None and not require_labels:
         return read_plain_texts(path)
-    columns = DataColumns.of(manifest.get("data", {}))
-    return read_examples(path, task_type=task.name, data_format=data_format, require_labels=require_labels,
-                         **vars(columns))
+    return read_task_file(task, path, data_format, DataColumns.of(manifest.get("data", {})), require_labels)
 
 
 def predict(

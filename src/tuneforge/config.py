@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator
 
 from .errors import ConfigError
-from .methods import METHODS, MethodOptions
+from .methods import DEFAULT_METHOD, METHODS, MethodOptions
 from .tasks import DEFAULT_TASK, TASKS
 from .tasks.base import TaskOptions
 from .schema import ParamSpec, StrictModel  # noqa: F401  (ParamSpec: part of the config schema)
@@ -119,8 +119,8 @@ class RunConfig(StrictModel):
     name: str = "run"
     data: DataConfig
     model: ModelConfig = ModelConfig()
-    task: SerializeAsAny[TaskOptions] = Field(default_factory=lambda: TASKS.get(DEFAULT_TASK).Options())
-    method: SerializeAsAny[MethodOptions] = Field(default_factory=lambda: METHODS.get("full").Options())
+    task: SerializeAsAny[TaskOptions] = Field(default_factory=lambda: TASKS.get(DEFAULT_TASK).Options(type=DEFAULT_TASK))
+    method: SerializeAsAny[MethodOptions] = Field(default_factory=lambda: METHODS.get(DEFAULT_METHOD).Options())
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     output: OutputConfig = OutputConfig()
@@ -154,7 +154,7 @@ class RunConfig(StrictModel):
             value = {"name": value}
         if not isinstance(value, dict):
             raise ValueError("method must be a mapping with at least 'name'")
-        name = value.get("name", "full")
+        name = value.get("name", DEFAULT_METHOD)
         try:
             method = METHODS.get(name)
         except ConfigError as exc:

@@ -9,7 +9,7 @@ import pytest
 
 from tuneforge import api
 from tuneforge.config import build_config
-from tuneforge.data.examples import read_examples
+from tuneforge.tasks import read_examples
 from tuneforge.errors import DataError
 from tuneforge.predictor import Predictor
 from tuneforge.tasks.regression import regression_metrics

@@ -9,7 +9,8 @@ import pytest
 
 from tuneforge.config import build_config
 from tuneforge.errors import ConfigError
-from tuneforge.tuning.advisor import compare_methods, pareto_front, recommend
+from tuneforge.tuning.advisor import compare_methods, recommend
+from tuneforge.tuning.advisor_report import pareto_front
 
 
 def _row(method, score, train_seconds, ms, mb):

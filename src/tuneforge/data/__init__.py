@@ -1,7 +1,7 @@
 """Data: read the configured files, check them, and split them.
 
 Example:
-    >>> splits = load_splits(cfg.data, "classification")
+    >>> splits = load_splits(cfg.data, get_task(cfg.task.type))
     >>> splits.label_names
     ['negative', 'positive']
 """
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DataError
-from .examples import DataColumns, read_examples
+from .examples import DataColumns, read_task_file
 from .splits import sample_per_class, split_examples
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DataColumns", "DataSplits", "load_splits", "read_examples", "label_names_of"]
+__all__ = ["DataColumns", "DataSplits", "load_splits"]
 
 
 @dataclass
@@ -31,13 +31,6 @@ class DataSplits:
     test: list[dict[str, Any]] | None
     label_names: list[str]
     stats: dict[str, Any]  # the task's train_stats: what baselines need (examples, label counts, ...)
-
-
-def label_names_of(train: list[dict[str, Any]], task_type: str, given: list[str] | None = None) -> list[str]:
-    """The label set the task ``task_type`` learns from ``train`` (see ``Task.label_space``)."""
-    from ..tasks import get_task
-
-    return get_task(task_type).label_space(train, DataColumns(label_names=given), "training data")
 
 
 def _key(example: dict[str, Any]) -> tuple:
@@ -59,20 +52,17 @@ def _warn_duplicates_and_leakage(splits: dict[str, list[dict[str, Any]]]) -> Non
             log.warning("%d of %d %s examples also appear in the training data", leaked, len(examples), name)
 
 
-def load_splits(data_cfg, task_type: str, few_shot_seed: int | None = None) -> DataSplits:
+def load_splits(data_cfg, task, few_shot_seed: int | None = None) -> DataSplits:
     """Read train/validation/test as configured, splitting the training file where needed.
 
     With ``data.few_shot`` and a ``few_shot_seed``, training and validation keep ``per_class``
     examples of each class (validation as large as training, as a few-shot user would have);
     the test set stays whole.
     """
-    from ..tasks import get_task
-
-    task = get_task(task_type)
     columns = DataColumns.of(data_cfg)
 
     def read(path):
-        return read_examples(path, task_type=task_type, data_format=data_cfg.format, **vars(columns))
+        return read_task_file(task, path, data_format=data_cfg.format, columns=columns)
 
     train = read(data_cfg.train)
     validation = read(data_cfg.validation) if data_cfg.validation else None

@@ -97,20 +97,9 @@ def read_text_rows(path: Path, fmt: str, *, text_column: str = "text", text_pair
     return examples
 
 
-def read_examples(path: str | Path, *, task_type: str, data_format: str | None = None, text_column: str = "text",
-                  text_pair_column: str | None = None, label_column: str = "label", label_delimiter: str | None = None,
-                  label_names: list[str] | None = None, require_labels: bool = True) -> list[dict[str, Any]]:
-    """Read a data file into checked examples the way the task ``task_type`` reads it (see ``Task.read_examples``).
-
-    Example:
-        >>> read_examples("examples/support_tickets.csv", task_type="classification")[0]["label"]
-        'billing'
-    """
-    from ..tasks import get_task
-
-    columns = DataColumns(text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
-                          label_delimiter=label_delimiter, label_names=label_names)
-    task = get_task(task_type)
+def read_task_file(task, path: str | Path, data_format: str | None, columns: "DataColumns",
+                   require_labels: bool = True) -> list[dict[str, Any]]:
+    """Read a data file the way ``task`` reads it (``Task.read_examples``); an empty result is an error."""
     path = Path(path)
     examples = task.read_examples(path, data_format or infer_format(path, task), columns, require_labels)
     if not examples:

@@ -254,21 +254,6 @@ def multilabel_mistakes(examples, predictions) -> str:
     return note + _table(["#", "text", "true labels", "predicted labels", "confidence"], rows, numeric={0, 4})
 
 
-def _gold_entities(example: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """The example's text (as the tagger rebuilds it) and its gold entities with character spans."""
-    from ..tasks.token_classification import example_words, word_tags_to_entities
-
-    words, text, spans = example_words(example)
-    tags = list(example.get("tags") or [])[: len(spans)]
-    entities = word_tags_to_entities(words, spans, tags, [0.0] * len(tags), text)
-    return text, [{k: v for k, v in entity.items() if k != "score"} for entity in entities]
-
-
-def entity_pairs(examples, predictions) -> list[tuple]:
-    """(text, gold entities, prediction) per example, for the entity sections."""
-    return [(*_gold_entities(e), p) for e, p in zip(examples, predictions)]
-
-
 def _snippet(text: str, start: int, end: int) -> str:
     """The sentence around [start, end) with the span highlighted, every part escaped."""
     left, right = max(0, start - _SNIPPET_WINDOW), min(len(text), end + _SNIPPET_WINDOW)

@@ -92,6 +92,7 @@ class Method:
 
 
 METHODS: Registry[type[Method]] = Registry("method")
+DEFAULT_METHOD = "full"  # what a config without method.name trains; also how a compressed plain model is recorded
 
 
 def single_label_only(method_name: str, task, cfg, pairs: bool = False) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import ConfigError
-from . import METHODS, Method, MethodOptions, single_label_only
+from . import DEFAULT_METHOD, METHODS, Method, MethodOptions, single_label_only
 
 MASK_SLOT = re.compile(r"\[MASK\]|\{mask\}")
 
@@ -43,7 +43,7 @@ class PromptBasedOptions(MethodOptions):
     name: str = "prompt"
     template: str = "{text} It was [MASK]."
     verbalizer: dict[str, list[str]] | None = Field(None, description="label -> label words; default: the label name")
-    adapt: dict[str, Any] = Field(default_factory=lambda: {"name": "full"})
+    adapt: dict[str, Any] = Field(default_factory=lambda: {"name": DEFAULT_METHOD})
 
     @field_validator("verbalizer", mode="before")
     @classmethod

@@ -27,3 +27,18 @@ _import_all()
 def get_task(name: str) -> Task:
     """Return the task object registered as ``name``."""
     return TASKS.get(name)
+
+
+def read_examples(path, *, task_type: str, data_format: str | None = None, require_labels: bool = True,
+                  **columns) -> list[dict]:
+    """Read a data file into checked examples the way the task ``task_type`` reads it.
+
+    ``columns`` are the data section's column options (``text_column``, ``label_column``, ...).
+
+    Example:
+        >>> read_examples("examples/support_tickets.csv", task_type="classification")[0]["label"]
+        'billing'
+    """
+    from ..data.examples import DataColumns, read_task_file
+
+    return read_task_file(get_task(task_type), path, data_format, DataColumns(**columns), require_labels)

@@ -20,7 +20,7 @@ MISSING_LOOKING = {"nan", "null", "none", "na", "n/a", "nil", "undefined", "?", 
 class TaskOptions(StrictModel):
     """The ``task:`` config section: ``type`` (a registered task) plus the task's own options."""
 
-    type: str = "classification"
+    type: str
     threshold: float = Field(0.5, gt=0, lt=1, description="score above which a label is predicted (multi-label)")
 
 

@@ -68,6 +68,14 @@ def word_tags_to_entities(words, spans, tags, scores, text) -> list[dict[str, An
     return entities
 
 
+def gold_entities(example: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The example's text (as the tagger rebuilds it) and its gold entities with character spans."""
+    words, text, spans = example_words(example)
+    tags = list(example.get("tags") or [])[: len(spans)]
+    entities = word_tags_to_entities(words, spans, tags, [0.0] * len(tags), text)
+    return text, [{k: v for k, v in entity.items() if k != "score"} for entity in entities]
+
+
 class TokenClassification(Task):
     """Word-level IOB tagging (named entities)."""
 
@@ -114,7 +122,7 @@ class TokenClassification(Task):
 
         sections = [("per-class", self.per_class_title, html.per_class_table(metrics))]
         if examples:
-            pairs = html.entity_pairs(examples, predictions)
+            pairs = [(*gold_entities(e), p) for e, p in zip(examples, predictions)]
             sections += [("calibration", "Calibration", html.entity_calibration(pairs)),
                          ("entities", "Missed and spurious entities", html.entity_errors(pairs))]
         return sections

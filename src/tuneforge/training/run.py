@@ -185,7 +185,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
                 f"eval.metric {metric!r} is not computed for {task.name}; choose one of {', '.join(task.trainer_metric_names)}"
             )
         model_path = resolve_backbone(cfg.model.name)  # checked before any data is read: fail fast
-        splits = load_splits(cfg.data, cfg.task.type, few_shot_seed=few_shot_seed)
+        splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
         log.info(
             "data: %d train, %d validation, %s test examples; %d labels",
             len(splits.train), len(splits.validation), len(splits.test) if splits.test else "no", len(splits.label_names),

@@ -102,20 +102,6 @@ def _run_method(cfg: RunConfig, name: str, share: float, out_dir: Path) -> dict[
     }
 
 
-def pareto_front(rows: list[dict[str, Any]], cost: str) -> set[str]:
-    """Methods no other method beats on both score (higher) and ``cost`` (lower)."""
-    front = set()
-    for row in rows:
-        dominated = any(
-            other is not row and other["score"] >= row["score"] and other[cost] <= row[cost]
-            and (other["score"] > row["score"] or other[cost] < row[cost])
-            for other in rows
-        )
-        if not dominated:
-            front.add(row["method"])
-    return front
-
-
 def recommend(rows: list[dict[str, Any]], tolerance: float = 1.0) -> tuple[str | None, str]:
     """The method to use, and why: the cheapest of those within ``tolerance`` points of the best score.
 
