@@ -21,11 +21,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, machine, write_results  # noqa: E402
 
-LEARNING_RATES = {
-    "full": 1e-4, "freeze": 3e-4, "linear_probe": 3e-3, "bitfit": 5e-3, "lora": 2e-3, "adalora": 2e-3,
-    "ia3": 3e-3, "prefix_tuning": 1e-2, "prompt_tuning": 3e-2, "p_tuning": 1e-2, "adapter": 1e-3,
-}
-CONLL_METHODS = ["full", "freeze", "lora", "bitfit"]
+from tuneforge.methods import METHODS  # noqa: E402
+
+# Each method's own learning rate (its contract's default_learning_rate): every gradient method that
+# trains the task model through Trainer (prompt-based fine-tuning has its own benchmark, bench/fewshot.py).
+LEARNING_RATES = {name: METHODS.get(name).default_learning_rate for name in METHODS.names()
+                  if METHODS.get(name).uses_trainer and METHODS.get(name).default_learning_rate
+                  and METHODS.get(name)().can_export(METHODS.get(name).Options())}
+CONLL_METHODS = ["full", "freeze", "lora", "bitfit"]  # the CoNLL rows of the README table
 
 
 def dir_size(path: Path) -> int:

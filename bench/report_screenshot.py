@@ -47,12 +47,13 @@ def classification_report(out: Path) -> Path:
     """Evaluate runs/demo's bundle on its held-out split and write cls.html."""
     from tuneforge.config import load_config
     from tuneforge.data import load_splits
+    from tuneforge.tasks import get_task
     from tuneforge.evaluation.html_report import write_html_report
     from tuneforge.predictor import Predictor
 
     run_dir = ROOT / "runs" / "demo"
     cfg = load_config(run_dir / "config.yaml")
-    splits = load_splits(cfg.data, cfg.task.type)
+    splits = load_splits(cfg.data, get_task(cfg.task.type))
     split, examples = ("test", splits.test) if splits.test else ("validation", splits.validation)
     predictor = Predictor.load(run_dir / "bundle")
     metrics, predictions = predictor.evaluate(examples)
@@ -63,7 +64,7 @@ def classification_report(out: Path) -> Path:
 
 def ner_report(out: Path) -> Path | None:
     """Evaluate runs/conll-accept's bundle on the first CoNLL-2003 test sentences and write ner.html."""
-    from tuneforge.data.examples import read_examples
+    from tuneforge.tasks import read_examples
     from tuneforge.evaluation.html_report import write_html_report
     from tuneforge.predictor import Predictor
 

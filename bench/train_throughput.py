@@ -50,7 +50,7 @@ class StepTimer:
 
 
 def sst2_sentences(n: int, seed: int) -> list[dict]:
-    from tuneforge.data.examples import read_examples
+    from tuneforge.tasks import read_examples
 
     examples = read_examples(SHARED_DATA / "sst2" / "train.tsv", task_type="classification",
                              text_column="sentence", label_names=["negative", "positive"])

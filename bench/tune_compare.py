@@ -42,7 +42,7 @@ def collect_tune() -> None:
              "scored on SST-2 dev).", "",
              f"- config's own values (trial 0, configs/sst2.yaml's recipe): validation accuracy **{default:.4f}**",
              f"- best found (trial {summary['best_trial']}): **{best:.4f}** ({100 * (best - default):+.2f} points)",
-             f"- best values: " + ", ".join(f"`{k}={v:.3g}`" if isinstance(v, float) else f"`{k}={v}`"
+             "- best values: " + ", ".join(f"`{k}={v:.3g}`" if isinstance(v, float) else f"`{k}={v}`"
                                             for k, v in summary["best_params"].items()),
              f"- trials: {summary['trials']}; time spent {summary['elapsed_seconds'] / 60:.1f} min", "", trials]
     write_results("tune_sst2", {"machine": machine(), "command": TUNE, **summary}, "\n".join(lines))

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig, build_config, load_config
-from .data import check_known_labels
-from .data.examples import read_examples, read_plain_texts
+from .data.examples import DataColumns, read_plain_texts, read_task_file
 from .data.text import text_problem
 from .errors import ConfigError
 from .predictor import Predictor
+from .tasks import get_task
 from .training import FewShotResult, RunResult, few_shot_run, train_run
 
 
@@ -82,44 +82,24 @@ def compare(config: RunConfig | str | Path, overrides: list[str] | None = None, 
         >>> result.recommended
         'lora'
     """
-    from .tuning.advisor import DEFAULT_METHODS, compare_methods
+    from .tuning.advisor import compare_methods, default_methods
 
-    return compare_methods(_config(config, overrides), list(methods or DEFAULT_METHODS), budget_seconds,
+    return compare_methods(_config(config, overrides), list(methods or default_methods()), budget_seconds,
                            Path(output) if output is not None else None, tolerance)
-
-
-def load(bundle: str | Path) -> Predictor:
-    """Load a bundle (hashes checked) for prediction and evaluation."""
-    return Predictor.load(bundle)
 
 
 def read_inputs(path: str | Path, manifest: dict[str, Any], data_format: str | None = None,
                 require_labels: bool = False) -> list[dict[str, Any]]:
-    """Read a file of inputs the way the bundle was trained to read them.
+    """Read a file of inputs the way the bundle's task reads its data, with the bundle's column names.
 
-    ``.txt`` is one text per line (for entity tagging with ``data_format='conll'``, CoNLL);
-    CSV/TSV/JSONL use the bundle's column names; CoNLL gives pre-split tokens.
+    Without labels, ``.txt`` is one text per line (``data_format`` names another reading, such as
+    ``conll`` for entity tagging).
     """
     path = Path(path)
-    task_type = manifest["task"]["type"]
-    columns = manifest.get("data", {})
+    task = get_task(manifest["task"]["type"])
     if path.suffix.lower() == ".txt" and data_format is None and not require_labels:
         return read_plain_texts(path)
-    from .data.readers import infer_format
-
-    fmt = data_format or infer_format(path, task_type)
-    read_as = task_type if (fmt == "conll" or require_labels) else "classification"
-    return read_examples(
-        path,
-        task_type=read_as,
-        data_format=fmt,
-        text_column=columns.get("text_column", "text"),
-        text_pair_column=columns.get("text_pair_column"),
-        label_column=columns.get("label_column", "label"),
-        label_delimiter=columns.get("label_delimiter"),
-        label_names=columns.get("label_names"),
-        require_labels=require_labels,
-    )
+    return read_task_file(task, path, data_format, DataColumns.of(manifest.get("data", {})), require_labels)
 
 
 def predict(
@@ -172,7 +152,7 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
     """
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend)
     examples = read_inputs(data, predictor.manifest, data_format, require_labels=True)
-    check_known_labels(examples, predictor.label_names, "evaluation")
+    predictor.task.check_known_labels(examples, predictor.label_names, "evaluation")
     metrics, predictions = predictor.evaluate(examples)
     if output is not None:
         import json
@@ -185,8 +165,10 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
         context = {"bundle": str(bundle) if not isinstance(bundle, Predictor) else "(in memory)", "data": str(data),
                    "backend": backend, "method": predictor.manifest["method"]["name"]}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        (out / "report.md").write_text(render_markdown(metrics, f"Evaluation on {data}", context), encoding="utf-8")
-        write_html_report(out / "report.html", metrics, f"Evaluation on {data}", context, examples, predictions)
+        (out / "report.md").write_text(render_markdown(metrics, f"Evaluation on {data}", context, predictor.task),
+                                       encoding="utf-8")
+        write_html_report(out / "report.html", metrics, f"Evaluation on {data}", context, examples, predictions,
+                          task=predictor.task)
     return metrics
 
 
@@ -203,7 +185,7 @@ def export(bundle: str | Path, data: str | Path, data_format: str | None = None,
 
     manifest = Predictor.load(bundle).manifest
     examples = read_inputs(data, manifest, data_format, require_labels=True)
-    check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
+    get_task(manifest["task"]["type"]).check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
     return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop)
 
 
@@ -239,11 +221,11 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
         raise ConfigError("give evaluation data (--data FILE): the bundle's run folder does not name any")
     manifest = Predictor.load(bundle).manifest
     examples = read_inputs(data, manifest, data_format, require_labels=True)
-    check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
+    get_task(manifest["task"]["type"]).check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
     train = None
     if ("distill" in steps or "prune" in steps) and train_data is not None:
         train = read_inputs(train_data, manifest, data_format, require_labels=True)
-        check_known_labels(train, manifest["task"]["label_names"], "training")
+        get_task(manifest["task"]["type"]).check_known_labels(train, manifest["task"]["label_names"], "training")
         if max_train_samples and len(train) > max_train_samples:
             train, _ = split_examples(train, 1 - max_train_samples / len(train), 42)
     if unlabelled_data is not None:  # one text per line: the student learns them from the teacher alone

@@ -107,7 +107,7 @@ def save_bundle(
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
     if trainable_only:
-        (root / "adapter").mkdir(exist_ok=True)
+        (root / ADAPTER_WEIGHTS).parent.mkdir(exist_ok=True)
         save_file(trainable_state(model), str(root / ADAPTER_WEIGHTS))
     else:
         model.save_pretrained(root / "model", safe_serialization=True)

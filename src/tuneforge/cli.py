@@ -95,7 +95,7 @@ def train(
         bundles = "\n".join(f"  seed {seed}: {run.bundle_dir}" for seed, run in result.runs.items())
         console.print(f"run folder: {result.run_dir}\nbundles:\n{bundles}\nreport: {result.run_dir / 'report.md'}")
         return
-    print_metrics(result.metrics, f"{result.eval_split} metrics", console)
+    print_metrics(result.metrics, f"{result.eval_split} metrics", console, result.predictor.task.per_class_title)
     console.print(f"run folder: {result.run_dir}\nbundle: {result.bundle_dir}\n"
                   f"report: {result.run_dir / 'report.html'} (and report.md)")
     if (result.run_dir / "tensorboard").is_dir():
@@ -145,8 +145,9 @@ def tune(
 def compare(
     config: Path = typer.Argument(..., help="YAML run config: the data and task to compare methods on"),
     overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. data.max_train_samples=16000"),
-    methods: str = typer.Option("full,freeze,bitfit,lora,adapter,prompt,setfit", "--methods",
-                                help="comma-separated method names"),
+    methods: Optional[str] = typer.Option(None, "--methods",
+                                          help="comma-separated method names (default: those each method marks "
+                                               "for comparison; see the README)"),
     budget: str = typer.Option("30m", "--budget", help="time for all methods together: 1800, 30m, 1h"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder (default runs/<name>-compare)"),
     tolerance: float = typer.Option(1.0, "--tolerance", help="score points a cheaper method may give up"),
@@ -155,7 +156,7 @@ def compare(
     from . import api
 
     _setup_logging()
-    names = [m.strip() for m in methods.split(",") if m.strip()]
+    names = [m.strip() for m in (methods or "").split(",") if m.strip()] or None
     result = _run(lambda: api.compare(config, overrides or [], names, parse_duration(budget), output, tolerance),
                   "interrupted; the methods that finished are in comparison.json")
     from rich.table import Table
@@ -213,7 +214,11 @@ def evaluate(
 
     _setup_logging()
     metrics = _run(lambda: api.evaluate(bundle, data, data_format, backend=backend, output=output))
-    print_metrics(metrics, f"{data}", _console())
+    from .bundle import read_manifest
+    from .tasks import get_task
+
+    task = get_task(read_manifest(bundle, verify=False)["task"]["type"])
+    print_metrics(metrics, f"{data}", _console(), task.per_class_title)
     if output is not None:
         _console().print(f"metrics and reports in {output} (report.html, report.md, metrics.json)")
 
@@ -231,13 +236,14 @@ def export(
 
     _setup_logging()
     section = _run(lambda: api.export(bundle, data, data_format, quantize=quantize, max_drop=max_drop))
+    metric = next((k[len("torch_"):] for k in section if k.startswith("torch_")), None)
     from rich.table import Table
 
     table = Table(title=f"ONNX export of {bundle}")
     for column in ("variant", "MB", "max |logit diff|", "same prediction", "score", "drop (points)", "accepted"):
         table.add_column(column)
     for name, row in section["variants"].items():
-        score = next((row[k] for k in ("accuracy", "f1", "micro_f1") if k in row), None)
+        score = row.get(metric)
         table.add_row(name, f"{row['mb']:.1f}", f"{row['max_abs_diff']:.2e}", f"{100 * row['agreement']:.2f}%",
                       "-" if score is None else f"{score:.4f}", str(row.get("drop_points", "-")),
                       "yes" if row.get("accepted", True) else "no")

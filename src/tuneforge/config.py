@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator
 
 from .errors import ConfigError
-from .methods import METHODS, MethodOptions
-from .schema import StrictModel
+from .methods import DEFAULT_METHOD, METHODS, MethodOptions
+from .tasks import DEFAULT_TASK, TASKS
+from .tasks.base import TaskOptions
+from .schema import ParamSpec, StrictModel  # noqa: F401  (ParamSpec: part of the config schema)
 
 DEFAULT_BACKBONE = "default"
-TaskType = Literal["classification", "multilabel", "token_classification"]
 DataFormat = Literal["csv", "tsv", "jsonl", "conll"]
 
 
@@ -63,13 +64,6 @@ class ModelConfig(StrictModel):
     max_length: int | None = Field(None, gt=8, le=4096)
 
 
-class TaskConfig(StrictModel):
-    """What the model predicts."""
-
-    type: TaskType = "classification"
-    threshold: float = Field(0.5, gt=0, lt=1)
-
-
 class TrainConfig(StrictModel):
     """Optimisation settings, passed on to transformers' TrainingArguments."""
 
@@ -101,32 +95,6 @@ class EvalConfig(StrictModel):
     metric: str | None = None
 
 
-class ParamSpec(StrictModel):
-    """One search dimension: ``low``/``high`` (``log`` scale optional) or a list of ``choices``."""
-
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    integer: bool = False
-    choices: list[Any] | None = None
-
-    @model_validator(mode="after")
-    def _range_or_choices(self) -> "ParamSpec":
-        if self.choices is not None:
-            if self.low is not None or self.high is not None:
-                raise ValueError("give either low/high or choices, not both")
-            if not self.choices:
-                raise ValueError("choices must not be empty")
-        elif self.low is None or self.high is None:
-            raise ValueError("give low and high, or choices")
-        elif self.low >= self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        elif self.log and self.low <= 0:
-            raise ValueError("a log-scale range needs low > 0")
-        return self
-
-
 class TuneConfig(StrictModel):
     """Hyperparameter search (``tuneforge tune``): the space, keyed by dotted config paths."""
 
@@ -151,12 +119,31 @@ class RunConfig(StrictModel):
     name: str = "run"
     data: DataConfig
     model: ModelConfig = ModelConfig()
-    task: TaskConfig = TaskConfig()
-    method: SerializeAsAny[MethodOptions] = Field(default_factory=lambda: METHODS.get("full").Options())
+    task: SerializeAsAny[TaskOptions] = Field(default_factory=lambda: TASKS.get(DEFAULT_TASK).Options(type=DEFAULT_TASK))
+    method: SerializeAsAny[MethodOptions] = Field(default_factory=lambda: METHODS.get(DEFAULT_METHOD).Options())
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     output: OutputConfig = OutputConfig()
     tune: TuneConfig = TuneConfig()
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_options(cls, value: Any) -> TaskOptions:
+        if isinstance(value, TaskOptions):
+            return value
+        if isinstance(value, str):
+            value = {"type": value}
+        if not isinstance(value, dict):
+            raise ValueError("task must be a mapping with at least 'type'")
+        name = value.get("type", DEFAULT_TASK)
+        try:
+            task = TASKS.get(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            return task.Options(**{**value, "type": name})
+        except ValidationError as exc:
+            raise ValueError(_format_errors(exc, prefix="task", model=task.Options)) from None
 
     @field_validator("method", mode="before")
     @classmethod
@@ -167,7 +154,7 @@ class RunConfig(StrictModel):
             value = {"name": value}
         if not isinstance(value, dict):
             raise ValueError("method must be a mapping with at least 'name'")
-        name = value.get("name", "full")
+        name = value.get("name", DEFAULT_METHOD)
         try:
             method = METHODS.get(name)
         except ConfigError as exc:

@@ -40,7 +40,7 @@ def _rebuild_unmerged(root: Path, manifest: dict[str, Any], task):
 
 def _onnx_model(root: Path, manifest: dict[str, Any], variant: str | None, spinning: bool = True):
     """The ONNX Runtime model of the bundle's chosen (or default) export variant."""
-    from .export.onnx_export import OnnxModel
+    from .export.onnx_runtime import OnnxModel
 
     section = manifest.get("onnx")
     if not section:

@@ -36,6 +36,10 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a plugin unloaded, or a test's temporary entry)."""
+        self._entries.pop(name, None)
+
     def get(self, name: str) -> T:
         """Return the entry called ``name`` or fail naming the valid ones."""
         try:

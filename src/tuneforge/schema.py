@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 MAX_INT = 2**31 - 1
 MAX_FLOAT = 1e12
@@ -40,3 +40,29 @@ class StrictModel(BaseModel):
         for item in value if isinstance(value, (list, tuple)) else [value]:
             _check_number(item)
         return value
+
+
+class ParamSpec(StrictModel):
+    """One search dimension: ``low``/``high`` (``log`` scale optional) or a list of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    integer: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> "ParamSpec":
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either low/high or choices, not both")
+            if not self.choices:
+                raise ValueError("choices must not be empty")
+        elif self.low is None or self.high is None:
+            raise ValueError("give low and high, or choices")
+        elif self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        return self

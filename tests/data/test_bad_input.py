@@ -162,11 +162,12 @@ def test_missing_looking_labels_are_warned_about(tmp_path, caplog):
     """Finding 10: labels such as "NaN" silently became a class."""
     from tuneforge.config import build_config
     from tuneforge.data import load_splits
+    from tuneforge.tasks import get_task
 
     data = rows(12)
     data[2]["label"] = data[5]["label"] = data[8]["label"] = "NaN"
     path = write_csv(tmp_path / "d.csv", data)
-    load_splits(build_config({"data": {"train": str(path)}}).data, "classification")
+    load_splits(build_config({"data": {"train": str(path)}}).data, get_task("classification"))
     assert "3 examples have the label 'NaN', which looks like a missing value" in caplog.text
     assert "d.csv line 4" in caplog.text
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuneforge.data.examples import read_examples, read_plain_texts
+from tuneforge.data.examples import read_plain_texts
+from tuneforge.tasks import read_examples
 from tuneforge.data.text import text_problem
 from tuneforge.errors import DataError
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tuneforge.data.examples import read_examples
+from tuneforge.tasks import read_examples
 from tuneforge.data.readers import read_conll, read_table
 from tuneforge.errors import DataError
 

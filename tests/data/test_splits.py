@@ -1,7 +1,8 @@
 from collections import Counter
 
 from tuneforge.config import build_config
-from tuneforge.data import label_names_of, load_splits
+from tuneforge.data import DataColumns, load_splits
+from tuneforge.tasks import get_task
 from tuneforge.data.splits import split_examples
 
 from ..conftest import write_csv
@@ -21,7 +22,7 @@ def test_split_is_stratified_and_seeded():
 def test_one_file_gives_three_disjoint_splits(tmp_path):
     rows = [{"text": f"t{i}", "label": "ab"[i % 2]} for i in range(50)]
     cfg = build_config({"data": {"train": str(write_csv(tmp_path / "d.csv", rows))}})
-    splits = load_splits(cfg.data, "classification")
+    splits = load_splits(cfg.data, get_task("classification"))
     sizes = (len(splits.train), len(splits.validation), len(splits.test))
     assert sizes == (40, 5, 5)
     texts = [{e["text"] for e in s} for s in (splits.train, splits.validation, splits.test)]
@@ -33,10 +34,10 @@ def test_given_files_are_used_as_given(tmp_path):
     train = write_csv(tmp_path / "t.csv", [{"text": f"t{i}", "label": "ab"[i % 2]} for i in range(10)])
     dev = write_csv(tmp_path / "v.csv", [{"text": "v", "label": "a"}])
     cfg = build_config({"data": {"train": str(train), "validation": str(dev)}})
-    splits = load_splits(cfg.data, "classification")
+    splits = load_splits(cfg.data, get_task("classification"))
     assert len(splits.train) == 10 and len(splits.validation) == 1 and splits.test is None
 
 
 def test_entity_label_names_put_o_first():
     train = [{"tokens": ["a", "b"], "tags": ["B-PER", "O"]}, {"tokens": ["c"], "tags": ["B-LOC"]}]
-    assert label_names_of(train, "token_classification") == ["O", "B-LOC", "B-PER", "I-LOC", "I-PER"]
+    assert get_task("token_classification").label_space(train, DataColumns(), "t") == ["O", "B-LOC", "B-PER", "I-LOC", "I-PER"]

@@ -113,9 +113,10 @@ def classification_run():
 def test_classification_report():
     metrics, predictions = classification_run()
     context = {"run": "demo <run>", "method": "full", "data": "10 train / 6 test", "training time": "3.0s"}
-    page = render_html(metrics, "Report <demo>", context, CLS_EXAMPLES, predictions, LOG_HISTORY)
+    page = render_html(metrics, "Report <demo>", context, CLS_EXAMPLES, predictions, LOG_HISTORY,
+                       task=get_task("classification"))
 
-    assert section_ids(page) == ["summary", "metrics", "per-class", "confusion", "calibration", "curves", "mistakes"]
+    assert section_ids(page) == ["summary", "metrics", "per-class", "confusion", "calibration", "mistakes", "curves"]
     assert check_self_contained(page) == 3  # confusion, reliability, curves
     assert all(f'href="#{sid}"' in page for sid in section_ids(page))
     assert "<title>Report &lt;demo&gt;</title>" in page
@@ -145,7 +146,7 @@ def test_classification_report():
 
 def test_report_without_predictions_or_history():
     metrics, _ = classification_run()
-    page = render_html(metrics, "eval only")
+    page = render_html(metrics, "eval only", task=get_task("classification"))
     assert section_ids(page) == ["summary", "metrics", "per-class", "confusion", "curves"]
     assert "No training curves" in section(page, "curves") and "<img" not in section(page, "curves")
     with pytest.raises(ValueError):
@@ -172,9 +173,10 @@ NER_PREDICTED = [
 def test_ner_report():
     predictions = [ner_prediction(e["tokens"], tags, scores) for e, (tags, scores) in zip(NER_EXAMPLES, NER_PREDICTED)]
     metrics = get_task("token_classification").score(NER_EXAMPLES, predictions, [], {})
-    page = render_html(metrics, "NER", {"run": "conll"}, NER_EXAMPLES, predictions, LOG_HISTORY)
+    page = render_html(metrics, "NER", {"run": "conll"}, NER_EXAMPLES, predictions, LOG_HISTORY,
+                       task=get_task("token_classification"))
 
-    assert section_ids(page) == ["summary", "metrics", "per-class", "calibration", "curves", "entities"]
+    assert section_ids(page) == ["summary", "metrics", "per-class", "calibration", "entities", "curves"]
     assert check_self_contained(page) == 2  # reliability, curves
     assert "Per entity type" in page and ">LOC<" in section(page, "per-class")
     assert f"{metrics['token_accuracy']:.4f}" in section(page, "metrics")
@@ -210,11 +212,11 @@ def test_multilabel_report(tmp_path):
     ]
     metrics = get_task("multilabel").score(examples, predictions, ["billing", "technical"],
                                            {"label_counts": {"billing": 1, "technical": 3}, "examples": 4})
-    path = write_html_report(tmp_path / "out" / "report.html", metrics, "multi", examples=examples,
+    path = write_html_report(tmp_path / "out" / "report.html", metrics, "multi", task=get_task("multilabel"), examples=examples,
                              predictions=predictions)
     page = path.read_text(encoding="utf-8")
     assert "café ✓ login fails" in page
-    assert section_ids(page) == ["summary", "metrics", "per-class", "confusion", "calibration", "curves", "mistakes"]
+    assert section_ids(page) == ["summary", "metrics", "per-class", "confusion", "calibration", "mistakes", "curves"]
     assert check_self_contained(page) == 1  # reliability only: label confusion is a table, no curves
     confusion = section(page, "confusion")
     assert "<img" not in confusion and "<th" in confusion and ">billing<" in confusion

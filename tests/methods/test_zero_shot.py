@@ -45,7 +45,7 @@ def test_unknown_label_in_descriptions_fails_before_anything_runs(tiny_config):
 def test_zero_shot_is_for_classification(tiny_config, conll_file):
     tiny_config["data"] = {"train": str(conll_file), "split": {"validation": 0.25, "test": 0.25, "seed": 0}}
     tiny_config["task"] = {"type": "token_classification"}
-    with pytest.raises(ConfigError, match="classification only"):
+    with pytest.raises(ConfigError, match="method zero_shot needs single-classification into one label per text"):
         api.train(zero_shot_config(tiny_config))
 
 

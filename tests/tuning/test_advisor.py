@@ -9,7 +9,8 @@ import pytest
 
 from tuneforge.config import build_config
 from tuneforge.errors import ConfigError
-from tuneforge.tuning.advisor import compare_methods, pareto_front, recommend
+from tuneforge.tuning.advisor import compare_methods, recommend
+from tuneforge.tuning.advisor_report import pareto_front
 
 
 def _row(method, score, train_seconds, ms, mb):
@@ -74,7 +75,7 @@ def test_a_failing_method_does_not_lose_the_others(tiny_config, tmp_path):
                         "task": {"type": "classification"}, "data": {**tiny_config["data"], "text_pair_column": "text"}})
     result = compare_methods(cfg, ["setfit", "bitfit"], budget_seconds=120, out_dir=tmp_path / "cmp")
     by = {r["method"]: r for r in result.rows}
-    assert "setfit supports single-text" in by["setfit"]["error"]
+    assert "method setfit needs single-text classification" in by["setfit"]["error"]
     assert by["bitfit"]["error"] is None and result.recommended == "bitfit"
 
 

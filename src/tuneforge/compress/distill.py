@@ -111,8 +111,8 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
         param.requires_grad_(True)
     dataset = task.encode(train_examples, tokenizer, label_names, max_length)
     if unlabelled:
-        if task.name != "classification":
-            raise ConfigError("distillation on unlabelled text supports single-label classification only")
+        if not task.single_label:
+            raise ConfigError(f"distillation on unlabelled text needs one label per text; task {task.name} has not")
         extra = task.encode(unlabelled, tokenizer, label_names, max_length, with_labels=False)
         extra = extra.add_column("labels", [UNLABELLED] * len(extra))
         dataset = concatenate_datasets([dataset, extra.cast(dataset.features)])

@@ -78,11 +78,12 @@ def render_table(rows: list[dict[str, Any]], metric: str) -> str:
 def _save_variant(out: Path, bundle, source, model, score: float, facts: dict[str, Any]) -> None:
     """Replace the output bundle with ``model`` (a plain transformers classifier) and its score."""
     from ..bundle import save_bundle
+    from ..methods import DEFAULT_METHOD
 
     manifest = {k: v for k, v in source.manifest.items() if k not in ("files", "onnx", "versions", "created",
                                                                        "format_version", "compress")}
     n = sum(p.numel() for p in model.parameters())
-    manifest["method"] = {"name": "full", "options": {"name": "full", "merge": True}, "merged": True,
+    manifest["method"] = {"name": DEFAULT_METHOD, "options": {"name": DEFAULT_METHOD, "merge": True}, "merged": True,
                           "trainable_parameters": n, "total_parameters": n, **facts}
     manifest["metrics"] = {"split": "evaluation", source.task.default_metric: score}
     report = Path(bundle) / "report.md"

@@ -1,21 +1,23 @@
-"""Turn rows of any supported file into task examples, checking each one.
+"""Turn rows of any supported file into examples, checking each one; the task decides what a row means.
 
-Classification examples are dicts ``{"text", "text_pair", "label", "where"}`` (``label`` is a
-string, or a list of strings for multi-label). Entity examples are
-``{"tokens", "tags", "where"}``. ``where`` is ``"file line N"`` for messages.
+Text examples are dicts ``{"text", "text_pair", "label", "where"}``; what ``label`` holds is the
+task's (a class name, a list of names, numbers); entity examples are ``{"tokens", "tags", "where"}``.
+``where`` is ``"file line N"`` for messages. ``read_examples`` asks the task (``Task.read_examples``);
+the helpers here are what the tasks share.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import DataError
-from .readers import Row, infer_format, read_conll, read_jsonl, read_table
+from .readers import Row, infer_format, read_jsonl, read_table
 from .text import text_problem
 
 
-def _label_value(value: Any, where: str, column: str, names: list[str] | None) -> str:
+def label_value(value: Any, where: str, column: str, names: list[str] | None) -> str:
     """Normalise one label cell to its string name."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise DataError(f"{where}: missing label in column {column!r}")
@@ -39,7 +41,7 @@ def _label_value(value: Any, where: str, column: str, names: list[str] | None) -
     return text
 
 
-def _multi_labels(value: Any, where: str, column: str, delimiter: str | None, names: list[str] | None) -> list[str]:
+def multi_labels(value: Any, where: str, column: str, delimiter: str | None, names: list[str] | None) -> list[str]:
     """Normalise a multi-label cell (a list, or a delimited string) to a sorted list of names."""
     if isinstance(value, list):
         items = value
@@ -49,7 +51,7 @@ def _multi_labels(value: Any, where: str, column: str, delimiter: str | None, na
         items = []
     else:
         items = [value]
-    labels = sorted({_label_value(v, where, column, names) for v in items if str(v).strip()})
+    labels = sorted({label_value(v, where, column, names) for v in items if str(v).strip()})
     return labels
 
 
@@ -67,61 +69,61 @@ def _text_value(row: Row, column: str, where: str) -> str:
     return value
 
 
-def read_examples(
-    path: str | Path,
-    *,
-    task_type: str,
-    data_format: str | None = None,
-    text_column: str = "text",
-    text_pair_column: str | None = None,
-    label_column: str = "label",
-    label_delimiter: str | None = None,
-    label_names: list[str] | None = None,
-    require_labels: bool = True,
-) -> list[dict[str, Any]]:
-    """Read a data file into checked examples for ``task_type``.
-
-    Example:
-        >>> read_examples("examples/support_tickets.csv", task_type="classification")[0]["label"]
-        'billing'
-    """
-    path = Path(path)
-    fmt = data_format or infer_format(path, task_type)
-    if task_type == "token_classification":
-        if fmt != "conll":
-            raise DataError(f"{path}: entity tagging reads CoNLL files ('token TAG' per line), not {fmt}")
-        examples = [
-            {"tokens": s.tokens, "tags": s.tags, "where": f"{path} line {s.line}"}
-            for s in read_conll(path, require_tags=require_labels)
-        ]
-    else:
-        if fmt == "conll":
-            raise DataError(f"{path}: CoNLL files are for token_classification, not {task_type}")
-        columns, rows = read_jsonl(path) if fmt == "jsonl" else read_table(path, "," if fmt == "csv" else "\t")
-        wanted = [text_column] + ([text_pair_column] if text_pair_column else [])
+def read_text_rows(path: Path, fmt: str, *, text_column: str = "text", text_pair_column: str | None = None,
+                   label_columns: list[str] | tuple[str, ...] = ("label",), require_labels: bool = True,
+                   parse_label: Callable[[dict[str, Any], str], Any] | None = None) -> list[dict[str, Any]]:
+    """Read a CSV/TSV/JSONL file into text examples ``{"text", "text_pair", "where"}``, plus ``label``
+    (``parse_label(row values, where)``) when ``require_labels``: the reading every text task shares."""
+    if fmt not in ("csv", "tsv", "jsonl"):
+        raise DataError(f"{path}: this task reads CSV, TSV or JSONL files, not {fmt}")
+    columns, rows = read_jsonl(path) if fmt == "jsonl" else read_table(path, "," if fmt == "csv" else "\t")
+    wanted = [text_column] + ([text_pair_column] if text_pair_column else [])
+    if require_labels:
+        wanted += list(label_columns)
+    for column in wanted:
+        if column not in columns:
+            raise DataError(f"{path}: column {column!r} not found; the file has: {', '.join(columns) or 'none'}")
+    examples = []
+    for row in rows:
+        where = f"{path} line {row.line}"
+        example: dict[str, Any] = {
+            "text": _text_value(row, text_column, where),
+            "text_pair": _text_value(row, text_pair_column, where) if text_pair_column else None,
+            "where": where,
+        }
         if require_labels:
-            wanted.append(label_column)
-        for column in wanted:
-            if column not in columns:
-                raise DataError(f"{path}: column {column!r} not found; the file has: {', '.join(columns) or 'none'}")
-        examples = []
-        for row in rows:
-            where = f"{path} line {row.line}"
-            example: dict[str, Any] = {
-                "text": _text_value(row, text_column, where),
-                "text_pair": _text_value(row, text_pair_column, where) if text_pair_column else None,
-                "where": where,
-            }
-            if require_labels:
-                raw = row.values.get(label_column)
-                if task_type == "multilabel":
-                    example["label"] = _multi_labels(raw, where, label_column, label_delimiter, label_names)
-                else:
-                    example["label"] = _label_value(raw, where, label_column, label_names)
-            examples.append(example)
+            example["label"] = parse_label(row.values, where)
+        examples.append(example)
+    return examples
+
+
+def read_task_file(task, path: str | Path, data_format: str | None, columns: "DataColumns",
+                   require_labels: bool = True) -> list[dict[str, Any]]:
+    """Read a data file the way ``task`` reads it (``Task.read_examples``); an empty result is an error."""
+    path = Path(path)
+    examples = task.read_examples(path, data_format or infer_format(path, task), columns, require_labels)
     if not examples:
         raise DataError(f"{path}: no examples found (the data set is empty)")
     return examples
+
+
+@dataclass
+class DataColumns:
+    """Where a tabular file keeps what a task reads (the ``data`` section's column options)."""
+
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    label_delimiter: str | None = None
+    label_names: list[str] | None = None
+
+    @classmethod
+    def of(cls, data_cfg) -> "DataColumns":
+        """The columns of a ``data`` config section (or a manifest's ``data`` mapping)."""
+        get = data_cfg.get if isinstance(data_cfg, dict) else lambda key, default=None: getattr(data_cfg, key, default)
+        return cls(text_column=get("text_column") or "text", text_pair_column=get("text_pair_column"),
+                   label_column=get("label_column") or "label", label_delimiter=get("label_delimiter"),
+                   label_names=get("label_names"))
 
 
 def read_plain_texts(path: str | Path) -> list[dict[str, Any]]:

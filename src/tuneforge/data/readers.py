@@ -46,13 +46,14 @@ class Sentence:
     tags: list[str] | None = field(default=None)
 
 
-def infer_format(path: Path, task_type: str | None = None) -> str:
-    """Guess the format from the file extension (``.txt`` means CoNLL for entity tagging)."""
+def infer_format(path: Path, task=None) -> str:
+    """Guess the format from the file extension; ``.txt`` means what ``task.plain_text_format`` says
+    (CoNLL for entity tagging), if anything."""
     suffix = path.suffix.lower()
     if suffix in EXTENSION_FORMATS:
         return EXTENSION_FORMATS[suffix]
-    if suffix == ".txt" and task_type == "token_classification":
-        return "conll"
+    if suffix == ".txt" and getattr(task, "plain_text_format", None):
+        return task.plain_text_format
     raise DataError(
         f"{path}: cannot tell the format from the extension {suffix!r}; "
         "set data.format to one of csv, tsv, jsonl, conll"

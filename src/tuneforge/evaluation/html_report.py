@@ -2,8 +2,9 @@
 
 The page opens offline, can be mailed or attached to a ticket, and loads nothing from
 the network (no scripts, fonts or stylesheets from elsewhere). Each part is a
-``<section>`` with a stable id: summary, metrics, per-class, confusion, calibration,
-curves, mistakes (classification) and entities (entity tagging). A part whose data
+``<section>`` with a stable id: summary, metrics and curves here, and the parts the task adds
+(``Task.report_sections``) from the builders below: per-class, confusion, calibration, mistakes,
+entities. A part whose data
 is missing is left out, except the training curves, which say why they are absent.
 """
 
@@ -86,14 +87,6 @@ def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{escape(alt)}">'
 
 
-def _task_kind(metrics: dict[str, Any], examples: list[dict[str, Any]] | None) -> str:
-    if "token_accuracy" in metrics or (examples and "tokens" in examples[0]):
-        return "ner"
-    if "label_confusion" in metrics or (examples and isinstance(examples[0].get("label"), list)):
-        return "multilabel"
-    return "classification"
-
-
 def _summary(metrics: dict[str, Any], context: dict[str, Any] | None) -> str:
     rows = [[escape(str(k)), _text(v)] for k, v in (context or {}).items()]
     if "n" in metrics:
@@ -123,7 +116,7 @@ def _metrics(metrics: dict[str, Any]) -> str:
     return note + _table(header, rows, numeric={1, 2, 3}, css="headline")
 
 
-def _per_class(metrics: dict[str, Any]) -> str:
+def per_class_table(metrics: dict[str, Any]) -> str:
     rows = []
     for name, v in (metrics.get("per_class") or {}).items():
         share = max(0.0, min(1.0, float(v["f1"]))) * 100
@@ -134,7 +127,7 @@ def _per_class(metrics: dict[str, Any]) -> str:
     return _table(["label", "precision", "recall", "F1", "support"], rows, numeric={1, 2, 3, 4})
 
 
-def _confusion(metrics: dict[str, Any]) -> str | None:
+def confusion_section(metrics: dict[str, Any]) -> str | None:
     from .plots import confusion_matrix_png
 
     confusion = metrics.get("confusion_matrix")
@@ -163,7 +156,7 @@ def _calibration(confidences: list[float], correct: list[bool], note: str, xlabe
             + _img(reliability_png(result, xlabel, ylabel), "reliability diagram"))
 
 
-def _classification_calibration(examples, predictions) -> str | None:
+def classification_calibration(examples, predictions) -> str | None:
     scores = [p.get("score") for p in predictions]
     if any(s is None for s in scores):
         return None
@@ -173,7 +166,7 @@ def _classification_calibration(examples, predictions) -> str | None:
                         "over-confidence.", "confidence", "accuracy")
 
 
-def _multilabel_calibration(examples, predictions) -> str | None:
+def multilabel_calibration(examples, predictions) -> str | None:
     confidences, truth = [], []
     for example, prediction in zip(examples, predictions):
         gold = set(example["label"])
@@ -185,7 +178,7 @@ def _multilabel_calibration(examples, predictions) -> str | None:
                         "predicted probability of the label", "fraction where the label is true")
 
 
-def _ner_calibration(pairs) -> str | None:
+def entity_calibration(pairs) -> str | None:
     confidences, correct = [], []
     for _, gold, prediction in pairs:
         gold_keys = {(g["type"], g["start"], g["end"]) for g in gold}
@@ -218,7 +211,7 @@ def _text_cell(example: dict[str, Any]) -> str:
     return f'<td class="text">{cell}</td>'
 
 
-def _classification_mistakes(examples, predictions) -> str:
+def classification_mistakes(examples, predictions) -> str:
     wrong = [(p.get("score") or 0.0, i)
              for i, (e, p) in enumerate(zip(examples, predictions)) if p["label"] != e["label"]]
     if not wrong:
@@ -237,7 +230,7 @@ def _classification_mistakes(examples, predictions) -> str:
     return note + _table(["#", "text", "true", "predicted", "confidence", "p(true)"], rows, numeric={0, 4, 5})
 
 
-def _multilabel_mistakes(examples, predictions) -> str:
+def multilabel_mistakes(examples, predictions) -> str:
     wrong = []
     for i, (example, prediction) in enumerate(zip(examples, predictions)):
         gold, predicted = set(example["label"]), set(prediction["labels"])
@@ -261,16 +254,6 @@ def _multilabel_mistakes(examples, predictions) -> str:
     return note + _table(["#", "text", "true labels", "predicted labels", "confidence"], rows, numeric={0, 4})
 
 
-def _gold_entities(example: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """The example's text (as the tagger rebuilds it) and its gold entities with character spans."""
-    from ..tasks.token_classification import example_words, word_tags_to_entities
-
-    words, text, spans = example_words(example)
-    tags = list(example.get("tags") or [])[: len(spans)]
-    entities = word_tags_to_entities(words, spans, tags, [0.0] * len(tags), text)
-    return text, [{k: v for k, v in entity.items() if k != "score"} for entity in entities]
-
-
 def _snippet(text: str, start: int, end: int) -> str:
     """The sentence around [start, end) with the span highlighted, every part escaped."""
     left, right = max(0, start - _SNIPPET_WINDOW), min(len(text), end + _SNIPPET_WINDOW)
@@ -292,7 +275,7 @@ def _describe(found: list[dict[str, Any]], empty: str) -> str:
     return escape("; ".join(f"{o['type']} '{o['text']}'" for o in found) or empty)
 
 
-def _entities(pairs) -> str:
+def entity_errors(pairs) -> str:
     missed, spurious, n_gold, n_pred = [], [], 0, 0
     for text, gold, prediction in pairs:
         predicted = prediction.get("entities") or []
@@ -329,13 +312,15 @@ def render_html(
     examples: list[dict[str, Any]] | None = None,
     predictions: list[dict[str, Any]] | None = None,
     log_history: list[dict[str, Any]] | None = None,
+    task=None,
 ) -> str:
     """One self-contained HTML page: run summary, metrics vs baseline, per-class table, plots, mistakes.
 
     ``metrics`` comes from a task's ``score()`` (``Predictor.evaluate``); ``examples`` and
     ``predictions`` (same order) add calibration, the most confident mistakes and, for
     entity tagging, missed and spurious entities; ``log_history`` is Trainer's
-    ``state.log_history`` for the loss curves. All user text is HTML-escaped.
+    ``state.log_history`` for the loss curves; ``task`` adds its own parts (``Task.report_sections``:
+    per-class tables, confusion, calibration, mistakes or entity errors). All user text is HTML-escaped.
 
     Why: the markdown report gives the numbers; this page shows where a model fails
     and whether its scores can be trusted, in one file that opens anywhere offline.
@@ -348,28 +333,15 @@ def render_html(
         raise ValueError("give both examples and predictions, or neither")
     if examples is not None and len(examples) != len(predictions):
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
-    kind = _task_kind(metrics, examples)
     have_predictions = bool(examples)
     sections: list[tuple[str, str, str | None]] = [
         ("summary", "Summary", _summary(metrics, context)),
         ("metrics", f"Metrics ({_num(metrics.get('n', '?'))} examples)", _metrics(metrics)),
-        ("per-class", "Per entity type" if kind == "ner" else "Per class", _per_class(metrics)),
     ]
-    if kind != "ner":
-        sections.append(("confusion", "Confusion", _confusion(metrics)))
-    pairs = []
-    if kind == "ner" and have_predictions:
-        pairs = [(*_gold_entities(e), p) for e, p in zip(examples, predictions)]
-    if have_predictions:
-        calibrate = {"classification": _classification_calibration, "multilabel": _multilabel_calibration}
-        body = _ner_calibration(pairs) if kind == "ner" else calibrate[kind](examples, predictions)
-        sections.append(("calibration", "Calibration", body))
+    if task is not None:
+        sections += task.report_sections(metrics, examples if have_predictions else None,
+                                         predictions if have_predictions else None)
     sections.append(("curves", "Training curves", _curves(log_history)))
-    if have_predictions and kind != "ner":
-        mistakes = _classification_mistakes if kind == "classification" else _multilabel_mistakes
-        sections.append(("mistakes", "Most confident mistakes", mistakes(examples, predictions)))
-    if have_predictions and kind == "ner":
-        sections.append(("entities", "Missed and spurious entities", _entities(pairs)))
     shown = [(sid, heading, body) for sid, heading, body in sections if body]
     nav = "".join(f'<a href="#{sid}">{heading.split(" (")[0]}</a>' for sid, heading, _ in shown)
     content = "\n".join(f'<section id="{sid}">\n<h2>{heading}</h2>\n{body}\n</section>' for sid, heading, body in shown)

@@ -8,8 +8,10 @@ HEADLINE_KEYS = ("accuracy", "macro_f1", "micro_f1", "f1", "precision", "recall"
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
-    """The scalar metrics (no tables) in a fixed order."""
-    return {k: metrics[k] for k in HEADLINE_KEYS if k in metrics}
+    """The scalar metrics (no tables, not the count ``n``): the usual ones first, then any other a task adds."""
+    first = {k: metrics[k] for k in HEADLINE_KEYS if k in metrics}
+    return {**first, **{k: v for k, v in metrics.items() if k not in first and k != "n"
+                        and isinstance(v, (int, float)) and not isinstance(v, bool)}}
 
 
 def _fmt(value: Any) -> str:
@@ -22,8 +24,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(metrics: dict[str, Any], title: str, context: dict[str, Any] | None = None) -> str:
-    """A markdown report: context, headline metrics vs the baseline, per-class table, confusion.
+def render_markdown(metrics: dict[str, Any], title: str, context: dict[str, Any] | None = None, task=None) -> str:
+    """A markdown report: context, headline metrics vs the baseline, then the task's parts
+    (``Task.markdown_sections``: per-class table, confusion, ...).
 
     Example:
         >>> print(render_markdown(metrics, "SST-2 dev"))
@@ -37,10 +40,16 @@ def render_markdown(metrics: dict[str, Any], title: str, context: dict[str, Any]
     rows = [[k, v, base.get(k, "")] for k, v in headline(metrics).items()]
     parts += [f"## Metrics ({metrics.get('n', '?')} examples)", "",
               _table(["metric", "model", f"baseline ({base.get('name', 'n/a')})"], rows), ""]
+    parts += task.markdown_sections(metrics) if task is not None else per_class_markdown(metrics)
+    return "\n".join(parts)
+
+
+def per_class_markdown(metrics: dict[str, Any], title: str = "Per class") -> list[str]:
+    """Markdown parts for the per-class table, the confusion matrix and per-label confusion, where present."""
+    parts: list[str] = []
     per_class = metrics.get("per_class") or {}
     if per_class:
-        title_pc = "Per entity type" if "token_accuracy" in metrics else "Per class"
-        parts += [f"## {title_pc}", "", _table(
+        parts += [f"## {title}", "", _table(
             ["label", "precision", "recall", "f1", "support"],
             [[name, v["precision"], v["recall"], v["f1"], v["support"]] for name, v in per_class.items()],
         ), ""]
@@ -56,10 +65,10 @@ def render_markdown(metrics: dict[str, Any], title: str, context: dict[str, Any]
             ["label", "tp", "fp", "fn", "tn"],
             [[name, c["tp"], c["fp"], c["fn"], c["tn"]] for name, c in label_confusion.items()],
         ), ""]
-    return "\n".join(parts)
+    return parts
 
 
-def print_metrics(metrics: dict[str, Any], title: str, console=None) -> None:
+def print_metrics(metrics: dict[str, Any], title: str, console=None, per_class_title: str = "Per class") -> None:
     """Print headline metrics against the baseline, and the per-class table, with rich."""
     from rich.console import Console
     from rich.table import Table
@@ -75,7 +84,7 @@ def print_metrics(metrics: dict[str, Any], title: str, console=None) -> None:
     console.print(table)
     per_class = metrics.get("per_class") or {}
     if per_class:
-        detail = Table(title="per class" if "token_accuracy" not in metrics else "per entity type")
+        detail = Table(title=per_class_title.lower())
         for column in ("label", "precision", "recall", "f1", "support"):
             detail.add_column(column, justify="left" if column == "label" else "right")
         for name, v in per_class.items():

@@ -25,53 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import TuneForgeError
+from .onnx_runtime import ExportError, OnnxModel, _onnxruntime  # noqa: F401  (OnnxModel: part of this module's API)
 
 log = logging.getLogger("tuneforge")
 
 ONNX_DIR = "onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-
-
-class ExportError(TuneForgeError):
-    """An export failed or its output does not match the model it came from."""
-
-
-def _onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ExportError("ONNX export needs onnx and onnxruntime: pip install 'tuneforge[onnx]'") from None
-    return onnxruntime
-
-
-class OnnxModel(nn.Module):
-    """An ONNX Runtime session that looks like a transformers model to the task code (``.logits``).
-
-    Example:
-        >>> model = OnnxModel("bundle/onnx/model.onnx")
-        >>> model(**tokenizer(["a fun film"], return_tensors="pt")).logits.shape
-        torch.Size([1, 2])
-    """
-
-    def __init__(self, path: str | Path, threads: int | None = None, spinning: bool = True) -> None:
-        super().__init__()
-        ort = _onnxruntime()
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        if not spinning:  # idle worker threads sleep instead of spinning: a server's HTTP side keeps its CPU
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.path = str(path)
-        self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
-        self.input_names = [i.name for i in self.session.get_inputs()]
-
-    def forward(self, **batch):
-        from transformers.modeling_outputs import SequenceClassifierOutput
-
-        feed = {name: batch[name].cpu().numpy().astype(np.int64) for name in self.input_names}
-        (logits,) = self.session.run(["logits"], feed)
-        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 
 
 class _LogitsOnly(nn.Module):
@@ -100,13 +59,6 @@ class _Recorder(nn.Module):
         return out
 
 
-def _prediction_key(prediction: dict[str, Any]):
-    for key in ("label", "labels", "tags"):
-        if key in prediction:
-            return prediction[key]
-    return None
-
-
 def compare(predictor, reference_model, candidate_model, examples) -> dict[str, Any]:
     """Largest absolute logit difference (real positions only) and prediction agreement, on ``examples``."""
     runs = []
@@ -122,7 +74,7 @@ def compare(predictor, reference_model, candidate_model, examples) -> dict[str, 
         if diff.ndim == 3:
             diff = diff[mask.astype(bool)]
         worst = max(worst, float(diff.max()) if diff.size else 0.0)
-    agree = sum(_prediction_key(a) == _prediction_key(b) for a, b in zip(ref_pred, cand_pred))
+    agree = sum(predictor.task.same_prediction(a, b) for a, b in zip(ref_pred, cand_pred))
     return {"max_abs_diff": worst, "agreement": agree / max(len(examples), 1), "examples": len(examples),
             "predictions": cand_pred}
 
@@ -132,10 +84,11 @@ def exportable_model(predictor):
     from ..methods import METHODS
 
     model = predictor.model
-    if not getattr(model, "onnx_exportable", True):
+    method = METHODS.get(predictor.manifest["method"]["name"])()
+    options = method.Options.model_validate(predictor.manifest["method"]["options"])
+    if not method.can_export(options):
         raise ExportError(f"method {predictor.manifest['method']['name']} builds its inputs in Python "
                           "and cannot be exported to ONNX")
-    method = METHODS.get(predictor.manifest["method"]["name"])()
     if not predictor.manifest["method"].get("merged", True) and method.can_merge:
         model = method.merge(model)
     return model.eval()

@@ -66,7 +66,6 @@ class InContextClassifier(nn.Module):
         torch.Size([1, 2])
     """
 
-    onnx_exportable = False  # the prompt is assembled in Python, per row
 
     def __init__(self, lm, spec: dict[str, Any], tokenizer) -> None:
         super().__init__()

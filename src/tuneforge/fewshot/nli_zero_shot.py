@@ -54,7 +54,6 @@ class NLIZeroShotClassifier(nn.Module):
         torch.Size([1, 2])
     """
 
-    onnx_exportable = False  # the prompt is assembled in Python, per row
 
     def __init__(self, nli, spec: dict[str, Any]) -> None:
         super().__init__()

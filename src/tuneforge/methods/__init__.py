@@ -12,13 +12,20 @@ Every method follows one contract, checked by one parametrized test over the reg
 - methods with a recipe of their own (zero-shot, contrastive few-shot) set ``uses_trainer = False``
   and implement ``fit`` (build and train the whole model) and ``load_model`` (reload it from a bundle);
 - what is saved for an unmerged bundle is the trainable parameters only
-  (``trainable_state``); reloading is ``apply`` on the same base, then ``load_trainable``.
+  (``trainable_state``); reloading is ``apply`` on the same base, then ``load_trainable``;
+- what the rest of TuneForge asks of it, declared here and nowhere else: ``check_task`` (the tasks
+  and configs it supports), ``can_export`` (ONNX), ``default_learning_rate`` and ``search_space``
+  (``tune``'s default space, ``compare``'s learning rate), ``prompt_adaptable`` (usable as
+  ``prompt``'s ``adapt``), ``compared_by_default`` and ``compare_options`` (``tuneforge compare``).
+
+A new method is one module that registers itself with ``@METHODS.register(name)``; nothing else
+names it.
 """
 
 from __future__ import annotations
 
 from ..registry import Registry
-from ..schema import StrictModel
+from ..schema import ParamSpec, StrictModel
 
 
 class MethodOptions(StrictModel):
@@ -35,6 +42,21 @@ class Method:
     can_merge: bool = True
     uses_trainer: bool = True
     trains_weights: bool = True  # False: the model is built, not trained (zero-shot, in-context)
+    default_learning_rate: float | None = None  # what compare (and the benchmarks) train it with
+    search_space: dict[str, ParamSpec] = {}  # dotted config keys tune searches besides the training options
+    prompt_adaptable: bool = False  # prompt-based fine-tuning may hand "what trains" to it (method.adapt)
+    compared_by_default: bool = False  # in `tuneforge compare` when no --methods are given
+
+    def check_task(self, task, cfg) -> None:
+        """Raise ``ConfigError`` when this method cannot train ``task`` as ``cfg`` sets it up."""
+
+    def can_export(self, options: MethodOptions) -> bool:
+        """Whether its bundles export to ONNX (a method that builds inputs in Python per row cannot)."""
+        return True
+
+    def compare_options(self, share_seconds: float) -> dict:
+        """Option values for a ``compare`` run given its share of the time budget (most need none)."""
+        return {}
 
     def build_model(self, task, model_path: str, label_names: list[str], options: MethodOptions):
         """The model this method trains; the task's model with a fresh head unless the method needs another."""
@@ -70,6 +92,18 @@ class Method:
 
 
 METHODS: Registry[type[Method]] = Registry("method")
+DEFAULT_METHOD = "full"  # what a config without method.name trains; also how a compressed plain model is recorded
+
+
+def single_label_only(method_name: str, task, cfg, pairs: bool = False) -> None:
+    """Refuse a task that does not give each text exactly one of a set of labels (or text pairs,
+    unless ``pairs``): the shared ``check_task`` of the few-shot methods."""
+    from ..errors import ConfigError
+
+    if not task.single_label or (cfg.data.text_pair_column and not pairs):
+        raise ConfigError(f"method {method_name} needs single-{'' if pairs else 'text '}classification into one "
+                          f"label per text; task {task.name}{' with text pairs' if cfg.data.text_pair_column else ''} "
+                          "is not")
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -136,4 +170,15 @@ def set_trainable(model, predicate) -> None:
         param.requires_grad_(bool(predicate(name)))
 
 
-from . import adapter, full, in_context, partial, peft_methods, prompt_based, setfit, zero_shot  # noqa: E402,F401  (register themselves)
+
+
+def _import_all() -> None:
+    """Import every module of this package: each method registers itself where it is defined."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_all()

@@ -15,6 +15,7 @@ from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
+from ..schema import ParamSpec
 from . import METHODS, Method, MethodOptions, head_parameter_names, set_trainable
 
 # Output projections of attention and feed-forward blocks, per architecture family.
@@ -67,6 +68,10 @@ class BottleneckAdapter(Method):
 
     Options = AdapterOptions
     can_merge = False
+    default_learning_rate = 1e-3
+    search_space = {"method.bottleneck": ParamSpec(choices=[32, 64, 128])}
+    prompt_adaptable = True
+    compared_by_default = True
 
     def apply(self, model, options: AdapterOptions):
         """Attach adapters as child modules (``<proj>.adapter``) run by a forward hook."""

@@ -21,6 +21,9 @@ class FullFineTuning(Method):
 
     Options = FullOptions
     can_merge = True
+    default_learning_rate = 1e-4
+    prompt_adaptable = True
+    compared_by_default = True
 
     def apply(self, model, options: FullOptions):
         """Mark every parameter trainable."""

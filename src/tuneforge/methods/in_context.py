@@ -13,7 +13,7 @@ import random
 from pydantic import Field, field_validator
 
 from ..errors import ConfigError
-from . import METHODS, Method, MethodOptions
+from . import METHODS, Method, MethodOptions, single_label_only
 
 log = logging.getLogger("tuneforge")
 
@@ -64,6 +64,14 @@ class InContext(Method):
 
     Options = InContextOptions
     uses_trainer = False
+
+    def check_task(self, task, cfg) -> None:
+        """Single-text classification into one label."""
+        single_label_only("in_context", task, cfg)
+
+    def can_export(self, options) -> bool:
+        """No: the prompt is assembled in Python, per row."""
+        return False
     trains_weights = False
 
     def fit(self, model_path, tokenizer, splits, cfg, max_length):
@@ -72,8 +80,6 @@ class InContext(Method):
         from ..model_files import load_config, load_model
 
         options: InContextOptions = cfg.method
-        if cfg.task.type != "classification" or cfg.data.text_pair_column:
-            raise ConfigError("in_context supports single-text task.type classification only")
         config = load_config(model_path)
         if not any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in (config.architectures or [])):
             raise ConfigError(f"in_context needs a causal (decoder) language model; {cfg.model.name} is "

@@ -10,6 +10,7 @@ import re
 from pydantic import Field
 
 from ..errors import ConfigError
+from ..schema import ParamSpec
 from . import METHODS, Method, MethodOptions, head_parameter_names, set_trainable
 
 _LAYER = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
@@ -41,6 +42,10 @@ class Freeze(Method):
     """
 
     Options = FreezeOptions
+    default_learning_rate = 3e-4
+    search_space = {"method.train_layers": ParamSpec(low=1, high=6, integer=True)}
+    prompt_adaptable = True
+    compared_by_default = True
 
     def apply(self, model, options: FreezeOptions):
         """Freeze all but the chosen layers, the pooler and the head (and embeddings if asked)."""
@@ -80,6 +85,8 @@ class LinearProbe(Method):
     """Freeze the whole backbone; train the task head only."""
 
     Options = LinearProbeOptions
+    default_learning_rate = 3e-3
+    prompt_adaptable = True
 
     def apply(self, model, options: LinearProbeOptions):
         """Leave only head parameters trainable."""
@@ -99,6 +106,9 @@ class BitFit(Method):
     """BitFit (Ben Zaken et al. 2022): train only bias terms, plus the task head."""
 
     Options = BitFitOptions
+    default_learning_rate = 5e-3
+    prompt_adaptable = True
+    compared_by_default = True
 
     def apply(self, model, options: BitFitOptions):
         """Leave bias terms and head parameters trainable."""

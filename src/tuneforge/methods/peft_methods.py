@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..errors import ConfigError
+from ..schema import ParamSpec
 from . import METHODS, Method, MethodOptions
 
 # Sensible targets where peft has no default for the architecture (BERT-style encoders).
@@ -101,6 +102,10 @@ class Lora(PeftMethod):
     """LoRA (Hu et al. 2021) via peft."""
 
     Options = LoraOptions
+    default_learning_rate = 2e-3
+    search_space = {"method.r": ParamSpec(choices=[4, 8, 16]), "method.dropout": ParamSpec(low=0.0, high=0.2)}
+    prompt_adaptable = True
+    compared_by_default = True
     trains_pooler = True
 
     def peft_config(self, model, options: LoraOptions):
@@ -150,6 +155,9 @@ class AdaLora(PeftMethod):
     """AdaLoRA (Zhang et al. 2023) via peft, with its rank schedule driven by a Trainer callback."""
 
     Options = AdaLoraOptions
+    default_learning_rate = 2e-3
+    search_space = {"method.target_r": ParamSpec(choices=[4, 8, 16])}
+    prompt_adaptable = True
     trains_pooler = True
 
     def peft_config(self, model, options: AdaLoraOptions):
@@ -180,6 +188,8 @@ class IA3(PeftMethod):
     """IA3 (Liu et al. 2022) via peft."""
 
     Options = IA3Options
+    default_learning_rate = 3e-3
+    prompt_adaptable = True
 
     def peft_config(self, model, options: IA3Options):
         peft = _import_peft()
@@ -253,6 +263,8 @@ class PromptTuning(_PromptMethod):
     """Prompt tuning (Lester et al. 2021) via peft."""
 
     Options = PromptOptions
+    default_learning_rate = 3e-2
+    search_space = {"method.num_virtual_tokens": ParamSpec(choices=[10, 20, 30])}
 
     def peft_config(self, model, options: PromptOptions):
         return _import_peft().PromptTuningConfig(task_type=peft_task_type(model), num_virtual_tokens=options.num_virtual_tokens)
@@ -269,6 +281,8 @@ class PrefixTuning(_PromptMethod):
     """Prefix tuning (Li & Liang 2021) via peft."""
 
     Options = PrefixOptions
+    default_learning_rate = 1e-2
+    search_space = {"method.num_virtual_tokens": ParamSpec(choices=[10, 20, 30])}
     prepends_embeddings = False
 
     def peft_config(self, model, options: PrefixOptions):
@@ -280,6 +294,7 @@ class PTuning(_PromptMethod):
     """P-tuning (Liu et al. 2021) via peft."""
 
     Options = PTuningOptions
+    default_learning_rate = 1e-2
 
     def peft_config(self, model, options: PTuningOptions):
         return _import_peft().PromptEncoderConfig(

@@ -27,11 +27,14 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import ConfigError
-from . import METHODS, Method, MethodOptions
+from . import DEFAULT_METHOD, METHODS, Method, MethodOptions, single_label_only
 
 MASK_SLOT = re.compile(r"\[MASK\]|\{mask\}")
-# Methods that decide what trains in a masked-LM model; the others wrap inputs or own a recipe.
-ADAPTABLE = ("full", "freeze", "linear_probe", "bitfit", "lora", "adalora", "ia3", "adapter")
+
+
+def adaptable() -> list[str]:
+    """Methods that can decide what trains in a masked-LM model (they declare ``prompt_adaptable``)."""
+    return [name for name in METHODS.names() if METHODS.get(name).prompt_adaptable]
 
 
 class PromptBasedOptions(MethodOptions):
@@ -40,7 +43,7 @@ class PromptBasedOptions(MethodOptions):
     name: str = "prompt"
     template: str = "{text} It was [MASK]."
     verbalizer: dict[str, list[str]] | None = Field(None, description="label -> label words; default: the label name")
-    adapt: dict[str, Any] = Field(default_factory=lambda: {"name": "full"})
+    adapt: dict[str, Any] = Field(default_factory=lambda: {"name": DEFAULT_METHOD})
 
     @field_validator("verbalizer", mode="before")
     @classmethod
@@ -59,8 +62,8 @@ class PromptBasedOptions(MethodOptions):
     @model_validator(mode="after")
     def _check_adapt(self):
         name = self.adapt.get("name")
-        if name not in ADAPTABLE:
-            raise ValueError(f"method.adapt.name must be one of {', '.join(ADAPTABLE)} (got {name!r})")
+        if name not in adaptable():
+            raise ValueError(f"method.adapt.name must be one of {', '.join(adaptable())} (got {name!r})")
         options = adapt_options(self)
         if not (METHODS.get(name).can_merge and options.merge):
             object.__setattr__(self, "merge", False)  # an adapter that cannot fold keeps the bundle unmerged
@@ -189,7 +192,6 @@ def attach_prompt(model, spec: dict[str, Any]):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     model.forward = forward
-    model.onnx_exportable = False  # the template is put around the text in Python, per row
     return model
 
 
@@ -220,6 +222,16 @@ class PromptBased(Method):
     """
 
     Options = PromptBasedOptions
+    default_learning_rate = 5e-5
+    compared_by_default = True
+
+    def check_task(self, task, cfg) -> None:
+        """Single-text classification: the text goes into a template with one mask."""
+        single_label_only("prompt", task, cfg)
+
+    def can_export(self, options: PromptBasedOptions) -> bool:
+        """No: the template is put around the text in Python, per row."""
+        return False
 
     def _inner(self, options: PromptBasedOptions):
         name = options.adapt["name"]
@@ -229,8 +241,6 @@ class PromptBased(Method):
         """A masked-LM model (head filled in when the checkpoint lacks it) with the prompt forward."""
         from ..model_files import load_model, load_tokenizer
 
-        if task.name != "classification":
-            raise ConfigError("method prompt supports task.type classification (single label)")
         model, info = load_model("AutoModelForMaskedLM", model_path, output_loading_info=True)
         missing = sorted(info.get("missing_keys") or ())
         _fill_missing_head(model, missing)

@@ -20,7 +20,11 @@ import tempfile
 from pydantic import Field
 
 from ..errors import ConfigError
-from . import METHODS, Method, MethodOptions
+from . import METHODS, Method, MethodOptions, single_label_only
+
+# Contrastive pairs SetFit may use per second of a compare budget share: on one CPU core it trains about
+# 15 pairs/s and the rest of the share goes to encoding every training text for the head.
+PAIRS_PER_SECOND = 10
 
 log = logging.getLogger("tuneforge")
 
@@ -79,6 +83,16 @@ class SetFit(Method):
 
     Options = SetFitOptions
     uses_trainer = False
+    compared_by_default = True
+
+    def check_task(self, task, cfg) -> None:
+        """Single-text classification into one label."""
+        single_label_only("setfit", task, cfg)
+
+    def compare_options(self, share_seconds: float) -> dict:
+        """Cap the contrastive pairs so that the phase fits the share (about 10 pairs/s on one core,
+        the rest of the share goes to encoding the training texts for the head)."""
+        return {"pair_iterations": 20, "max_pairs": max(64, int(share_seconds * PAIRS_PER_SECOND))}
 
     def fit(self, model_path, tokenizer, splits, cfg, max_length):
         """Fine-tune the encoder contrastively, fit the head, return the classifier."""
@@ -88,8 +102,6 @@ class SetFit(Method):
 
         from ..fewshot.embedding_classifier import EmbeddingClassifier, encode_texts
 
-        if cfg.task.type != "classification" or cfg.data.text_pair_column:
-            raise ConfigError("setfit supports single-text task.type classification only")
         st = _sentence_transformers()
         from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 

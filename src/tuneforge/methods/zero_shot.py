@@ -13,7 +13,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..errors import ConfigError
-from . import METHODS, Method, MethodOptions
+from . import METHODS, Method, MethodOptions, single_label_only
 
 
 class ZeroShotOptions(MethodOptions):
@@ -50,14 +50,20 @@ class ZeroShot(Method):
     uses_trainer = False
     trains_weights = False
 
+    def check_task(self, task, cfg) -> None:
+        """One label per text, from its description."""
+        single_label_only("zero_shot", task, cfg, pairs=True)
+
+    def can_export(self, options: ZeroShotOptions) -> bool:
+        """The embedding classifier exports; the NLI cross-encoder builds its pairs in Python."""
+        return not options.nli_model
+
     def fit(self, model_path, tokenizer, splits, cfg, max_length):
         """Build the classifier; its head rows are the scaled description embeddings."""
         import torch
 
         from ..fewshot.embedding_classifier import EmbeddingClassifier, encode_texts
 
-        if cfg.task.type != "classification":
-            raise ConfigError("zero_shot supports task.type classification only")
         texts = description_texts(cfg.method, splits.label_names)
         if cfg.method.nli_model:
             return self._nli(cfg.method.nli_model, texts, splits.label_names)

@@ -20,114 +20,17 @@ import sys
 import time
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request  # module level: FastAPI resolves the handlers' annotations here
 
-from .batching import InputRejected, MicroBatcher, QueueFull
+from .batching import InputRejected, QueueFull
+from .engine import SETTINGS_ENV, Engine, ServeSettings  # noqa: F401  (ServeSettings, SETTINGS_ENV: this module's API)
 from .requests import PREDICT_SCHEMA, RELOAD_SCHEMA, examples_from_body, parse_json
 from .security import allowed_host_names, authorized, host_allowed, origin_allowed
 
 access_log = logging.getLogger("tuneforge.serve.access")
-SETTINGS_ENV = "TUNEFORGE_SERVE_SETTINGS"
-
-
-@dataclass
-class ServeSettings:
-    """What the service needs; the CLI fills it from its options."""
-
-    bundle: str
-    backend: str = "torch"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    api_keys: list[str] = field(default_factory=list)
-    admin_keys: list[str] = field(default_factory=list)
-    bundle_root: str | None = None  # reload takes bundles below this folder only; None: reload is off
-    cors_origins: list[str] = field(default_factory=list)
-    allowed_hosts: list[str] = field(default_factory=list)
-    max_batch_size: int = 32
-    max_wait_ms: float = 5.0
-    max_queue: int = 256
-    max_texts: int = 64
-    max_text_chars: int = 5000
-    max_body_bytes: int = 1_000_000
-    max_json_depth: int = 16
-    request_timeout_s: float = 10.0
-    drain_timeout_s: float = 20.0
-    log_texts: bool = False
-    inference_delay_ms: float = 0.0  # tests only: make every forward pass this much slower
-    fail_after: int | None = None  # tests only: the engine breaks after this many forward passes
-
-
-class Engine:
-    """The loaded bundle, its batcher, and whether a warm-up inference succeeded."""
-
-    def __init__(self, settings: ServeSettings, metrics) -> None:
-        self.settings = settings
-        self.metrics = metrics
-        self.predictor = None
-        self.batcher: MicroBatcher | None = None
-        self.ready = False
-        self.draining = False  # SIGTERM: unready for new traffic, still answering what arrives
-        self.failed: str | None = None
-        self.lock = asyncio.Lock()
-        self.in_flight = 0  # predict requests inside the handler
-
-    def _load(self, path: str):
-        from ..predictor import Predictor
-
-        # ONNX Runtime's spinning threads would take the CPU the event loop needs under load.
-        predictor = Predictor.load(path, backend=self.settings.backend, onnx_spinning=False)
-        predictor.predict(_warm_up(predictor))
-        return predictor
-
-    def healthy(self) -> bool:
-        """True when the model still answers the warm-up input: after a failed request, this tells
-        an input the model cannot take from an engine that broke."""
-        try:
-            self._predict(_warm_up(self.predictor))
-            return True
-        except Exception:
-            return False
-
-    def _predict(self, examples):
-        if self.settings.inference_delay_ms:
-            time.sleep(self.settings.inference_delay_ms / 1000)
-        if self.settings.fail_after is not None:
-            if self.settings.fail_after <= 0:
-                raise RuntimeError("inference engine failure (test fault)")
-            self.settings.fail_after -= 1
-        return self.predictor.predict(examples)
-
-    def _failed(self, exc: BaseException) -> None:
-        self.failed = f"{type(exc).__name__}: {exc}"
-        self.ready = False
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.predictor = await loop.run_in_executor(None, self._load, self.settings.bundle)
-        self.batcher = MicroBatcher(self._predict, max_batch_size=self.settings.max_batch_size,
-                                    max_wait_ms=self.settings.max_wait_ms, max_queue=self.settings.max_queue,
-                                    on_batch=self.metrics.batch_size.observe, on_error=self._failed,
-                                    in_flight=lambda: self.in_flight, healthy=self.healthy)
-        await self.batcher.start()
-        self.ready = True
-
-    async def reload(self, path: str) -> dict[str, Any]:
-        """Load ``path`` and swap it in only once it loaded and answered a warm-up inference."""
-        async with self.lock:
-            predictor = await asyncio.get_running_loop().run_in_executor(None, self._load, path)
-            self.predictor = predictor  # one assignment: requests see the old model or the new one
-            self.settings.bundle = path
-            self.failed, self.ready = None, True
-            return predictor.manifest
-
-
-def _warm_up(predictor) -> list[dict[str, Any]]:
-    pairs = predictor.manifest.get("data", {}).get("text_pair_column")
-    return [{"text": "warm-up", "text_pair": "warm-up"} if pairs else {"text": "warm-up"}]
 
 
 def _metrics():

@@ -2,27 +2,60 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from pydantic import Field
+
+from ..errors import DataError
+from ..schema import StrictModel
+
+log = logging.getLogger("tuneforge")
+MISSING_LOOKING = {"nan", "null", "none", "na", "n/a", "nil", "undefined", "?", "-"}
+
+
+class TaskOptions(StrictModel):
+    """The ``task:`` config section: ``type`` (a registered task) plus the task's own options."""
+
+    type: str
+    threshold: float = Field(0.5, gt=0, lt=1, description="score above which a label is predicted (multi-label)")
 
 
 class Task:
-    """Contract of a task. Subclasses live in one module each and register an instance.
+    """Contract of a task. Subclasses live in one module each and register an instance; the rest of
+    TuneForge asks the task and never names it.
 
+    - ``Options``: the ``task:`` config section (``type`` plus the task's options);
+    - data: ``formats`` it reads and ``plain_text_format`` (what a ``.txt`` file is), ``read_examples``
+      (a file -> checked examples), ``label_space`` (label names, or target names for regression),
+      ``check_training_data``, ``check_known_labels``, ``train_stats`` (what baselines need);
     - ``build_model``: a transformers model with a fresh head for ``label_names``;
     - ``encode``: checked examples -> a ``datasets.Dataset`` of model inputs (with ``length``);
     - ``collator``: pads a batch dynamically;
     - ``trainer_metrics``: a ``compute_metrics`` function for transformers' Trainer;
     - ``predict``: examples -> one prediction dict each;
     - ``score``: examples + predictions -> the metrics dict of the report (``train_stats``:
-      ``{"examples": n, "label_counts": {...}}`` of the training data, for baselines).
+      ``{"examples": n, "label_counts": {...}}`` of the training data, for baselines);
+    - reports: ``report_sections`` (HTML parts) and ``markdown_sections``; ``per_class_title``;
+    - export: ``same_prediction`` (how the ONNX parity check compares two predictions);
+    - ``peft_task_type`` for peft's config.
     """
+
+    Options: type[TaskOptions] = TaskOptions
+    formats: tuple[str, ...] = ("csv", "tsv", "jsonl")
+    plain_text_format: str | None = None
+    per_class_title: str = "Per class"
+    lower_is_better: tuple[str, ...] = ()  # metrics where smaller is better (for the best checkpoint)
+    peft_task_type: str = "SEQ_CLS"
 
     name: str = ""
     default_metric: str = ""
     trainer_metric_names: tuple[str, ...] = ()
     default_max_length: int = 128
+    single_label: bool = False  # one of a set of labels per example (what few-shot methods need)
 
     auto_class: str = ""
 
@@ -75,6 +108,90 @@ class Task:
         from ..model_files import load_model
 
         return load_model(self.auto_class, model_dir)
+
+    # -- data ------------------------------------------------------------------------------------------
+
+    def read_examples(self, path: Path, fmt: str, columns, require_labels: bool = True) -> list[dict[str, Any]]:
+        """A data file -> checked examples (text rows by default; ``parse_label`` reads a label cell)."""
+        from ..data.examples import read_text_rows
+
+        if fmt not in self.formats:
+            raise DataError(f"{path}: task {self.name} reads {', '.join(self.formats)} files, not {fmt}")
+        return read_text_rows(path, fmt, text_column=columns.text_column, text_pair_column=columns.text_pair_column,
+                              label_columns=[columns.label_column], require_labels=require_labels,
+                              parse_label=lambda values, where: self.parse_label(values.get(columns.label_column),
+                                                                                 where, columns))
+
+    def parse_label(self, cell: Any, where: str, columns) -> Any:
+        """One label cell -> the example's ``label`` (a class name by default)."""
+        from ..data.examples import label_value
+
+        return label_value(cell, where, columns.label_column, columns.label_names)
+
+    def labels_of(self, example: dict[str, Any]) -> list[str]:
+        """The label names an example carries (for counts and known-label checks)."""
+        label = example["label"]
+        return list(label) if isinstance(label, list) else [label]
+
+    def label_space(self, train: list[dict[str, Any]], columns, source: str) -> list[str]:
+        """The label names the model predicts (``columns``: the data section's ``DataColumns``):
+        ``data.label_names`` order if set, else sorted; at least two."""
+        given = columns.label_names
+        names = list(given) if given else sorted({n for e in train for n in self.labels_of(e)})
+        if len(names) < 2:
+            raise DataError(f"{source}: task {self.name} needs at least two distinct labels, found {names}")
+        return names
+
+    def check_known_labels(self, examples: list[dict[str, Any]], label_names: list[str], split: str) -> None:
+        """Fail on the first example whose label never appears in training."""
+        known = set(label_names)
+        for example in examples:
+            for label in self.labels_of(example):
+                if label not in known:
+                    raise DataError(
+                        f"{example['where']}: label {label!r} in the {split} data never appears in the training data "
+                        f"(known labels: {', '.join(label_names)})")
+
+    def check_training_data(self, train: list[dict[str, Any]], splits_carved: int, source: str) -> None:
+        """Warn about labels that look like missing values and labels with one example.
+
+        ``splits_carved``: how many evaluation splits will be carved out of this file (0, 1 or 2).
+        """
+        counts = Counter(n for e in train for n in self.labels_of(e))
+        odd = {n: c for n, c in counts.items() if n.strip().lower() in MISSING_LOOKING}
+        for name, count in odd.items():
+            first = next(e["where"] for e in train if name in self.labels_of(e))
+            log.warning("%s: %d examples have the label %r, which looks like a missing value (first: %s); it becomes "
+                        "a class of its own: fill in or remove those rows if that is not meant", source, count, name,
+                        first)
+        single = sorted(n for n, c in counts.items() if c == 1)
+        if single:
+            log.warning("%s: %d labels have a single training example (%s): the model can hardly learn them", source,
+                        len(single), ", ".join(repr(n) for n in single[:5]))
+
+    def train_stats(self, train: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the report's baselines need from the training data (stored in the manifest)."""
+        return {"examples": len(train), "label_counts": dict(Counter(n for e in train for n in self.labels_of(e)))}
+
+    # -- reports and export ------------------------------------------------------------------------------
+
+    def report_sections(self, metrics: dict[str, Any], examples: list[dict[str, Any]] | None,
+                        predictions: list[dict[str, Any]] | None) -> list[tuple[str, str, str]]:
+        """The task's parts of the HTML report: ``(id, heading, html)`` each (empty html: left out)."""
+        return []
+
+    def markdown_sections(self, metrics: dict[str, Any]) -> list[str]:
+        """The task's parts of the markdown report (per-class tables and the like)."""
+        from ..evaluation.report import per_class_markdown
+
+        return per_class_markdown(metrics, self.per_class_title)
+
+    def same_prediction(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
+        """Whether two predictions of one input agree (the ONNX parity check)."""
+        keys = ("label", "labels", "tags")
+        return [a.get(k) for k in keys] == [b.get(k) for k in keys]
+
+    # -- model ---------------------------------------------------------------------------------------
 
     def encode(self, examples, tokenizer, label_names, max_length, with_labels=True):
         raise NotImplementedError

@@ -6,9 +6,13 @@ through the tokenizer together (``[CLS] a [SEP] b [SEP]``).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
+
+from ..data.examples import multi_labels
+from ..errors import DataError
 
 from ..evaluation.metrics import classification_metrics, multilabel_metrics
 from . import TASKS
@@ -24,6 +28,34 @@ class SequenceClassification(Task):
     auto_class = "AutoModelForSequenceClassification"
     default_max_length = 128
     multilabel = False
+    single_label = True
+
+    def check_training_data(self, train, splits_carved: int, source: str) -> None:
+        """Besides the shared warnings: refuse a class too small to appear in every split carved from
+        the training file (one example each for train, validation and test)."""
+        counts = Counter(e["label"] for e in train)
+        needed = 1 + splits_carved
+        small = sorted((n, label) for label, n in counts.items() if n < needed)
+        if small and splits_carved:
+            n, label = small[0]
+            names = ", ".join(repr(lbl) for _, lbl in small[:5])
+            raise DataError(
+                f"{source}: label {label!r} has only {n} example(s) ({len(small)} labels are that small: {names}); "
+                f"carving {'validation and test sets' if splits_carved == 2 else 'a validation set'} out of the "
+                f"training file needs at least {needed} per label, one for each split. Add examples, drop the label, "
+                "or give data.validation and data.test files")
+        super().check_training_data(train, splits_carved, source)
+
+    def report_sections(self, metrics, examples, predictions):
+        """Per-class table, confusion matrix; with predictions, calibration and the most confident mistakes."""
+        from ..evaluation import html_report as html
+
+        sections = [("per-class", self.per_class_title, html.per_class_table(metrics)),
+                    ("confusion", "Confusion", html.confusion_section(metrics))]
+        if examples:
+            sections += [("calibration", "Calibration", html.classification_calibration(examples, predictions)),
+                         ("mistakes", "Most confident mistakes", html.classification_mistakes(examples, predictions))]
+        return sections
 
     def model_options(self) -> dict[str, Any]:
         """Softmax or sigmoid loss, by ``multilabel``."""
@@ -128,6 +160,26 @@ class MultiLabelClassification(SequenceClassification):
     name = "multilabel"
     default_metric = "micro_f1"
     multilabel = True
+    single_label = False
+
+    def parse_label(self, cell, where: str, columns) -> list[str]:
+        """A list, or a string split on ``data.label_delimiter`` (default ``|``): sorted label names."""
+        return multi_labels(cell, where, columns.label_column, columns.label_delimiter, columns.label_names)
+
+    def check_training_data(self, train, splits_carved: int, source: str) -> None:
+        """The shared warnings only: multi-label splits are not stratified."""
+        Task.check_training_data(self, train, splits_carved, source)
+
+    def report_sections(self, metrics, examples, predictions):
+        """Per-label table and confusion; with predictions, calibration and the most confident mistakes."""
+        from ..evaluation import html_report as html
+
+        sections = [("per-class", self.per_class_title, html.per_class_table(metrics)),
+                    ("confusion", "Confusion", html.confusion_section(metrics))]
+        if examples:
+            sections += [("calibration", "Calibration", html.multilabel_calibration(examples, predictions)),
+                         ("mistakes", "Most confident mistakes", html.multilabel_mistakes(examples, predictions))]
+        return sections
 
     def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
         """Metrics of ``predictions`` against the examples' label sets."""

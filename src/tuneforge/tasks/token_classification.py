@@ -14,6 +14,7 @@ import numpy as np
 
 from ..evaluation.metrics import entity_metrics
 from . import TASKS
+from ..errors import DataError
 from .base import Task, batched_logits, softmax
 
 _WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
@@ -67,6 +68,14 @@ def word_tags_to_entities(words, spans, tags, scores, text) -> list[dict[str, An
     return entities
 
 
+def gold_entities(example: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The example's text (as the tagger rebuilds it) and its gold entities with character spans."""
+    words, text, spans = example_words(example)
+    tags = list(example.get("tags") or [])[: len(spans)]
+    entities = word_tags_to_entities(words, spans, tags, [0.0] * len(tags), text)
+    return text, [{k: v for k, v in entity.items() if k != "score"} for entity in entities]
+
+
 class TokenClassification(Task):
     """Word-level IOB tagging (named entities)."""
 
@@ -75,6 +84,48 @@ class TokenClassification(Task):
     trainer_metric_names = ("f1", "precision", "recall")
     auto_class = "AutoModelForTokenClassification"
     default_max_length = 256
+    formats = ("conll",)
+    plain_text_format = "conll"
+    per_class_title = "Per entity type"
+    peft_task_type = "TOKEN_CLS"
+
+    def read_examples(self, path, fmt, columns, require_labels=True):
+        """CoNLL sentences (``token TAG`` lines); unlabelled input may also be text rows, split into words."""
+        from ..data.readers import read_conll
+
+        if fmt != "conll":
+            if require_labels:
+                raise DataError(f"{path}: entity tagging reads CoNLL files ('token TAG' per line), not {fmt}")
+            from ..data.examples import read_text_rows
+
+            return read_text_rows(path, fmt, text_column=columns.text_column, require_labels=False)
+        return [{"tokens": s.tokens, "tags": s.tags, "where": f"{path} line {s.line}"}
+                for s in read_conll(path, require_tags=require_labels)]
+
+    def labels_of(self, example):
+        """The example's IOB tags."""
+        return list(example.get("tags") or [])
+
+    def label_space(self, train, columns, source):
+        """'O' first, then B-/I- tags by entity type; every B- tag gets its I- partner."""
+        seen = {tag for e in train for tag in self.labels_of(e)}
+        entity_types = sorted({tag[2:] for tag in seen if tag != "O"})
+        names = ["O"] + [f"{prefix}-{t}" for t in entity_types for prefix in ("B", "I") if f"{prefix}-{t}" in seen]
+        return names + [f"I-{t}" for t in entity_types if f"I-{t}" not in names]
+
+    def check_training_data(self, train, splits_carved, source):
+        """Nothing beyond the CoNLL reader's checks (tags are validated as IOB there)."""
+
+    def report_sections(self, metrics, examples, predictions):
+        """Per-type table; with predictions, entity calibration and missed and spurious entities."""
+        from ..evaluation import html_report as html
+
+        sections = [("per-class", self.per_class_title, html.per_class_table(metrics))]
+        if examples:
+            pairs = [(*gold_entities(e), p) for e, p in zip(examples, predictions)]
+            sections += [("calibration", "Calibration", html.entity_calibration(pairs)),
+                         ("entities", "Missed and spurious entities", html.entity_errors(pairs))]
+        return sections
 
     @staticmethod
     def _words(example: dict[str, Any]) -> list[str]:

@@ -94,7 +94,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
     train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
     val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
-    args = training_arguments(cfg, checkpoints, metric=metric)
+    args = training_arguments(cfg, checkpoints, metric=metric, greater_is_better=metric not in task.lower_is_better)
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
@@ -179,13 +179,14 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         set_seed(cfg.train.seed)
         task = get_task(cfg.task.type)
         method = METHODS.get(cfg.method.name)()
+        method.check_task(task, cfg)
         metric = cfg.eval.metric or task.default_metric
         if metric not in task.trainer_metric_names:
             raise ConfigError(
                 f"eval.metric {metric!r} is not computed for {task.name}; choose one of {', '.join(task.trainer_metric_names)}"
             )
         model_path = resolve_backbone(cfg.model.name)  # checked before any data is read: fail fast
-        splits = load_splits(cfg.data, cfg.task.type, few_shot_seed=few_shot_seed)
+        splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
         log.info(
             "data: %d train, %d validation, %s test examples; %d labels",
             len(splits.train), len(splits.validation), len(splits.test) if splits.test else "no", len(splits.label_names),
@@ -213,7 +214,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
                 "label_delimiter": cfg.data.label_delimiter,
                 "label_names": cfg.data.label_names,
             },
-            "train_stats": {"examples": len(splits.train), "label_counts": splits.label_counts},
+            "train_stats": splits.stats,
             "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"),
                        "merged": fitted.merged, "trainable_parameters": trainable, "total_parameters": total,
                        **fitted.facts},
@@ -233,13 +234,13 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         if fitted.best is not None:
             context["best validation " + metric] = f"{fitted.best:.4f}"
         context.update({k.replace("_", " "): v for k, v in fitted.facts.items()})
-        report = render_markdown(metrics, f"TuneForge report: {cfg.name}", context)
+        report = render_markdown(metrics, f"TuneForge report: {cfg.name}", context, task)
         atomic_write_text(run_dir / "metrics.json", json.dumps(
             {"split": eval_split, **metrics, "train": fitted.train_metrics, "best_validation": {metric: fitted.best}},
             indent=2))
         (run_dir / "report.md").write_text(report, encoding="utf-8")
         write_html_report(run_dir / "report.html", metrics, f"TuneForge report: {cfg.name}", context, eval_examples,
-                          predictions, fitted.log_history)
+                          predictions, fitted.log_history, task=task)
         manifest["metrics"] = {"split": eval_split, **headline(metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, tokenizer, manifest, report,
                                  trainable_only=not fitted.merged) if save_model else None

@@ -24,16 +24,11 @@ from ..tasks import get_task
 
 log = logging.getLogger("tuneforge")
 
-# Learning rates that worked for each method on the default backbone (bench/methods.py, bench/fewshot.py);
-# a method the config itself names keeps the config's learning rate.
-LEARNING_RATES = {
-    "full": 1e-4, "freeze": 3e-4, "linear_probe": 3e-3, "bitfit": 5e-3, "lora": 2e-3, "adalora": 2e-3,
-    "ia3": 3e-3, "prefix_tuning": 1e-2, "prompt_tuning": 3e-2, "p_tuning": 1e-2, "adapter": 1e-3, "prompt": 5e-5,
-}
-DEFAULT_METHODS = ("full", "freeze", "bitfit", "lora", "adapter", "prompt", "setfit")
-# Contrastive pairs SetFit may use per second of its budget share: on one CPU core it trains about 15 pairs/s
-# and the rest of the share goes to encoding every training text for the head.
-SETFIT_PAIRS_PER_SECOND = 10
+
+
+def default_methods() -> list[str]:
+    """The methods ``compare`` trains when none are named: those that declare ``compared_by_default``."""
+    return [name for name in METHODS.names() if METHODS.get(name).compared_by_default]
 
 
 @dataclass
@@ -48,14 +43,14 @@ class Comparison:
 
 
 def _method_values(cfg: RunConfig, name: str, share: float) -> dict[str, Any]:
+    """Config values for one method's run: the config's own method keeps its options and learning rate;
+    another gets its declared learning rate and compare options (see the method contract)."""
     if name == cfg.method.name:
         return {"method": cfg.method.model_dump(mode="json")}
-    values: dict[str, Any] = {"method": {"name": name}}
-    if name in LEARNING_RATES:
-        values["train.learning_rate"] = LEARNING_RATES[name]
-    if name == "setfit":
-        values["method"] = {"name": "setfit", "pair_iterations": 20,
-                            "max_pairs": max(64, int(share * SETFIT_PAIRS_PER_SECOND))}
+    method = METHODS.get(name)()
+    values: dict[str, Any] = {"method": {"name": name, **method.compare_options(share)}}
+    if method.default_learning_rate is not None:
+        values["train.learning_rate"] = method.default_learning_rate
     return values
 
 
@@ -105,20 +100,6 @@ def _run_method(cfg: RunConfig, name: str, share: float, out_dir: Path) -> dict[
         "bundle_mb": round(_dir_mb(result.bundle_dir), 2), **{k: round(v, 2) for k, v in latency.items()},
         "learning_rate": run_cfg.train.learning_rate, "bundle": str(result.bundle_dir), "error": None,
     }
-
-
-def pareto_front(rows: list[dict[str, Any]], cost: str) -> set[str]:
-    """Methods no other method beats on both score (higher) and ``cost`` (lower)."""
-    front = set()
-    for row in rows:
-        dominated = any(
-            other is not row and other["score"] >= row["score"] and other[cost] <= row[cost]
-            and (other["score"] > row["score"] or other[cost] < row[cost])
-            for other in rows
-        )
-        if not dominated:
-            front.add(row["method"])
-    return front
 
 
 def recommend(rows: list[dict[str, Any]], tolerance: float = 1.0) -> tuple[str | None, str]:

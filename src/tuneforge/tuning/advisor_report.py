@@ -10,7 +10,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .advisor import pareto_front
+
+def pareto_front(rows: list[dict[str, Any]], cost: str) -> set[str]:
+    """Methods no other method beats on both score (higher) and ``cost`` (lower)."""
+    front = set()
+    for row in rows:
+        dominated = any(
+            other is not row and other["score"] >= row["score"] and other[cost] <= row[cost]
+            and (other["score"] > row["score"] or other[cost] < row[cost])
+            for other in rows
+        )
+        if not dominated:
+            front.add(row["method"])
+    return front
+
 
 COSTS = (("train_seconds", "training time (s)"), ("ms_per_text_b1", "latency, one text (ms)"),
          ("bundle_mb", "bundle size (MB)"))

@@ -7,23 +7,15 @@ from typing import Any
 
 from ..config import ParamSpec, RunConfig, get_value, with_values
 from ..errors import ConfigError
+from ..methods import METHODS
 
 log = logging.getLogger("tuneforge")
 
-# Method options worth searching when the config declares no space; learning rate and epochs
-# are searched around the config's own values (see default_space).
-METHOD_SPACES: dict[str, dict[str, ParamSpec]] = {
-    "lora": {"method.r": ParamSpec(choices=[4, 8, 16]), "method.dropout": ParamSpec(low=0.0, high=0.2)},
-    "adalora": {"method.target_r": ParamSpec(choices=[4, 8, 16])},
-    "adapter": {"method.bottleneck": ParamSpec(choices=[32, 64, 128])},
-    "freeze": {"method.train_layers": ParamSpec(low=1, high=6, integer=True)},
-    "prefix_tuning": {"method.num_virtual_tokens": ParamSpec(choices=[10, 20, 30])},
-    "prompt_tuning": {"method.num_virtual_tokens": ParamSpec(choices=[10, 20, 30])},
-}
 
 
 def default_space(cfg: RunConfig) -> dict[str, ParamSpec]:
-    """Learning rate (log scale, /5 to x3 the config's), epochs (/2 to x2), batch size, warmup, weight decay.
+    """Learning rate (log scale, /5 to x3 the config's), epochs (/2 to x2), batch size, warmup, weight decay,
+    plus the method's declared ``search_space``.
 
     Example:
         >>> sorted(default_space(load_config("configs/sst2_lora.yaml")))[:2]
@@ -37,7 +29,7 @@ def default_space(cfg: RunConfig) -> dict[str, ParamSpec]:
         "train.warmup_ratio": ParamSpec(low=0.0, high=0.2),
         "train.weight_decay": ParamSpec(low=0.0, high=0.1),
     }
-    for key, spec in METHOD_SPACES.get(cfg.method.name, {}).items():
+    for key, spec in METHODS.get(cfg.method.name).search_space.items():
         try:
             get_value(cfg, key)
         except KeyError:
