@@ -2,38 +2,59 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
 from tuneforge.config import build_config
+from tuneforge.data import DataColumns
 from tuneforge.errors import ConfigError
-from tuneforge.methods import (METHODS, Method, count_parameters, head_parameter_names, load_trainable, new_parameter_names,
-                               trainable_state)
-from tuneforge.tasks import get_task
+from tuneforge.methods import (
+    METHODS,
+    Method,
+    count_parameters,
+    head_parameter_names,
+    load_trainable,
+    new_parameter_names,
+    trainable_state,
+)
+from tuneforge.tasks import DEFAULT_TASK, get_task
+from tuneforge.tasks import TASKS as TASKS_REGISTRY
 
 EVERY = METHODS.names()
 # The gradient methods' contract on the task's own model. Own recipes (zero-shot, setfit, in-context) and
 # methods that build another model (prompt-based fine-tuning, on the masked-LM model) have their own tests.
 ALL = [n for n in EVERY if METHODS.get(n).uses_trainer and METHODS.get(n).build_model is Method.build_model]
-TASKS = ["classification", "token_classification"]
-LABELS = {"classification": ["neg", "pos"], "token_classification": ["O", "B-PER", "I-PER"]}
+TASKS = [name for name in TASKS_REGISTRY.names() if TASKS_REGISTRY.get(name).demo_examples()]
+
+
+def demo(task_type):
+    """The task's demo examples, its label space and the task."""
+    task = get_task(task_type)
+    examples = task.demo_examples()
+    return task, examples, task.label_space(examples, DataColumns(), "demo")
 
 
 def build(tiny_model_dir, task_type, name, seed=0, **options):
-    task = get_task(task_type)
+    task, _, labels = demo(task_type)
     torch.manual_seed(seed)
-    model = task.build_model(str(tiny_model_dir), LABELS[task_type])
-    opts = build_config({"data": {"train": "-"}, "method": {"name": name, **options}}).method
-    return model, METHODS.get(name)(), opts
+    model = task.build_model(str(tiny_model_dir), labels)
+    cfg = build_config({"data": {"train": "-"}, "task": {"type": task_type}, "method": {"name": name, **options}})
+    method = METHODS.get(name)()
+    try:
+        method.check_task(task, cfg)
+    except ConfigError as exc:
+        pytest.skip(f"{name} does not support {task_type}: {exc}")
+    return model, method, cfg.method
 
 
-def batch(task_type):
-    ids = torch.tensor([[2, 60, 61, 62, 3, 0], [2, 63, 64, 3, 0, 0]])
-    mask = (ids != 0).long()
-    labels = torch.tensor([0, 1]) if task_type == "classification" else torch.tensor(
-        [[-100, 1, 2, 0, -100, -100], [-100, 0, 1, -100, -100, -100]])
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+def batch(tiny_model_dir, task_type):
+    """The demo examples encoded and collated by the task, as Trainer would feed them."""
+    from tuneforge.model_files import load_tokenizer
+
+    task, examples, labels = demo(task_type)
+    tokenizer = load_tokenizer(tiny_model_dir)
+    dataset = task.encode(examples, tokenizer, labels, 32)
+    return task.collator(tokenizer)([dataset[i] for i in range(len(dataset))])
 
 
 def test_the_registry_declares_what_other_modules_ask():
@@ -65,7 +86,7 @@ def test_forward_backward_and_trainable_set(tiny_model_dir, task_type, name):
     assert 0 < trainable <= total
     if name != "full":
         assert trainable < total
-    out = model(**batch(task_type))
+    out = model(**batch(tiny_model_dir, task_type))
     assert torch.isfinite(out.loss)
     out.loss.backward()
     for pname, param in model.named_parameters():
@@ -86,7 +107,7 @@ def trained_stand_in(tiny_model_dir, task_type, name):
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.05)
     model.eval()
-    inputs = {k: v for k, v in batch(task_type).items() if k != "labels"}
+    inputs = {k: v for k, v in batch(tiny_model_dir, task_type).items() if k != "labels"}
     return model, method, opts, inputs, model(**inputs).logits
 
 
@@ -98,7 +119,7 @@ def test_trainable_state_round_trip(tiny_model_dir, task_type, name):
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     new = new_parameter_names(model)  # pooler + head: random, the tiny checkpoint has neither
     assert set(state) == trainable | new
-    assert any("pooler" in n for n in state) or task_type == "token_classification"
+    assert any("pooler" in n for n in state) == any(".pooler." in n for n in head_parameter_names(model))
     # Another seed gives the rebuilt model other random new parameters: only the state may fix them.
     fresh, _, _ = build(tiny_model_dir, task_type, name, seed=1)
     fresh = method.apply(fresh, opts)
@@ -125,7 +146,7 @@ def test_merge_matches_unmerged_and_loads_without_peft(tiny_model_dir, tmp_path,
 
 @pytest.mark.parametrize("name", [n for n in ALL if not METHODS.get(n).can_merge])
 def test_unmergeable_methods_say_so(tiny_model_dir, name):
-    model, method, opts = build(tiny_model_dir, "classification", name)
+    model, method, opts = build(tiny_model_dir, DEFAULT_TASK, name)
     model = method.apply(model, opts)
     with pytest.raises(ConfigError, match="cannot be merged"):
         method.merge(model)

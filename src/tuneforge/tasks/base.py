@@ -173,6 +173,10 @@ class Task:
         """What the report's baselines need from the training data (stored in the manifest)."""
         return {"examples": len(train), "label_counts": dict(Counter(n for e in train for n in self.labels_of(e)))}
 
+    def demo_examples(self) -> list[dict[str, Any]]:
+        """A few labelled examples of this task (the contract test trains every method on them)."""
+        return []
+
     # -- reports and export ------------------------------------------------------------------------------
 
     def report_sections(self, metrics: dict[str, Any], examples: list[dict[str, Any]] | None,

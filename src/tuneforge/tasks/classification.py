@@ -30,6 +30,11 @@ class SequenceClassification(Task):
     multilabel = False
     single_label = True
 
+    def demo_examples(self):
+        """Two short reviews of each sentiment."""
+        return [{"text": t, "text_pair": None, "label": label, "where": "demo"} for t, label in (
+            ("a great movie", "pos"), ("lovely acting", "pos"), ("so boring", "neg"), ("awful music", "neg"))]
+
     def check_training_data(self, train, splits_carved: int, source: str) -> None:
         """Besides the shared warnings: refuse a class too small to appear in every split carved from
         the training file (one example each for train, validation and test)."""
@@ -161,6 +166,12 @@ class MultiLabelClassification(SequenceClassification):
     default_metric = "micro_f1"
     multilabel = True
     single_label = False
+
+    def demo_examples(self):
+        """Reviews with any number of the labels fun and long."""
+        return [{"text": t, "text_pair": None, "label": labels, "where": "demo"} for t, labels in (
+            ("a great fun movie", ["fun"]), ("a long and fun story", ["fun", "long"]), ("so long", ["long"]),
+            ("awful", []))]
 
     def parse_label(self, cell, where: str, columns) -> list[str]:
         """A list, or a string split on ``data.label_delimiter`` (default ``|``): sorted label names."""

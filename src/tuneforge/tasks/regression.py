@@ -104,6 +104,11 @@ class TextRegression(Task):
                               label_columns=targets, require_labels=require_labels,
                               parse_label=lambda values, where: [_number(values.get(t), where, t) for t in targets])
 
+    def demo_examples(self):
+        """Sentences with a sentiment score."""
+        return [{"text": t, "text_pair": None, "label": [v], "where": "demo"} for t, v in (
+            ("a great movie", 0.9), ("lovely acting", 0.8), ("so boring", 0.2), ("awful music", 0.1))]
+
     def labels_of(self, example):
         """No label names: the targets are numbers."""
         return []

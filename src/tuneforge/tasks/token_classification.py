@@ -102,6 +102,11 @@ class TokenClassification(Task):
         return [{"tokens": s.tokens, "tags": s.tags, "where": f"{path} line {s.line}"}
                 for s in read_conll(path, require_tags=require_labels)]
 
+    def demo_examples(self):
+        """Two tagged sentences."""
+        return [{"tokens": ["john", "lives", "in", "paris"], "tags": ["B-PER", "O", "O", "B-LOC"], "where": "demo"},
+                {"tokens": ["mary", "works", "at", "google"], "tags": ["B-PER", "O", "O", "B-ORG"], "where": "demo"}]
+
     def labels_of(self, example):
         """The example's IOB tags."""
         return list(example.get("tags") or [])
