@@ -90,6 +90,7 @@ def leaf_fields(model: type[BaseModel], prefix: str = ""):
 
 def cases():
     found = [(key, value, {}) for key, field in leaf_fields(RunConfig) for value in bad_values(field)]
+    found += [("method.name", value, {}) for value in WRONG_TYPES["str"]]
     for method in METHODS.names():
         for name, field in METHODS.get(method).Options.model_fields.items():
             if name != "name":

@@ -139,7 +139,7 @@ class RunConfig(StrictModel):
         try:
             task = TASKS.get(name)
         except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(f"task.type: {exc}") from None
         try:
             return task.Options(**{**value, "type": name})
         except ValidationError as exc:
@@ -158,7 +158,7 @@ class RunConfig(StrictModel):
         try:
             method = METHODS.get(name)
         except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(f"method.name: {exc}") from None
         try:
             return method.Options(**{**value, "name": name})
         except ValidationError as exc:

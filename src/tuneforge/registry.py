@@ -42,6 +42,9 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """Return the entry called ``name`` or fail naming the valid ones."""
+        if not isinstance(name, str):
+            raise ConfigError(f"a {self.kind} is named by a string, not {type(name).__name__} {str(name)[:40]!r}; "
+                              f"valid: {', '.join(self.names())}")
         try:
             return self._entries[name]
         except KeyError:

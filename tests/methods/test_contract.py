@@ -1,4 +1,4 @@
-"""Every registered method keeps the same contract, for classification and entity tagging."""
+"""Every registered method keeps the same contract on every registered task (each task's demo examples)."""
 
 from __future__ import annotations
 
