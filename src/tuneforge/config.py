@@ -129,40 +129,33 @@ class RunConfig(StrictModel):
     @field_validator("task", mode="before")
     @classmethod
     def _task_options(cls, value: Any) -> TaskOptions:
-        if isinstance(value, TaskOptions):
-            return value
-        if isinstance(value, str):
-            value = {"type": value}
-        if not isinstance(value, dict):
-            raise ValueError("task must be a mapping with at least 'type'")
-        name = value.get("type", DEFAULT_TASK)
-        try:
-            task = TASKS.get(name)
-        except ConfigError as exc:
-            raise ValueError(f"task.type: {exc}") from None
-        try:
-            return task.Options(**{**value, "type": name})
-        except ValidationError as exc:
-            raise ValueError(_format_errors(exc, prefix="task", model=task.Options)) from None
+        return _registered_options(value, TaskOptions, TASKS, "task", "type", DEFAULT_TASK,
+                                   lambda task: task.Options)
 
     @field_validator("method", mode="before")
     @classmethod
     def _method_options(cls, value: Any) -> MethodOptions:
-        if isinstance(value, MethodOptions):
-            return value
-        if isinstance(value, str):
-            value = {"name": value}
-        if not isinstance(value, dict):
-            raise ValueError("method must be a mapping with at least 'name'")
-        name = value.get("name", DEFAULT_METHOD)
-        try:
-            method = METHODS.get(name)
-        except ConfigError as exc:
-            raise ValueError(f"method.name: {exc}") from None
-        try:
-            return method.Options(**{**value, "name": name})
-        except ValidationError as exc:
-            raise ValueError(_format_errors(exc, prefix="method", model=method.Options)) from None
+        return _registered_options(value, MethodOptions, METHODS, "method", "name", DEFAULT_METHOD,
+                                   lambda method: method.Options)
+
+
+def _registered_options(value: Any, base: type, registry, section: str, key: str, default: str, options_of):
+    """A ``task:`` or ``method:`` section validated by the options model of the entry it names."""
+    if isinstance(value, base):
+        return value
+    if isinstance(value, str):
+        value = {key: value}
+    if not isinstance(value, dict):
+        raise ValueError(f"{section} must be a mapping with at least '{key}'")
+    name = value.get(key, default)
+    try:
+        model = options_of(registry.get(name))
+    except ConfigError as exc:
+        raise ValueError(f"{section}.{key}: {exc}") from None
+    try:
+        return model(**{**value, key: name})
+    except ValidationError as exc:
+        raise ValueError(_format_errors(exc, prefix=section, model=model)) from None
 
 
 def _section_model(model: type[BaseModel], path: tuple) -> type[BaseModel] | None:

@@ -84,12 +84,7 @@ def check_model_folder(path: str | Path, error: type[TuneForgeError] = ConfigErr
     config = root / "config.json"
     if not config.is_file():
         raise error(f"{what} {root} has no config.json; is it a Hugging Face model folder?")
-    try:
-        parsed = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise error(f"{config}: not valid JSON ({_first_line(exc)})") from None
-    if not isinstance(parsed, dict):
-        raise error(f"{config}: must hold a JSON object, found {type(parsed).__name__}")
+    read_json_object(config, error)
     refuse_code(root, error)
     if require_weights:
         weights = sorted(root.glob("*.safetensors"))
@@ -102,6 +97,17 @@ def check_model_folder(path: str | Path, error: type[TuneForgeError] = ConfigErr
         for file in weights:
             check_safetensors(file, error)
     return root
+
+
+def read_json_object(path: Path, error: type[TuneForgeError] = ConfigError) -> dict[str, Any]:
+    """A JSON file that must hold an object; anything else is one ``error`` line naming the file."""
+    try:
+        parsed = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise error(f"{path}: not valid JSON ({_first_line(exc)})") from None
+    if not isinstance(parsed, dict):
+        raise error(f"{path}: must hold a JSON object, found {type(parsed).__name__}")
+    return parsed
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:

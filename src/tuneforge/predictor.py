@@ -53,17 +53,9 @@ def _onnx_model(root: Path, manifest: dict[str, Any], variant: str | None, spinn
 
 def _json_file(path: Path) -> dict[str, Any]:
     """A JSON object from a bundle file ({} when absent); a file that does not parse is a BundleError."""
-    import json
+    from .model_files import read_json_object
 
-    if not path.is_file():
-        return {}
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise BundleError(f"{path}: must hold a JSON object")
-    return value
+    return read_json_object(path, BundleError) if path.is_file() else {}
 
 
 class Predictor:

@@ -52,14 +52,16 @@ class SequenceClassification(Task):
         super().check_training_data(train, splits_carved, source)
 
     def report_sections(self, metrics, examples, predictions):
-        """Per-class table, confusion matrix; with predictions, calibration and the most confident mistakes."""
+        """Per-class (per-label) table, confusion; with predictions, calibration and the most confident mistakes."""
         from ..evaluation import html_report as html
 
         sections = [("per-class", self.per_class_title, html.per_class_table(metrics)),
                     ("confusion", "Confusion", html.confusion_section(metrics))]
         if examples:
-            sections += [("calibration", "Calibration", html.classification_calibration(examples, predictions)),
-                         ("mistakes", "Most confident mistakes", html.classification_mistakes(examples, predictions))]
+            calibration, mistakes = ((html.multilabel_calibration, html.multilabel_mistakes) if self.multilabel
+                                     else (html.classification_calibration, html.classification_mistakes))
+            sections += [("calibration", "Calibration", calibration(examples, predictions)),
+                         ("mistakes", "Most confident mistakes", mistakes(examples, predictions))]
         return sections
 
     def model_options(self) -> dict[str, Any]:
@@ -180,17 +182,6 @@ class MultiLabelClassification(SequenceClassification):
     def check_training_data(self, train, splits_carved: int, source: str) -> None:
         """The shared warnings only: multi-label splits are not stratified."""
         Task.check_training_data(self, train, splits_carved, source)
-
-    def report_sections(self, metrics, examples, predictions):
-        """Per-label table and confusion; with predictions, calibration and the most confident mistakes."""
-        from ..evaluation import html_report as html
-
-        sections = [("per-class", self.per_class_title, html.per_class_table(metrics)),
-                    ("confusion", "Confusion", html.confusion_section(metrics))]
-        if examples:
-            sections += [("calibration", "Calibration", html.multilabel_calibration(examples, predictions)),
-                         ("mistakes", "Most confident mistakes", html.multilabel_mistakes(examples, predictions))]
-        return sections
 
     def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
         """Metrics of ``predictions`` against the examples' label sets."""
