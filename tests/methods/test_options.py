@@ -70,7 +70,7 @@ def test_adapter_starts_as_identity(tiny_model_dir):
 
     model, method, opts = build(tiny_model_dir, "classification", "adapter", bottleneck=4)
     model.eval()
-    inputs = {k: v for k, v in batch("classification").items() if k != "labels"}
+    inputs = {k: v for k, v in batch(tiny_model_dir, "classification").items() if k != "labels"}
     before = model(**inputs).logits
     after = method.apply(model, opts).eval()(**inputs).logits
     assert torch.allclose(before, after, atol=1e-6)
