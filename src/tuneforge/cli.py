@@ -315,7 +315,6 @@ def serve(
     log_texts: bool = typer.Option(False, "--log-texts", help="include request texts in the access log"),
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, /v1/models, /livez, /readyz, /metrics, /docs."""
-    import os
 
     from .serve import run
     from .serve.security import read_api_keys
@@ -338,9 +337,6 @@ def serve(
             allowed_hosts=list(allowed_host or []), max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,
             max_body_bytes=max_body_bytes, request_timeout_s=timeout, drain_timeout_s=drain_timeout, log_texts=log_texts,
-            inference_delay_ms=float(os.environ.get("TUNEFORGE_SERVE_TEST_DELAY_MS", 0)),
-            fail_after=int(os.environ["TUNEFORGE_SERVE_TEST_FAIL_AFTER"]) if "TUNEFORGE_SERVE_TEST_FAIL_AFTER" in os.environ
-            else None,
         )
         _console(stderr=True).print(f"serving {bundle} on http://{host}:{port} (docs: /docs)")
         run(settings, workers=workers)

@@ -27,6 +27,7 @@ def free_port() -> int:
 
 
 httpx = pytest.importorskip("httpx")
+FAULTY_SERVE = Path(__file__).with_name("faulty_serve.py")
 
 
 class Server:
@@ -36,10 +37,11 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"serve-{self.port}.log"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNEFORGE_SERVE_TEST_DELAY_MS": str(delay_ms)}
-        if fail_after is not None:
-            env["TUNEFORGE_SERVE_TEST_FAIL_AFTER"] = str(fail_after)
-        self.proc = subprocess.Popen([sys.executable, "-m", "tuneforge", "serve", str(bundle), "--port", str(self.port),
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        faults = delay_ms or fail_after is not None  # injected by a launcher, never by the server's own code
+        launcher = [str(FAULTY_SERVE), str(delay_ms), str(-1 if fail_after is None else fail_after)] if faults \
+            else ["-m", "tuneforge"]
+        self.proc = subprocess.Popen([sys.executable, *launcher, "serve", str(bundle), "--port", str(self.port),
                                       *map(str, args)], stdout=subprocess.PIPE, stderr=open(self.log, "w"), env=env)
         deadline = time.time() + 90
         while time.time() < deadline:

@@ -8,7 +8,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +39,6 @@ class ServeSettings:
     request_timeout_s: float = 10.0
     drain_timeout_s: float = 20.0
     log_texts: bool = False
-    inference_delay_ms: float = 0.0  # tests only: make every forward pass this much slower
-    fail_after: int | None = None  # tests only: the engine breaks after this many forward passes
 
 
 class Engine:
@@ -76,12 +73,7 @@ class Engine:
             return False
 
     def _predict(self, examples):
-        if self.settings.inference_delay_ms:
-            time.sleep(self.settings.inference_delay_ms / 1000)
-        if self.settings.fail_after is not None:
-            if self.settings.fail_after <= 0:
-                raise RuntimeError("inference engine failure (test fault)")
-            self.settings.fail_after -= 1
+        """One forward pass over ``examples`` (on the batcher's thread)."""
         return self.predictor.predict(examples)
 
     def _failed(self, exc: BaseException) -> None:
