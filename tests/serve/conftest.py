@@ -30,6 +30,28 @@ httpx = pytest.importorskip("httpx")
 FAULTY_SERVE = Path(__file__).with_name("faulty_serve.py")
 
 
+def wait_for(condition, timeout: float = 15.0, what: str = "condition"):
+    """Poll ``condition()`` until it returns something true (returned), or fail after ``timeout`` seconds:
+    tests wait for an observable state, not for a guessed number of seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def refuses_connections(port: int) -> bool:
+    """True once nothing listens on ``port`` (a server that stopped accepting)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return False
+    except OSError:
+        return True
+
+
 class Server:
     """``tuneforge serve`` in a subprocess; stderr (the JSON access log) goes to a file."""
 

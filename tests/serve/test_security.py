@@ -18,7 +18,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
-from .conftest import KEY, Server, free_port  # noqa: E402
+from .conftest import KEY, Server, free_port, refuses_connections, wait_for  # noqa: E402
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
 JSON = {"Content-Type": "application/json"}
@@ -132,9 +132,9 @@ def test_odd_json_gets_422_is_logged_and_keeps_the_connection(open_server):
             response = client.post(open_server.url + "/v1/predict", content=body, headers=JSON)
             assert response.status_code == 422 and message in response.json()["error"]
         assert client.post(open_server.url + "/v1/predict", json={"text": "fun"}).status_code == 200
-    time.sleep(0.3)
-    statuses = [line["status"] for line in open_server.access_lines() if line["route"] == "/v1/predict"]
-    assert statuses.count(422) >= 3 and 500 not in statuses
+    statuses = wait_for(lambda: (s := [line["status"] for line in open_server.access_lines()
+                                       if line["route"] == "/v1/predict"]).count(422) >= 3 and s, what="log lines")
+    assert 500 not in statuses
     assert 'tuneforge_requests_total{route="/v1/predict",status="422"}' in httpx.get(open_server.url + "/metrics").text
 
 
@@ -189,9 +189,9 @@ def test_sigterm_answers_a_request_that_arrived_before_it(bundles, tmp_path):
         head = (f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         sock.sendall(head + body[:5])
-        time.sleep(0.3)
+        time.sleep(0.3)  # ordering, not waiting for a result: the server has the request before SIGTERM
         srv.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        wait_for(lambda: refuses_connections(srv.port), what="the server to stop accepting after SIGTERM")
         sock.sendall(body[5:])
         answer = b""
         while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):

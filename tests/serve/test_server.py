@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -17,7 +16,7 @@ pytest.importorskip("fastapi")
 from tuneforge import api  # noqa: E402
 from tuneforge.config import build_config  # noqa: E402
 
-from .conftest import KEY, Server, free_port  # noqa: E402
+from .conftest import KEY, Server, free_port, wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +117,9 @@ def test_overload_deadline_and_disconnect(bundles, tmp_path):
         assert all(s in (200, 429, 504) for s in statuses)  # never a 500
         rejected = [r for r in asyncio.run(flood()) if r.status_code == 429]
         assert rejected and rejected[0].headers["retry-after"] == "1"
-        time.sleep(2.5)  # everything drains: freed slots serve again
-        assert httpx.post(srv.url + "/v1/predict", json={"text": "fun"}, timeout=30).status_code == 200
+        # everything drains: the freed slots serve again
+        wait_for(lambda: httpx.post(srv.url + "/v1/predict", json={"text": "fun"}, timeout=30).status_code == 200,
+                 what="a 200 once the queue drained")
 
         # a client that leaves: its work is cancelled (logged as 499), the server carries on
         async def leave():
@@ -133,8 +133,7 @@ def test_overload_deadline_and_disconnect(bundles, tmp_path):
                 return await first
 
         assert asyncio.run(leave()).status_code == 200
-        time.sleep(1.0)
-        assert any(line["status"] == 499 for line in srv.access_lines())
+        wait_for(lambda: any(line["status"] == 499 for line in srv.access_lines()), what="the 499 log line")
         assert 'tuneforge_rejected_total{reason="client_gone"} 1.0' in httpx.get(srv.url + "/metrics").text
     finally:
         srv.stop()
@@ -228,8 +227,8 @@ def test_text_pairs_log_texts_and_two_workers(tiny_model_dir, tmp_path):
             response = httpx.post(srv.url + "/v1/predict", json={"texts": ["a great movie"], "text_pairs": ["so dull"]})
             assert response.status_code == 200
             assert response.json()["predictions"][0]["label"] in {"same", "different"}
-        time.sleep(0.5)
-        logged = [line for line in srv.access_lines() if line["route"] == "/v1/predict" and line["status"] == 200]
+        logged = wait_for(lambda: [line for line in srv.access_lines()
+                                   if line["route"] == "/v1/predict" and line["status"] == 200], what="log lines")
         assert logged and logged[0]["texts"] == ["a great movie"]  # --log-texts puts them in
     finally:
         srv.stop()
