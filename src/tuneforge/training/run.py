@@ -147,17 +147,118 @@ def finished_run(run_dir: Path, started: float) -> RunResult:
                      method.get("total_parameters", 0), best_value, metric)
 
 
+@dataclass
+class Prepared:
+    """Step 1's output: what the run trains on and with."""
+
+    task: Any
+    method: Any
+    metric: str
+    model_path: str
+    splits: Any
+    tokenizer: Any
+    max_length: int
+
+
+@dataclass
+class Evaluated:
+    """Step 3's output: the model's predictor, metrics and predictions on the evaluation split."""
+
+    predictor: Predictor
+    split: str
+    examples: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    predictions: list[dict[str, Any]]
+
+
+def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
+    """Step 1: task, method and metric checked; backbone found (before any data is read); data read,
+    checked and split; tokenizer loaded."""
+    from ..model_files import load_tokenizer
+
+    task = get_task(cfg.task.type)
+    method = METHODS.get(cfg.method.name)()
+    method.check_task(task, cfg)
+    metric = cfg.eval.metric or task.default_metric
+    if metric not in task.trainer_metric_names:
+        raise ConfigError(f"eval.metric {metric!r} is not computed for {task.name}; choose one of "
+                          f"{', '.join(task.trainer_metric_names)}")
+    model_path = resolve_backbone(cfg.model.name)
+    splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
+    log.info("data: %d train, %d validation, %s test examples; %d labels", len(splits.train), len(splits.validation),
+             len(splits.test) if splits.test else "no", len(splits.label_names))
+    return Prepared(task, method, metric, model_path, splits, load_tokenizer(model_path),
+                    cfg.model.max_length or task.default_max_length)
+
+
+def fit(cfg: RunConfig, prep: Prepared, run_dir: Path, resume_from: str | None, callbacks=()) -> Fitted:
+    """Step 2: train (Trainer, or the method's own recipe); adapters merged where the method can."""
+    if prep.method.uses_trainer:
+        return _fit_with_trainer(cfg, prep.task, prep.method, prep.model_path, prep.tokenizer, prep.splits,
+                                 prep.max_length, prep.metric, run_dir / "checkpoints", resume_from, run_dir, callbacks)
+    fitted = _fit_own_recipe(cfg, prep.method, prep.model_path, prep.tokenizer, prep.splits, prep.max_length)
+    prep.tokenizer = getattr(fitted.model, "tokenizer", prep.tokenizer)  # a model that reads with its own (NLI)
+    return fitted
+
+
+def manifest_of(cfg: RunConfig, prep: Prepared, fitted: Fitted) -> dict[str, Any]:
+    """What the bundle's manifest says about the run (``bundle.py`` adds versions and hashes)."""
+    return {
+        "task": {"type": cfg.task.type, "label_names": prep.splits.label_names, "max_length": prep.max_length,
+                 "threshold": cfg.task.threshold},
+        "data": {"text_column": cfg.data.text_column, "text_pair_column": cfg.data.text_pair_column,
+                 "label_column": cfg.data.label_column, "label_delimiter": cfg.data.label_delimiter,
+                 "label_names": cfg.data.label_names},
+        "train_stats": prep.splits.stats,
+        "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"), "merged": fitted.merged,
+                   "trainable_parameters": fitted.trainable, "total_parameters": fitted.total, **fitted.facts},
+        "base_model": backbone_reference(cfg.model.name, prep.model_path),
+    }
+
+
+def evaluate(prep: Prepared, fitted: Fitted, manifest: dict[str, Any]) -> Evaluated:
+    """Step 3: the trained model on the test split (the validation split when there is no test)."""
+    predictor = Predictor(fitted.model, prep.tokenizer, manifest)
+    split, examples = ("test", prep.splits.test) if prep.splits.test else ("validation", prep.splits.validation)
+    metrics, predictions = predictor.evaluate(examples)
+    return Evaluated(predictor, split, examples, metrics, predictions)
+
+
+def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_dir: Path) -> str:
+    """Step 4: ``metrics.json``, ``report.md`` and ``report.html`` in the run folder; returns the markdown."""
+    trainable, total = fitted.trainable, fitted.total
+    context = {
+        "run": cfg.name,
+        "model": cfg.model.name,
+        "method": f"{cfg.method.name} ({trainable:,} of {total:,} parameters trainable, {100 * trainable / total:.2f}%)",
+        "data": f"{len(prep.splits.train)} train / {len(prep.splits.validation)} validation / {len(ev.examples)} "
+                f"{ev.split}",
+        "evaluated on": ev.split,
+        "training time": _format_seconds(fitted.train_seconds),
+    }
+    if fitted.best is not None:
+        context["best validation " + prep.metric] = f"{fitted.best:.4f}"
+    context.update({k.replace("_", " "): v for k, v in fitted.facts.items()})
+    markdown = render_markdown(ev.metrics, f"TuneForge report: {cfg.name}", context, prep.task)
+    atomic_write_text(run_dir / "metrics.json", json.dumps(
+        {"split": ev.split, **ev.metrics, "train": fitted.train_metrics, "best_validation": {prep.metric: fitted.best}},
+        indent=2))
+    atomic_write_text(run_dir / "report.md", markdown)
+    write_html_report(run_dir / "report.html", ev.metrics, f"TuneForge report: {cfg.name}", context, ev.examples,
+                      ev.predictions, fitted.log_history, task=prep.task)
+    return markdown
+
+
 def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list | None = None,
               save_model: bool = True) -> RunResult:
     """Train, evaluate and bundle the model described by ``cfg``; see ``tuneforge.api.train``.
 
-    ``few_shot_seed`` samples ``data.few_shot.per_class`` training examples per class with that seed.
-    ``callbacks`` are extra Trainer callbacks (search pruning, time limits); ``save_model=False``
-    writes the metrics and reports but no bundle (a search trial).
+    The steps: prepare -> fit -> evaluate -> report -> bundle. ``few_shot_seed`` samples
+    ``data.few_shot.per_class`` training examples per class with that seed. ``callbacks`` are extra
+    Trainer callbacks (search pruning, time limits); ``save_model=False`` writes the metrics and
+    reports but no bundle (a search trial).
     """
     from transformers import set_seed
-
-    from ..model_files import load_tokenizer
 
     started = time.perf_counter()
     run_dir = resolve_run_dir(cfg)
@@ -177,85 +278,26 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             log.info("resuming from %s", resume_from)
         dump_config(cfg, run_dir / "config.yaml")
         set_seed(cfg.train.seed)
-        task = get_task(cfg.task.type)
-        method = METHODS.get(cfg.method.name)()
-        method.check_task(task, cfg)
-        metric = cfg.eval.metric or task.default_metric
-        if metric not in task.trainer_metric_names:
-            raise ConfigError(
-                f"eval.metric {metric!r} is not computed for {task.name}; choose one of {', '.join(task.trainer_metric_names)}"
-            )
-        model_path = resolve_backbone(cfg.model.name)  # checked before any data is read: fail fast
-        splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
-        log.info(
-            "data: %d train, %d validation, %s test examples; %d labels",
-            len(splits.train), len(splits.validation), len(splits.test) if splits.test else "no", len(splits.label_names),
-        )
-        tokenizer = load_tokenizer(model_path)
-        max_length = cfg.model.max_length or task.default_max_length
-        if method.uses_trainer:
-            fitted = _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric,
-                                       checkpoints, resume_from, run_dir, callbacks or ())
-        else:
-            fitted = _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length)
-            tokenizer = getattr(fitted.model, "tokenizer", tokenizer)  # a model that reads with its own (NLI)
-        trainable, total = fitted.trainable, fitted.total
-        manifest = {
-            "task": {
-                "type": cfg.task.type,
-                "label_names": splits.label_names,
-                "max_length": max_length,
-                "threshold": cfg.task.threshold,
-            },
-            "data": {
-                "text_column": cfg.data.text_column,
-                "text_pair_column": cfg.data.text_pair_column,
-                "label_column": cfg.data.label_column,
-                "label_delimiter": cfg.data.label_delimiter,
-                "label_names": cfg.data.label_names,
-            },
-            "train_stats": splits.stats,
-            "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"),
-                       "merged": fitted.merged, "trainable_parameters": trainable, "total_parameters": total,
-                       **fitted.facts},
-            "base_model": backbone_reference(cfg.model.name, model_path),
-        }
-        predictor = Predictor(fitted.model, tokenizer, manifest)
-        eval_split, eval_examples = ("test", splits.test) if splits.test else ("validation", splits.validation)
-        metrics, predictions = predictor.evaluate(eval_examples)
-        context = {
-            "run": cfg.name,
-            "model": cfg.model.name,
-            "method": f"{cfg.method.name} ({trainable:,} of {total:,} parameters trainable, {100 * trainable / total:.2f}%)",
-            "data": f"{len(splits.train)} train / {len(splits.validation)} validation / {len(eval_examples)} {eval_split}",
-            "evaluated on": eval_split,
-            "training time": _format_seconds(fitted.train_seconds),
-        }
-        if fitted.best is not None:
-            context["best validation " + metric] = f"{fitted.best:.4f}"
-        context.update({k.replace("_", " "): v for k, v in fitted.facts.items()})
-        report = render_markdown(metrics, f"TuneForge report: {cfg.name}", context, task)
-        atomic_write_text(run_dir / "metrics.json", json.dumps(
-            {"split": eval_split, **metrics, "train": fitted.train_metrics, "best_validation": {metric: fitted.best}},
-            indent=2))
-        (run_dir / "report.md").write_text(report, encoding="utf-8")
-        write_html_report(run_dir / "report.html", metrics, f"TuneForge report: {cfg.name}", context, eval_examples,
-                          predictions, fitted.log_history, task=task)
-        manifest["metrics"] = {"split": eval_split, **headline(metrics)}
-        bundle_dir = save_bundle(run_dir / "bundle", fitted.model, tokenizer, manifest, report,
+        prep = prepare(cfg, few_shot_seed)
+        fitted = fit(cfg, prep, run_dir, resume_from, callbacks or ())
+        manifest = manifest_of(cfg, prep, fitted)
+        ev = evaluate(prep, fitted, manifest)
+        markdown = report(cfg, prep, fitted, ev, run_dir)
+        manifest["metrics"] = {"split": ev.split, **headline(ev.metrics)}
+        bundle_dir = save_bundle(run_dir / "bundle", fitted.model, prep.tokenizer, manifest, markdown,
                                  trainable_only=not fitted.merged) if save_model else None
         if not cfg.output.keep_checkpoints and checkpoints.is_dir():
             remove_dir(checkpoints)
         wall = time.perf_counter() - started
-        main_metric = metrics.get(task.default_metric, 0.0)
+        task = prep.task
         log.info(
             "done in %s: %d steps, %.1f epochs, %.1f samples/s; %s %s %.4f (baseline %.4f); bundle: %s",
             _format_seconds(wall), fitted.steps, fitted.epochs, fitted.train_metrics.get("train_samples_per_second", 0),
-            eval_split, task.default_metric, main_metric, metrics.get("baseline", {}).get(task.default_metric, 0.0),
-            bundle_dir,
+            ev.split, task.default_metric, ev.metrics.get(task.default_metric, 0.0),
+            ev.metrics.get("baseline", {}).get(task.default_metric, 0.0), bundle_dir,
         )
-        return RunResult(run_dir, bundle_dir, metrics, eval_split, wall, predictor, fitted.train_seconds,
-                         trainable, total, fitted.best, metric, eval_examples)
+        return RunResult(run_dir, bundle_dir, ev.metrics, ev.split, wall, ev.predictor, fitted.train_seconds,
+                         fitted.trainable, fitted.total, fitted.best, prep.metric, ev.examples)
     finally:
         for name in ("tuneforge", "transformers"):
             logging.getLogger(name).removeHandler(handler)
