@@ -233,3 +233,25 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
     output = Path(output) if output else Path(bundle).parent / "compressed"
     return compress_bundle(bundle, output, steps, examples, train, max_drop=max_drop, distill_options=distill_options,
                            prune_options=prune_options)
+
+
+def serve(bundle: str | Path, workers: int = 1, on_ready=None, **options: Any) -> None:
+    """Serve ``bundle`` over HTTP until SIGTERM (see the README's Serving section); blocks.
+
+    ``options`` are ``ServeSettings`` fields (``host``, ``port``, ``api_keys``, ``bundle_root``, limits).
+    The bundle is loaded and checked once here, so a bad one fails in one line before the server
+    starts; with one worker the server keeps that model.
+
+    Example:
+        >>> api.serve("runs/demo/bundle", port=8000, api_keys=["k-3f9a0c6d1b2e4f5a"], host="0.0.0.0")
+    """
+    try:
+        from .serve import run
+        from .serve.app import ServeSettings
+    except ImportError:
+        raise ConfigError("serving needs fastapi, uvicorn and prometheus-client: pip install 'tuneforge[serve]'") from None
+    settings = ServeSettings(bundle=str(bundle), **options)
+    predictor = Predictor.load(bundle, backend=settings.backend, onnx_spinning=False)
+    if on_ready is not None:
+        on_ready()
+    run(settings, workers=workers, predictor=predictor if workers == 1 else None)

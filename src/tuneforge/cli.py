@@ -316,30 +316,23 @@ def serve(
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, /v1/models, /livez, /readyz, /metrics, /docs."""
 
-    from .serve import run
+    from . import api
     from .serve.security import read_api_keys
-
-    try:
-        from .serve.app import ServeSettings
-    except ImportError:
-        _fail(TuneForgeError("serving needs fastapi, uvicorn and prometheus-client: pip install 'tuneforge[serve]'"))
 
     _setup_logging()
     try:
         keys = read_api_keys(api_key_file) if api_key_file else []
         admin_keys = read_api_keys(admin_key_file) if admin_key_file else []
-        from .predictor import Predictor
-
-        Predictor.load(bundle, backend=backend)  # a bad bundle fails here, in one line, before the server starts
-        settings = ServeSettings(
-            bundle=str(bundle), backend=backend, host=host, port=port, api_keys=keys, admin_keys=admin_keys,
+        options = dict(
+            backend=backend, host=host, port=port, api_keys=keys, admin_keys=admin_keys,
             bundle_root=str(bundle_root) if bundle_root else None, cors_origins=list(cors_origin or []),
             allowed_hosts=list(allowed_host or []), max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,
             max_body_bytes=max_body_bytes, request_timeout_s=timeout, drain_timeout_s=drain_timeout, log_texts=log_texts,
         )
-        _console(stderr=True).print(f"serving {bundle} on http://{host}:{port} (docs: /docs)")
-        run(settings, workers=workers)
+        api.serve(bundle, workers=workers,
+                  on_ready=lambda: _console(stderr=True).print(f"serving {bundle} on http://{host}:{port} (docs: /docs)"),
+                  **options)
     except TuneForgeError as exc:
         _fail(exc)
 

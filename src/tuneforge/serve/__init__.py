@@ -11,7 +11,7 @@ from .security import is_loopback
 __all__ = ["run"]
 
 
-def run(settings, workers: int = 1) -> None:
+def run(settings, workers: int = 1, predictor=None) -> None:
     """Start the service; refuses a non-loopback host without API keys. SIGTERM drains and exits 0.
 
     Example:
@@ -36,7 +36,7 @@ def run(settings, workers: int = 1) -> None:
     options = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=int(settings.drain_timeout_s))
     if workers == 1:
-        app = create_app(settings)
+        app = create_app(settings, predictor)
 
         class DrainingServer(uvicorn.Server):
             """SIGTERM: turn unready, stop accepting, finish requests in flight, exit 0 (uvicorn alone

@@ -157,8 +157,8 @@ def _inside(path: str, root: str) -> Path | None:
     return resolved if base in resolved.parents else None
 
 
-def create_app(settings: ServeSettings):
-    """The FastAPI application serving ``settings.bundle``.
+def create_app(settings: ServeSettings, predictor=None):
+    """The FastAPI application serving ``settings.bundle`` (``predictor``: that bundle, already loaded).
 
     Example:
         >>> app = create_app(ServeSettings(bundle="runs/demo/bundle"))
@@ -168,6 +168,7 @@ def create_app(settings: ServeSettings):
 
     metrics = _metrics()
     engine = Engine(settings, metrics)
+    engine.predictor = predictor  # already loaded by the caller (tuneforge serve): not loaded twice
 
     @asynccontextmanager
     async def lifespan(app):

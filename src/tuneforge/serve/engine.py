@@ -82,7 +82,10 @@ class Engine:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.predictor = await loop.run_in_executor(None, self._load, self.settings.bundle)
+        if self.predictor is None:  # not handed over already loaded (and checked) by the caller
+            self.predictor = await loop.run_in_executor(None, self._load, self.settings.bundle)
+        else:
+            await loop.run_in_executor(None, self.predictor.predict, _warm_up(self.predictor))
         self.batcher = MicroBatcher(self._predict, max_batch_size=self.settings.max_batch_size,
                                     max_wait_ms=self.settings.max_wait_ms, max_queue=self.settings.max_queue,
                                     on_batch=self.metrics.batch_size.observe, on_error=self._failed,
