@@ -64,15 +64,18 @@ def _row(name, step, score, original, max_drop, size_mb, timings=None, note="") 
 
 def render_table(rows: list[dict[str, Any]], metric: str) -> str:
     """The markdown table of variants."""
-    lines = [f"| variant | step | {metric} | drop (points) | accepted | MB | p50 ms b1 | p95 ms b1 | p50 ms b32 | "
-             "p95 ms b32 | texts/s b32 |", "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    from ..evaluation.report import markdown_table
+
+    header = ["variant", "step", metric, "drop (points)", "accepted", "MB", "p50 ms b1", "p95 ms b1", "p50 ms b32",
+              "p95 ms b32", "texts/s b32"]
+    table = []
     for r in rows:
         b1, b32 = r["latency"].get("batch_1", {}), r["latency"].get("batch_32", {})
         cell = lambda d, k: f"{d[k]:.1f}" if k in d else "-"
-        lines.append(f"| {r['variant']} | {r['step']} | {r['score']:.4f} | {r['drop_points']:+.2f} | "
-                     f"{'yes' if r['accepted'] else 'no'} | {r['mb']:.1f} | {cell(b1, 'p50_ms')} | {cell(b1, 'p95_ms')} | "
-                     f"{cell(b32, 'p50_ms')} | {cell(b32, 'p95_ms')} | {cell(b32, 'texts_per_second')} |")
-    return "\n".join(lines)
+        table.append([r["variant"], r["step"], f"{r['score']:.4f}", f"{r['drop_points']:+.2f}",
+                      "yes" if r["accepted"] else "no", f"{r['mb']:.1f}", cell(b1, "p50_ms"), cell(b1, "p95_ms"),
+                      cell(b32, "p50_ms"), cell(b32, "p95_ms"), cell(b32, "texts_per_second")])
+    return markdown_table(header, table, right=(2, 3, 5, 6, 7, 8, 9, 10))
 
 
 def _save_variant(out: Path, bundle, source, model, score: float, facts: dict[str, Any]) -> None:

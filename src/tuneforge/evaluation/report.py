@@ -18,10 +18,24 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def markdown_table(header: list[str], rows: list[list[Any]], right: tuple[int, ...] = ()) -> str:
+    """A markdown table: floats with 4 decimals, other cells as text; columns in ``right`` right-aligned.
+
+    The one table helper of every markdown TuneForge writes (reports, trials, comparisons, compression).
+
+    Example:
+        >>> print(markdown_table(["metric", "value"], [["accuracy", 0.91]], right=(1,)))
+        | metric | value |
+        |---|---:|
+        | accuracy | 0.9100 |
+    """
+    rule = "|" + "".join("---:|" if i in right else "---|" for i in range(len(header)))
+    lines = ["| " + " | ".join(header) + " |", rule]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+_table = markdown_table
 
 
 def render_markdown(metrics: dict[str, Any], title: str, context: dict[str, Any] | None = None, task=None) -> str:

@@ -229,10 +229,10 @@ class TextRegression(Task):
         per_target = metrics.get("per_target")
         if not per_target:
             return []
-        lines = ["## Per target", "", "| target | pearson | spearman | rmse | mae |", "|---|---|---|---|---|"]
-        lines += [f"| {n} | {v['pearson']:.4f} | {v['spearman']:.4f} | {v['rmse']:.4f} | {v['mae']:.4f} |"
-                  for n, v in per_target.items()]
-        return lines + [""]
+        from ..evaluation.report import markdown_table
+
+        rows = [[n, v["pearson"], v["spearman"], v["rmse"], v["mae"]] for n, v in per_target.items()]
+        return ["## Per target", "", markdown_table(["target", "pearson", "spearman", "rmse", "mae"], rows), ""]
 
 
 def _scatter(examples, predictions) -> str:

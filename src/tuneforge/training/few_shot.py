@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RunConfig, build_config, dump_config
-from ..evaluation.report import headline
+from ..evaluation.report import headline, markdown_table
 from .run import RunResult, resolve_run_dir, train_run
 
 log = logging.getLogger("tuneforge")
@@ -54,15 +54,13 @@ def _report(cfg: RunConfig, summary: dict[str, Any], runs: dict[int, RunResult])
     lines = [f"# TuneForge few-shot report: {cfg.name}", "",
              f"- **method**: {cfg.method.name}", f"- **examples per class**: {k}",
              f"- **seeds**: {', '.join(str(s) for s in runs)}", "", "## Mean over seeds", "",
-             "| metric | mean | std | min | max |", "|---|---|---|---|---|"]
-    for key, row in summary.items():
-        values = row["by_seed"].values()
-        lines.append(f"| {key} | {row['mean']:.4f} | {row['std']:.4f} | {min(values):.4f} | {max(values):.4f} |")
-    lines += ["", "## Every seed", "", "| seed | " + " | ".join(summary) + " | run folder |",
-              "|---|" + "---|" * (len(summary) + 1)]
-    for seed, run in runs.items():
-        cells = " | ".join(f"{summary[key]['by_seed'][str(seed)]:.4f}" for key in summary)
-        lines.append(f"| {seed} | {cells} | {run.run_dir} |")
+             markdown_table(["metric", "mean", "std", "min", "max"],
+                            [[key, row["mean"], row["std"], min(row["by_seed"].values()), max(row["by_seed"].values())]
+                             for key, row in summary.items()]),
+             "", "## Every seed", "",
+             markdown_table(["seed", *summary, "run folder"],
+                            [[seed, *[summary[key]["by_seed"][str(seed)] for key in summary], run.run_dir]
+                             for seed, run in runs.items()])]
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.report import markdown_table
+
 
 def pareto_front(rows: list[dict[str, Any]], cost: str) -> set[str]:
     """Methods no other method beats on both score (higher) and ``cost`` (lower)."""
@@ -76,9 +78,7 @@ HEADER = ["method", "score", "trainable", "trainable %", "training s", "ms/text 
 def comparison_markdown(rows, recommended, reason, metric: str, budget: float, wall: float) -> str:
     """The comparison as a markdown table plus the recommendation."""
     lines = [f"# Method comparison ({metric}; budget {budget / 60:.0f} min, used {wall / 60:.1f} min)", "",
-             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    for row in rows:
-        lines.append("| " + " | ".join(_cells(row)) + " |")
+             markdown_table(HEADER, [_cells(row) for row in rows])]
     failed = [r for r in rows if r.get("error")]
     lines += ["", f"**Recommended: {recommended}**. {reason}.", ""]
     lines += [f"- {r['method']} failed: {r['error']}" for r in failed]

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import RunConfig, dump_config, with_values
 from ..errors import ConfigError, TuneForgeError
+from ..evaluation.report import markdown_table
 from ..methods import METHODS
 from ..tasks import get_task
 from .space import config_values, resolve_space, suggest
@@ -240,7 +241,7 @@ def _write_results(cfg, study, space, tune_dir: Path, metric: str) -> TuneResult
 def _trials_markdown(rows, space, metric: str) -> str:
     keys = list(space)
     header = ["trial", "state", f"validation {metric}", *keys, "examples seen", "seconds"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for r in rows:
         value = "" if r["value"] is None else f"{r['value']:.4f}"
         if r["state"] != "complete" and r["last_report"] is not None:
@@ -248,8 +249,9 @@ def _trials_markdown(rows, space, metric: str) -> str:
         state = f"{r['state']} ({r['stopped']})" if r.get("stopped") else r["state"]
         cells = [f"{r['trial']}{' (default)' if r['default'] else ''}", state, value,
                  *[_short(r[k]) for k in keys], r["examples_seen"] or "", r["seconds"] or ""]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n\nPruned and failed trials show their last validation score in brackets.\n"
+        table.append([str(c) for c in cells])
+    return (markdown_table(header, table)
+            + "\n\nPruned and failed trials show their last validation score in brackets.\n")
 
 
 def _plots(study, tune_dir: Path) -> list[str]:
