@@ -104,7 +104,9 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
     ``unlabelled`` texts (``{"text": ...}``; sequence classification) add teacher-only examples.
     """
     from datasets import concatenate_datasets
-    from transformers import TrainingArguments, set_seed
+    from transformers import set_seed
+
+    from ..training.arguments import trainer_arguments
 
     set_seed(seed)
     for param in student.parameters():
@@ -117,12 +119,10 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
         extra = extra.add_column("labels", [UNLABELLED] * len(extra))
         dataset = concatenate_datasets([dataset, extra.cast(dataset.features)])
     with tempfile.TemporaryDirectory(prefix="tuneforge-distill-") as scratch:
-        args = TrainingArguments(
-            output_dir=scratch, num_train_epochs=epochs, learning_rate=learning_rate,
-            per_device_train_batch_size=batch_size, warmup_steps=0.06, weight_decay=0.01, seed=seed, data_seed=seed,
-            save_strategy="no", eval_strategy="no", logging_steps=200, report_to="none",
+        args = trainer_arguments(
+            scratch, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, seed=seed,
+            warmup_steps=0.06, weight_decay=0.01, save_strategy="no", eval_strategy="no", logging_steps=200,
             train_sampling_strategy="group_by_length", length_column_name="length", remove_unused_columns=False,
-            dataloader_pin_memory=False,
         )
         trainer = _trainer_class()(model=student, args=args, train_dataset=dataset, data_collator=task.collator(tokenizer),
                                    teacher=teacher, temperature=temperature, alpha=alpha)

@@ -103,6 +103,7 @@ class SetFit(Method):
         from ..fewshot.embedding_classifier import EmbeddingClassifier, encode_texts
 
         st = _sentence_transformers()
+        from ..training.arguments import trainer_arguments
         from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
         options: SetFitOptions = cfg.method
@@ -115,11 +116,11 @@ class SetFit(Method):
         encoder = st.SentenceTransformer(model_path, device="cpu", trust_remote_code=False)
         encoder.max_seq_length = max_length
         with tempfile.TemporaryDirectory(prefix="tuneforge-setfit-") as scratch:
-            args = st.SentenceTransformerTrainingArguments(
-                output_dir=scratch, num_train_epochs=options.contrastive_epochs,
-                per_device_train_batch_size=options.batch_size, learning_rate=options.learning_rate,
-                warmup_steps=0.1, seed=cfg.train.seed, data_seed=cfg.train.seed, save_strategy="no",
-                report_to="none", logging_steps=max(1, cfg.train.logging_steps), dataloader_pin_memory=False,
+            args = trainer_arguments(
+                scratch, epochs=options.contrastive_epochs, learning_rate=options.learning_rate,
+                batch_size=options.batch_size, seed=cfg.train.seed,
+                arguments_class=st.SentenceTransformerTrainingArguments,
+                warmup_steps=0.1, save_strategy="no", logging_steps=max(1, cfg.train.logging_steps),
             )
             dataset = Dataset.from_dict({"sentence1": [a for a, _, _ in pairs], "sentence2": [b for _, b, _ in pairs],
                                          "score": [s for _, _, s in pairs]})

@@ -5,30 +5,43 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def trainer_arguments(output_dir, *, epochs: float, learning_rate: float, batch_size: int, seed: int,
+                      arguments_class=None, **options):
+    """Trainer arguments every TuneForge training shares (no external trackers, no pinned memory, seeded
+    data order), plus ``options``; ``arguments_class`` e.g. sentence-transformers' own (default:
+    transformers' ``TrainingArguments``). The run, distillation and SetFit all build theirs here.
+
+    Example:
+        >>> trainer_arguments(tmp, epochs=1, learning_rate=1e-4, batch_size=32, seed=42, save_strategy="no")
+    """
+    if arguments_class is None:
+        from transformers import TrainingArguments as arguments_class
+    defaults = dict(report_to="none", dataloader_pin_memory=False, data_seed=seed)
+    return arguments_class(output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=learning_rate,
+                           per_device_train_batch_size=batch_size, seed=seed, **{**defaults, **options})
+
+
 def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bool = True):
     """TrainingArguments for a run: dynamic padding is the collator's job, length grouping here.
 
     Evaluation and checkpointing happen each epoch (or every ``train.eval_steps`` steps);
     the best checkpoint by ``metric`` is restored at the end.
     """
-    from transformers import TrainingArguments
-
     t = cfg.train
     strategy = "steps" if t.eval_steps else "epoch"
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps or -1,
+    return trainer_arguments(
+        output_dir,
+        epochs=t.epochs,
         learning_rate=t.learning_rate,
-        per_device_train_batch_size=t.batch_size,
+        batch_size=t.batch_size,
+        seed=t.seed,
+        max_steps=t.max_steps or -1,
         per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         warmup_steps=t.warmup_ratio,
         weight_decay=t.weight_decay,
         lr_scheduler_type=t.lr_scheduler,
         max_grad_norm=t.max_grad_norm,
-        seed=t.seed,
-        data_seed=t.seed,
         eval_strategy=strategy,
         save_strategy=strategy,
         eval_steps=t.eval_steps,
@@ -42,7 +55,5 @@ def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bo
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         length_column_name="length",
         remove_unused_columns=False,
-        dataloader_pin_memory=False,
-        report_to="none",
         disable_tqdm=False,
     )
