@@ -230,7 +230,9 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
             train, _ = split_examples(train, 1 - max_train_samples / len(train), 42)
     if unlabelled_data is not None:  # one text per line: the student learns them from the teacher alone
         distill_options = {**(distill_options or {}), "unlabelled": read_plain_texts(unlabelled_data)}
-    output = Path(output) if output else Path(bundle).parent / "compressed"
+    from .outputs import compress_folder
+
+    output = compress_folder(bundle, output)
     return compress_bundle(bundle, output, steps, examples, train, max_drop=max_drop, distill_options=distill_options,
                            prune_options=prune_options)
 

@@ -285,7 +285,9 @@ def compress(
     rejected = [r["variant"] for r in report["rows"] if not r["accepted"]]
     if rejected:
         console.print(f"rejected (drop over {max_drop} points): {', '.join(rejected)}")
-    console.print(f"final variant: {report['final']}; bundle: {output or bundle.parent / 'compressed'}")
+    from .outputs import compress_folder
+
+    console.print(f"final variant: {report['final']}; bundle: {compress_folder(bundle, output)}")
 
 
 @app.command()

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +46,10 @@ class RunResult:
 
 
 def resolve_run_dir(cfg: RunConfig) -> Path:
-    """``output.dir`` or ``runs/<config name>-<timestamp>``."""
-    if cfg.output.dir is not None:
-        return Path(cfg.output.dir)
-    return Path("runs") / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """``output.dir`` or ``runs/<config name>-<timestamp>`` (see ``tuneforge.outputs``)."""
+    from ..outputs import run_folder
+
+    return run_folder(cfg)
 
 
 def _attach_log_file(run_dir: Path) -> logging.Handler:

@@ -150,8 +150,9 @@ def compare_methods(cfg: RunConfig, methods: list[str], budget_seconds: float, o
         raise ConfigError("give at least one method to compare")
     for name in methods:
         METHODS.get(name)  # an unknown method fails here, naming the valid ones
-    out_dir = Path(out_dir) if out_dir is not None else (
-        Path(cfg.output.dir) if cfg.output.dir is not None else Path("runs") / f"{cfg.name}-compare")
+    from ..outputs import compare_folder
+
+    out_dir = compare_folder(cfg, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     share = budget_seconds / len(methods)
     rows, started = [], time.perf_counter()

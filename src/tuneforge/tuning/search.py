@@ -50,7 +50,9 @@ def _optuna():
 
 def tune_dir_for(cfg: RunConfig) -> Path:
     """``output.dir`` or ``runs/<config name>-tune`` (fixed, so a rerun finds the study)."""
-    return Path(cfg.output.dir) if cfg.output.dir is not None else Path("runs") / f"{cfg.name}-tune"
+    from ..outputs import tune_folder
+
+    return tune_folder(cfg)
 
 
 def _pruning_callback(trial, metric: str, deadline: float, on_report, warmup_evaluations: int = 1):
