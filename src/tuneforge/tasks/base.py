@@ -195,6 +195,20 @@ class Task:
         keys = ("label", "labels", "tags")
         return [a.get(k) for k in keys] == [b.get(k) for k in keys]
 
+    # -- text tasks: shared tokenization and inference ---------------------------------------------------
+
+    def text_features(self, examples, tokenizer, max_length: int) -> dict[str, list]:
+        """Tokenize texts (and their pairs, ``[CLS] a [SEP] b [SEP]``) without padding."""
+        texts = [e["text"] for e in examples]
+        pairs = [e["text_pair"] for e in examples] if examples and examples[0].get("text_pair") else None
+        return dict(tokenizer(texts, pairs, truncation=True, max_length=max_length))
+
+    def text_outputs(self, model, tokenizer, examples, max_length: int, batch_size: int) -> list[np.ndarray]:
+        """The model's output row (logits, or values) for each text example, in input order."""
+        columns = self.text_features(examples, tokenizer, max_length)
+        features = [dict(zip(columns, values)) for values in zip(*columns.values())]
+        return batched_logits(model, features, self.collator(tokenizer), batch_size)
+
     # -- model ---------------------------------------------------------------------------------------
 
     def encode(self, examples, tokenizer, label_names, max_length, with_labels=True):

@@ -16,7 +16,7 @@ from ..errors import DataError
 
 from ..evaluation.metrics import classification_metrics, multilabel_metrics
 from . import TASKS
-from .base import Task, batched_logits, sigmoid, softmax
+from .base import Task, sigmoid, softmax
 
 
 class SequenceClassification(Task):
@@ -68,12 +68,6 @@ class SequenceClassification(Task):
         """Softmax or sigmoid loss, by ``multilabel``."""
         return {"problem_type": "multi_label_classification" if self.multilabel else "single_label_classification"}
 
-    def _features(self, examples, tokenizer, max_length: int) -> dict[str, list]:
-        texts = [e["text"] for e in examples]
-        pairs = [e["text_pair"] for e in examples] if examples and examples[0].get("text_pair") else None
-        encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length)
-        return dict(encoded)
-
     def _label_ids(self, examples, label_names: list[str]) -> list:
         index = {n: i for i, n in enumerate(label_names)}
         if self.multilabel:
@@ -90,7 +84,7 @@ class SequenceClassification(Task):
         """Tokenize examples into a ``datasets.Dataset`` with ``length`` for length grouping."""
         from datasets import Dataset
 
-        columns = self._features(examples, tokenizer, max_length)
+        columns = self.text_features(examples, tokenizer, max_length)
         columns["length"] = [len(ids) for ids in columns["input_ids"]]
         if with_labels:
             columns["labels"] = self._label_ids(examples, label_names)
@@ -133,9 +127,7 @@ class SequenceClassification(Task):
 
     def predict(self, model, tokenizer, examples, label_names, *, max_length, threshold=0.5, batch_size=64):
         """Label and per-label scores for each example."""
-        columns = self._features(examples, tokenizer, max_length)
-        features = [dict(zip(columns, values)) for values in zip(*columns.values())]
-        logits = batched_logits(model, features, self.collator(tokenizer), batch_size)
+        logits = self.text_outputs(model, tokenizer, examples, max_length, batch_size)
         results = []
         for row in logits:
             if self.multilabel:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import DataError
 from . import TASKS
-from .base import Task, TaskOptions, batched_logits
+from .base import Task, TaskOptions
 
 TOP_ERRORS = 10
 
@@ -134,16 +134,11 @@ class TextRegression(Task):
 
     # -- model ---------------------------------------------------------------------------------------
 
-    def _features(self, examples, tokenizer, max_length: int) -> dict[str, list]:
-        texts = [e["text"] for e in examples]
-        pairs = [e["text_pair"] for e in examples] if examples and examples[0].get("text_pair") else None
-        return dict(tokenizer(texts, pairs, truncation=True, max_length=max_length))
-
     def encode(self, examples, tokenizer, label_names, max_length, with_labels=True):
         """Tokenize into a ``datasets.Dataset`` with ``length`` and float ``labels`` (examples, targets)."""
         from datasets import Dataset
 
-        columns = self._features(examples, tokenizer, max_length)
+        columns = self.text_features(examples, tokenizer, max_length)
         columns["length"] = [len(ids) for ids in columns["input_ids"]]
         if with_labels:
             columns["labels"] = [[float(v) for v in e["label"]] for e in examples]
@@ -180,9 +175,7 @@ class TextRegression(Task):
 
     def predict(self, model, tokenizer, examples, label_names, *, max_length, threshold=0.5, batch_size=64):
         """``value`` (the first target) and ``values`` (every target by name) for each example."""
-        columns = self._features(examples, tokenizer, max_length)
-        features = [dict(zip(columns, values)) for values in zip(*columns.values())]
-        outputs = batched_logits(model, features, self.collator(tokenizer), batch_size)
+        outputs = self.text_outputs(model, tokenizer, examples, max_length, batch_size)
         results = []
         for row in outputs:
             values = {name: round(float(v), 6) for name, v in zip(label_names, np.atleast_1d(row))}
