@@ -68,6 +68,12 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
+def _digest_matches(root: Path, manifest: dict[str, Any]) -> bool:
+    """Whether ``manifest.sha256`` holds the digest of ``manifest``'s content."""
+    digest = root / DIGEST
+    return digest.is_file() and digest.read_text(encoding="utf-8").strip() == manifest_digest(manifest)
+
+
 def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest.sha256`` and the manifest (hashes of every file, itself last), each atomically."""
     atomic_write_text(root / DIGEST, manifest_digest(manifest) + "\n")
@@ -167,11 +173,10 @@ def read_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
         problems += [f"unexpected file {name}" for name in extra]
         if problems:
             raise BundleError(f"{root}: bundle does not match its manifest: {'; '.join(problems[:5])}")
-        digest = root / DIGEST
         if version == 1:  # written before manifests had a digest: only the model cross-check guards them
             log.warning("%s: bundle format 1 (an older TuneForge): its manifest is not covered by a digest; "
                         "re-export or retrain it to upgrade", root)
-        elif not digest.is_file() or digest.read_text(encoding="utf-8").strip() != manifest_digest(manifest):
+        elif not _digest_matches(root, manifest):
             raise BundleError(f"{manifest_path}: the manifest was edited after the bundle was written (its content "
                               f"does not match {DIGEST}); retrain or re-export instead of editing it")
         for name in sorted(actual):
@@ -191,9 +196,7 @@ def update_manifest(path: str | Path, **sections: Any) -> dict[str, Any]:
     root = Path(path)
     manifest = read_manifest(root, verify=False)
     expected = manifest.get("files") or {}
-    digest = root / DIGEST
-    if manifest.get("format_version") != 1 and (
-            not digest.is_file() or digest.read_text(encoding="utf-8").strip() != manifest_digest(manifest)):
+    if manifest.get("format_version") != 1 and not _digest_matches(root, manifest):
         raise BundleError(f"{root / MANIFEST}: the manifest was edited after the bundle was written; not updating it")
     manifest["format_version"] = FORMAT_VERSION  # a format-1 bundle is upgraded by any update
     current = _file_hashes(root)

@@ -42,16 +42,18 @@ def walk_files(root: Path):
 
 def code_problems(root: Path) -> list[str]:
     """Code files below ``root`` and JSON files that declare custom code (``auto_map``)."""
-    problems = [f"{path} is a code file" for path in walk_files(root) if path.suffix.lower() in CODE_SUFFIXES]
-    for path in walk_files(root):
-        if path.name in CODE_DECLARING_FILES and path.is_file():
+    problems, declared = [], []
+    for path in walk_files(root):  # one walk: code files (reported first), and JSON files that name code
+        if path.suffix.lower() in CODE_SUFFIXES:
+            problems.append(f"{path} is a code file")
+        elif path.name in CODE_DECLARING_FILES and path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue  # reported by whoever parses it
             if isinstance(data, dict) and ("auto_map" in data or "custom_pipelines" in data):
-                problems.append(f"{path} declares custom code (auto_map)")
-    return problems
+                declared.append(f"{path} declares custom code (auto_map)")
+    return problems + declared
 
 
 def refuse_code(root: Path, error: type[TuneForgeError] = ConfigError) -> None:
