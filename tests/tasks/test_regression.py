@@ -112,3 +112,17 @@ def test_served_values(trained, tmp_path):
         assert json.loads(httpx.get(srv.url + "/v1/models").text)["task"]["type"] == "regression"
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("scores, message", [(["nan", "0.5", "0.1"], "is not a finite number"),
+                                             (["inf", "0.5", "0.1"], "is not a finite number"),
+                                             (["0.5", "0.5", "0.5"], "has the same value in every training example")])
+def test_targets_a_model_cannot_learn_are_refused(tmp_path, scores, message):
+    from tuneforge.data import load_splits
+    from tuneforge.tasks import get_task
+
+    path = write_csv(tmp_path / "d.csv", [{"text": f"text {i}", "score": s} for i, s in enumerate(scores * 2)])
+    cfg = build_config({"data": {"train": str(path), "label_column": "score", "validation": str(path)},
+                        "task": {"type": "regression"}})
+    with pytest.raises(DataError, match=message):
+        load_splits(cfg.data, get_task("regression"))
