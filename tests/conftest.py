@@ -9,6 +9,16 @@ from pathlib import Path
 
 import pytest
 
+
+def pytest_configure(config):
+    """Register the toy plugin (a method and a task in a temporary module) before tests are collected,
+    so every registry-driven test runs over it as over the built-in ones."""
+    import tempfile
+
+    from .toy_plugin import load_plugin
+
+    load_plugin(Path(tempfile.mkdtemp(prefix="tuneforge-plugin-")))
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -169,6 +179,27 @@ def resign_bundle(bundle: Path, manifest: dict | None = None) -> None:
     manifest["files"] = {p.relative_to(bundle).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
                          for p in sorted(bundle.rglob("*")) if p.is_file() and p.name != MANIFEST}
     (bundle / MANIFEST).write_text(json.dumps(manifest))
+
+
+def as_old_format(bundle: Path, version: int) -> tuple[Path, dict]:
+    """Rewrite a bundle in place as the TuneForge before the typed manifest wrote it: no ``model``
+    section; format 2 with the digest of that content, format 1 without a digest file."""
+    import hashlib
+
+    from tuneforge.bundle import DIGEST, MANIFEST, manifest_digest
+
+    raw = json.loads((bundle / MANIFEST).read_text())
+    raw.pop("model", None)
+    raw["format_version"] = version
+    raw.pop("files", None)
+    if version == 1:
+        (bundle / DIGEST).unlink()
+    else:
+        (bundle / DIGEST).write_text(manifest_digest(raw) + "\n")
+    raw["files"] = {p.relative_to(bundle).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                    for p in sorted(bundle.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    (bundle / MANIFEST).write_text(json.dumps(raw, indent=2))
+    return bundle, raw
 
 
 def assert_one_error(result, *fragments):

@@ -39,13 +39,13 @@ def copy_bundle(bundle_dir, tmp_path):
 
 def test_manifest_content(bundle_dir):
     manifest = read_manifest(bundle_dir)
-    assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["task"]["label_names"] == ["negative", "positive"]
-    assert manifest["method"]["name"] == "full"
-    assert len(manifest["base_model"]["weights_sha256"]) == 64
-    assert {"model/model.safetensors", "model/config.json", "report.md"} <= set(manifest["files"])
-    assert {"torch", "transformers", "tuneforge"} <= set(manifest["versions"])
-    assert "accuracy" in manifest["metrics"]
+    assert manifest.format_version == FORMAT_VERSION
+    assert manifest.task.label_names == ["negative", "positive"]
+    assert manifest.method.name == "full" and manifest.model.kind == "transformers"
+    assert len(manifest.base_model.weights_sha256) == 64
+    assert {"model/model.safetensors", "model/config.json", "report.md"} <= set(manifest.files)
+    assert {"torch", "transformers", "tuneforge"} <= set(manifest.versions)
+    assert "accuracy" in manifest.metrics
     assert not list(bundle_dir.rglob("*.bin")) and not list(bundle_dir.rglob("*.pt"))
 
 
@@ -147,7 +147,7 @@ def test_no_partial_bundle_is_left_in_place(bundle_dir, tmp_path, monkeypatch):
     from tuneforge import bundle as bundle_module
 
     target = copy_bundle(bundle_dir, tmp_path)
-    before = read_manifest(target)["files"]
+    before = read_manifest(target).files
     predictor = Predictor.load(target)
 
     def broken(*args, **kwargs):
@@ -155,23 +155,16 @@ def test_no_partial_bundle_is_left_in_place(bundle_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(bundle_module, "_write_manifest", broken)
     with pytest.raises(OSError):
-        bundle_module.save_bundle(target, predictor.model, predictor.tokenizer, {"task": predictor.manifest["task"]})
-    assert read_manifest(target)["files"] == before  # the old bundle, untouched and still valid
+        bundle_module.save_bundle(target, predictor.model, predictor.tokenizer, predictor.manifest)
+    assert read_manifest(target).files == before  # the old bundle, untouched and still valid
     Predictor.load(target)
 
 
 def as_format_1(bundle_dir, tmp_path):
     """The bundle as TuneForge wrote it before manifests had a digest (format version 1)."""
-    import hashlib
+    from .conftest import as_old_format
 
-    target = copy_bundle(bundle_dir, tmp_path)
-    (target / "manifest.sha256").unlink()
-    manifest = json.loads((target / MANIFEST).read_text())
-    manifest["format_version"] = 1
-    manifest["files"] = {p.relative_to(target).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                         for p in sorted(target.rglob("*")) if p.is_file() and p.name != MANIFEST}
-    (target / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    return target, manifest
+    return as_old_format(copy_bundle(bundle_dir, tmp_path), 1)
 
 
 def test_format_1_bundles_still_load_and_predict_the_same(bundle_dir, tmp_path, caplog):
@@ -187,3 +180,54 @@ def test_format_1_bundles_are_still_checked_against_their_model(bundle_dir, tmp_
     (old / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="in config.json"):
         Predictor.load(old)
+
+
+def test_format_2_bundles_load_migrated_and_predict_the_same(bundle_dir, tmp_path):
+    """Format 2 (a digest, no typed ``model`` section) is what TuneForge wrote before the typed manifest."""
+    from .conftest import as_old_format
+
+    old, raw = as_old_format(copy_bundle(bundle_dir, tmp_path), 2)
+    assert "model" not in raw and raw["format_version"] == 2
+    manifest = read_manifest(old)
+    assert manifest.format_version == FORMAT_VERSION and manifest.model.kind == "transformers"
+    texts = ["a great movie", "so boring"]
+    assert Predictor.load(old).predict_texts(texts) == Predictor.load(bundle_dir).predict_texts(texts)
+
+
+def test_an_update_upgrades_an_old_bundle_to_the_current_format(bundle_dir, tmp_path):
+    from tuneforge.bundle import update_manifest
+
+    from .conftest import as_old_format
+
+    old, _ = as_old_format(copy_bundle(bundle_dir, tmp_path), 2)
+    update_manifest(old, compress={"final": "original"})
+    raw = json.loads((old / MANIFEST).read_text())
+    assert raw["format_version"] == FORMAT_VERSION and raw["model"] == {"kind": "transformers"}
+    assert read_manifest(old).compress == {"final": "original"}  # verified again: digest and hashes hold
+
+
+def test_a_manifest_section_of_the_wrong_type_is_one_bundle_error(bundle_dir, tmp_path):
+    from .conftest import resign_bundle
+
+    target = copy_bundle(bundle_dir, tmp_path)
+    manifest = json.loads((target / MANIFEST).read_text())
+    manifest["task"]["max_length"] = "long"
+    resign_bundle(target, manifest)
+    with pytest.raises(BundleError, match="task.max_length"):
+        Predictor.load(target)
+
+
+def test_every_method_names_a_registered_kind_and_migration_agrees():
+    """A bundle written before kinds gets the kind its method says, for every registered method."""
+    from tuneforge.bundled import MODEL_KINDS, kind_for
+    from tuneforge.methods import METHODS
+
+    for name in METHODS.names():
+        method = METHODS.get(name)()
+        options = method.Options()
+        for merged in (True, False):
+            kind = method.model_kind(options, merged)
+            assert kind in MODEL_KINDS, (name, kind)
+            assert kind_for(name, options.model_dump(mode="json"), merged) == kind
+    with pytest.raises(BundleError, match="unknown method"):
+        kind_for("no_such_method", {}, True)

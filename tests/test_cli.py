@@ -77,7 +77,7 @@ def test_switch_method_on_the_cli(trained, tmp_path, method):
     _, data, _ = trained
     config = tmp_path / "cfg.yaml"
     config.write_text(yaml.safe_dump({
-        "data": {"train": str(data)}, "model": {"name": str(trained[0].predictor.manifest["base_model"]["path"])},
+        "data": {"train": str(data)}, "model": {"name": str(trained[0].predictor.manifest.base_model.path)},
         "train": {"epochs": 1, "batch_size": 8}, "output": {"dir": str(tmp_path / "run")},
     }))
     proc = run_cli("train", config, *method)

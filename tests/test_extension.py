@@ -3,7 +3,6 @@ or names, work everywhere once registered through the public registries (issue 1
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
@@ -15,69 +14,14 @@ from tuneforge.methods import METHODS
 from tuneforge.predictor import Predictor
 from tuneforge.tasks import TASKS
 
-PLUGIN = '''
-"""A method and a task from outside TuneForge."""
-from pydantic import Field
-
-from tuneforge.methods import METHODS, Method, MethodOptions, head_parameter_names, set_trainable
-from tuneforge.schema import ParamSpec
-from tuneforge.tasks import TASKS
-from tuneforge.tasks.classification import SequenceClassification
-
-
-class TopAndHeadOptions(MethodOptions):
-    name: str = "top_and_head"
-    top: int = Field(1, ge=1)
-
-
-@METHODS.register("top_and_head")
-class TopAndHead(Method):
-    """Train the head and the top encoder layers (a tiny variant of freezing)."""
-
-    Options = TopAndHeadOptions
-    default_learning_rate = 2e-3
-    search_space = {"method.top": ParamSpec(choices=[1, 2])}
-    compared_by_default = False
-
-    def apply(self, model, options):
-        head = head_parameter_names(model)
-        layers = len(model.base_model.encoder.layer)
-        keep = tuple(f"encoder.layer.{i}." for i in range(layers - options.top, layers))
-        set_trainable(model, lambda name: name in head or any(k in name for k in keep))
-        return model
-
-
-class ShoutedOptions(SequenceClassification.Options):
-    type: str = "shouted"
-
-
-class Shouted(SequenceClassification):
-    """Classification whose labels arrive in any case and are learnt in capitals."""
-
-    name = "shouted"
-    Options = ShoutedOptions
-
-    def parse_label(self, cell, where, columns):
-        return super().parse_label(cell, where, columns).upper()
-
-
-TASKS.register("shouted")(Shouted())
-'''
-
+from .toy_plugin import METHOD, MODULE, TASK
 
 @pytest.fixture(scope="module")
-def plugin(tmp_path_factory):
-    """Import the plugin from a file (as a user's own module would be), and unregister it afterwards."""
-    path = tmp_path_factory.mktemp("plugin") / "my_tuneforge_plugin.py"
-    path.write_text(PLUGIN)
-    spec = importlib.util.spec_from_file_location("my_tuneforge_plugin", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    METHODS.unregister("top_and_head")
-    TASKS.unregister("shouted")
-    sys.modules.pop(spec.name, None)
+def plugin():
+    """The toy plugin, registered (by ``tests/conftest.py``) through the public registries only."""
+    module = sys.modules[MODULE]
+    assert METHOD in METHODS and TASK in TASKS
+    return module
 
 
 def config(tiny_config, **sections):
@@ -90,6 +34,7 @@ def test_a_method_from_a_module_of_its_own(plugin, tiny_config, tmp_path):
     manifest = json.loads((result.bundle_dir / "tuneforge.json").read_text())
     assert manifest["method"]["name"] == "top_and_head" and 0 < manifest["method"]["trainable_parameters"] < \
         manifest["method"]["total_parameters"]
+    assert manifest["model"] == {"kind": "transformers"}  # merged: saved and reloaded as a plain model
     again = Predictor.load(result.bundle_dir)
     assert again.predict_texts(["a great movie"]) == result.predictor.predict_texts(["a great movie"])
     assert api.predict(result.bundle_dir, texts=["so dull"])[0]["label"] in {"positive", "negative"}
@@ -132,3 +77,10 @@ def test_nothing_else_names_them(plugin):
     for path in Path(tuneforge.__file__).parent.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "top_and_head" not in text and "shouted" not in text, path
+
+
+def test_the_contract_tests_pick_the_plugin_up_from_the_registry():
+    """The registry-driven contract test was parametrized with the plugin's method and task."""
+    from .methods import test_contract
+
+    assert METHOD in test_contract.ALL and TASK in test_contract.TASKS

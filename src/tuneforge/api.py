@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .bundle import Manifest
 from .config import RunConfig, build_config, load_config
 from .data.examples import DataColumns, read_plain_texts, read_task_file
 from .data.text import text_problem
@@ -88,7 +89,7 @@ def compare(config: RunConfig | str | Path, overrides: list[str] | None = None, 
                            Path(output) if output is not None else None, tolerance)
 
 
-def read_inputs(path: str | Path, manifest: dict[str, Any], data_format: str | None = None,
+def read_inputs(path: str | Path, manifest: Manifest, data_format: str | None = None,
                 require_labels: bool = False) -> list[dict[str, Any]]:
     """Read a file of inputs the way the bundle's task reads its data, with the bundle's column names.
 
@@ -96,10 +97,10 @@ def read_inputs(path: str | Path, manifest: dict[str, Any], data_format: str | N
     ``conll`` for entity tagging).
     """
     path = Path(path)
-    task = get_task(manifest["task"]["type"])
+    task = get_task(manifest.task.type)
     if path.suffix.lower() == ".txt" and data_format is None and not require_labels:
         return read_plain_texts(path)
-    return read_task_file(task, path, data_format, DataColumns.of(manifest.get("data", {})), require_labels)
+    return read_task_file(task, path, data_format, DataColumns.of(manifest.data), require_labels)
 
 
 def predict(
@@ -130,7 +131,7 @@ def predict(
         examples += read_inputs(input_path, predictor.manifest, data_format)
     if not examples:
         raise ConfigError("nothing to predict: give --text or --input")
-    needs_pair = bool(predictor.manifest.get("data", {}).get("text_pair_column"))
+    needs_pair = bool(predictor.manifest.data.text_pair_column)
     if needs_pair and any(not e.get("text_pair") for e in examples if "tokens" not in e):
         raise ConfigError("this model classifies text pairs: give a --text-pair for every --text")
     predictions = predictor.predict(examples)
@@ -163,7 +164,7 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
         context = {"bundle": str(bundle) if not isinstance(bundle, Predictor) else "(in memory)", "data": str(data),
-                   "backend": backend, "method": predictor.manifest["method"]["name"]}
+                   "backend": backend, "method": predictor.manifest.method.name}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         (out / "report.md").write_text(render_markdown(metrics, f"Evaluation on {data}", context, predictor.task),
                                        encoding="utf-8")
@@ -181,11 +182,12 @@ def export(bundle: str | Path, data: str | Path, data_format: str | None = None,
         >>> api.export("runs/sst2/bundle", "../shared/data/sst2/dev.tsv")["variants"]["fp32"]["max_abs_diff"] < 1e-4
         True
     """
+    from .bundle import read_manifest
     from .export.onnx_export import export_bundle
 
-    manifest = Predictor.load(bundle).manifest
+    manifest = read_manifest(bundle)
     examples = read_inputs(data, manifest, data_format, require_labels=True)
-    get_task(manifest["task"]["type"]).check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
+    get_task(manifest.task.type).check_known_labels(examples, manifest.task.label_names, "evaluation")
     return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop)
 
 
@@ -219,13 +221,16 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
     train_data = train_data or run_train
     if data is None:
         raise ConfigError("give evaluation data (--data FILE): the bundle's run folder does not name any")
-    manifest = Predictor.load(bundle).manifest
+    from .bundle import read_manifest
+
+    manifest = read_manifest(bundle)
+    task = get_task(manifest.task.type)
     examples = read_inputs(data, manifest, data_format, require_labels=True)
-    get_task(manifest["task"]["type"]).check_known_labels(examples, manifest["task"]["label_names"], "evaluation")
+    task.check_known_labels(examples, manifest.task.label_names, "evaluation")
     train = None
     if ("distill" in steps or "prune" in steps) and train_data is not None:
         train = read_inputs(train_data, manifest, data_format, require_labels=True)
-        get_task(manifest["task"]["type"]).check_known_labels(train, manifest["task"]["label_names"], "training")
+        task.check_known_labels(train, manifest.task.label_names, "training")
         if max_train_samples and len(train) > max_train_samples:
             train, _ = split_examples(train, 1 - max_train_samples / len(train), 42)
     if unlabelled_data is not None:  # one text per line: the student learns them from the teacher alone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -58,11 +59,18 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=32)
+def _weights_digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a weights file, computed once per process for a given size and modification time."""
+    return sha256_file(path)
+
+
 def backbone_reference(name: str, path: str) -> dict[str, str]:
-    """Name, folder and weights hash of a backbone, recorded in bundles."""
+    """Name, folder and weights hash of a backbone, recorded in bundles (hashed once per process:
+    a search or comparison runs many trials on the same backbone)."""
     weights = Path(path) / "model.safetensors"
-    return {
-        "name": name,
-        "path": path,
-        "weights_sha256": sha256_file(weights) if weights.is_file() else "",
-    }
+    digest = ""
+    if weights.is_file():
+        stat = weights.stat()
+        digest = _weights_digest(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
+    return {"name": name, "path": path, "weights_sha256": digest}

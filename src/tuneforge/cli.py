@@ -217,7 +217,7 @@ def evaluate(
     from .bundle import read_manifest
     from .tasks import get_task
 
-    task = get_task(read_manifest(bundle, verify=False)["task"]["type"])
+    task = get_task(read_manifest(bundle, verify=False).task.type)
     print_metrics(metrics, f"{data}", _console(), task.per_class_title)
     if output is not None:
         _console().print(f"metrics and reports in {output} (report.html, report.md, metrics.json)")

@@ -69,7 +69,7 @@ def test_compress_runs_every_step_and_writes_the_table(teacher, tmp_path):
     for row in report["rows"]:
         assert row["latency"]["batch_1"]["p50_ms"] > 0 and row["latency"]["batch_32"]["texts_per_second"] > 0
     out = Predictor.load(tmp_path / "out")  # the distilled student is the output bundle's model
-    assert out.model.config.num_hidden_layers == 1 and out.manifest["compress"]["final"] == report["final"]
+    assert out.model.config.num_hidden_layers == 1 and out.manifest.compress["final"] == report["final"]
     assert "| onnx-int8 |" in (tmp_path / "out" / "compress.md").read_text()
 
 
@@ -134,4 +134,4 @@ def test_distillation_can_add_unlabelled_text(teacher, tmp_path):
                           distill_options={"layers": 1, "epochs": 1})
     assert report["rows"][1]["variant"] == "distilled-1-layers"
     manifest = Predictor.load(tmp_path / "out").manifest
-    assert manifest["method"]["distilled"]["unlabelled"] == 4
+    assert manifest.method.distilled["unlabelled"] == 4

@@ -119,6 +119,6 @@ def test_onnx_backend_without_export_says_how_to_make_one(sentiment_bundle):
 @pytest.mark.parametrize("method", [{"name": "lora", "r": 4, "merge": False}, {"name": "adapter", "bottleneck": 8}])
 def test_adapter_bundles_export_merged_or_with_their_adapters(tiny_model_dir, tmp_path, method):
     result, data = train_tiny_bundle(tiny_model_dir, tmp_path, method=method)
-    assert result.predictor.manifest["method"]["merged"] is False
+    assert result.predictor.manifest.method.merged is False
     section = api.export(result.bundle_dir, data, quantize=False)
     assert section["variants"]["fp32"]["max_abs_diff"] <= 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0

@@ -37,14 +37,14 @@ def demo(task_type):
 def build(tiny_model_dir, task_type, name, seed=0, **options):
     task, _, labels = demo(task_type)
     torch.manual_seed(seed)
-    model = task.build_model(str(tiny_model_dir), labels)
+    built = task.build_model(str(tiny_model_dir), labels)
     cfg = build_config({"data": {"train": "-"}, "task": {"type": task_type}, "method": {"name": name, **options}})
     method = METHODS.get(name)()
     try:
         method.check_task(task, cfg)
     except ConfigError as exc:
         pytest.skip(f"{name} does not support {task_type}: {exc}")
-    return model, method, cfg.method
+    return built, method, cfg.method, task
 
 
 def batch(tiny_model_dir, task_type):
@@ -79,9 +79,9 @@ def test_unknown_option_is_named(name):
 @pytest.mark.parametrize("task_type", TASKS)
 @pytest.mark.parametrize("name", ALL)
 def test_forward_backward_and_trainable_set(tiny_model_dir, task_type, name):
-    model, method, opts = build(tiny_model_dir, task_type, name)
-    head = head_parameter_names(model)
-    model = method.apply(model, opts)
+    built, method, opts, task = build(tiny_model_dir, task_type, name)
+    head = head_parameter_names(built.model)
+    model = method.apply(built.model, opts, task)
     trainable, total = count_parameters(model)
     assert 0 < trainable <= total
     if name != "full":
@@ -100,29 +100,30 @@ def test_forward_backward_and_trainable_set(tiny_model_dir, task_type, name):
 
 def trained_stand_in(tiny_model_dir, task_type, name):
     """Apply the method, then nudge every trainable parameter as training would; return its logits."""
-    model, method, opts = build(tiny_model_dir, task_type, name)
-    model = method.apply(model, opts)
+    built, method, opts, task = build(tiny_model_dir, task_type, name)
+    model = method.apply(built.model, opts, task)
     with torch.no_grad():
         for p in model.parameters():
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.05)
     model.eval()
     inputs = {k: v for k, v in batch(tiny_model_dir, task_type).items() if k != "labels"}
-    return model, method, opts, inputs, model(**inputs).logits
+    return model, method, (opts, task, built.new_parameters), inputs, model(**inputs).logits
 
 
 @pytest.mark.parametrize("task_type", TASKS)
 @pytest.mark.parametrize("name", ALL)
 def test_trainable_state_round_trip(tiny_model_dir, task_type, name):
-    model, method, opts, inputs, expected = trained_stand_in(tiny_model_dir, task_type, name)
-    state = trainable_state(model)
+    model, method, (opts, task, new_parameters), inputs, expected = trained_stand_in(tiny_model_dir, task_type, name)
+    state = trainable_state(model, new_parameters)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    new = new_parameter_names(model)  # pooler + head: random, the tiny checkpoint has neither
+    new = new_parameter_names(model, new_parameters)  # pooler + head: random, the tiny checkpoint has neither
     assert set(state) == trainable | new
-    assert any("pooler" in n for n in state) == any(".pooler." in n for n in head_parameter_names(model))
+    head = head_parameter_names(build(tiny_model_dir, task_type, name)[0].model)  # of the task's model, unwrapped
+    assert any("pooler" in n for n in state) == any(".pooler." in n for n in head)
     # Another seed gives the rebuilt model other random new parameters: only the state may fix them.
-    fresh, _, _ = build(tiny_model_dir, task_type, name, seed=1)
-    fresh = method.apply(fresh, opts)
+    fresh, _, _, _ = build(tiny_model_dir, task_type, name, seed=1)
+    fresh = method.apply(fresh.model, opts, task)
     load_trainable(fresh, state)
     fresh.eval()
     assert torch.allclose(fresh(**inputs).logits, expected, atol=1e-6)
@@ -146,7 +147,7 @@ def test_merge_matches_unmerged_and_loads_without_peft(tiny_model_dir, tmp_path,
 
 @pytest.mark.parametrize("name", [n for n in ALL if not METHODS.get(n).can_merge])
 def test_unmergeable_methods_say_so(tiny_model_dir, name):
-    model, method, opts = build(tiny_model_dir, DEFAULT_TASK, name)
-    model = method.apply(model, opts)
+    built, method, opts, task = build(tiny_model_dir, DEFAULT_TASK, name)
+    model = method.apply(built.model, opts, task)
     with pytest.raises(ConfigError, match="cannot be merged"):
         method.merge(model)

@@ -77,9 +77,9 @@ def test_in_context_from_the_api_gives_a_bundle_that_reloads(tiny_config, tiny_d
     tiny_config["method"] = {"name": "in_context", "template": TEMPLATE, "shots_per_class": 2,
                              "verbalizer": {"negative": "bad", "positive": "good"}}
     result = api.train(build_config(tiny_config))
-    manifest = result.predictor.manifest["method"]
-    assert manifest["trainable_parameters"] == 0 and manifest["demonstrations"] == 4
-    assert set(manifest["calibration_prior"]) == {"negative", "positive"}
+    manifest = result.predictor.manifest.method
+    assert manifest.trainable_parameters == 0 and manifest.demonstrations == 4
+    assert set(manifest.calibration_prior) == {"negative", "positive"}
     reloaded = Predictor.load(result.bundle_dir)
     texts = ["a great movie", "so boring", "terrible music"]
     for a, b in zip(reloaded.predict_texts(texts), result.predictor.predict_texts(texts)):

@@ -12,7 +12,7 @@ from tuneforge.bundle import MANIFEST
 from tuneforge.config import build_config
 from tuneforge.errors import BundleError
 from tuneforge.predictor import Predictor
-from ..conftest import resign_bundle
+from ..conftest import as_old_format, resign_bundle
 
 TEXTS = ["a great movie", "so boring", "lovely acting"]
 
@@ -36,6 +36,12 @@ def test_adapter_only_bundle_reloads_and_checks_its_base(tiny_config, tmp_path):
         assert a == pytest.approx(b, abs=1e-5)
     assert api.evaluate(bundle, tiny_config["data"]["train"])["n"] == 24
 
+    old = tmp_path / "old"  # the same bundle as the TuneForge before the typed manifest wrote it
+    shutil.copytree(bundle, old)
+    as_old_format(old, 2)
+    assert Predictor.load(old).manifest.model.kind == "trained_parameters"
+    assert [p["scores"] for p in Predictor.load(old).predict_texts(TEXTS)] == got
+
     other = tmp_path / "other"
     shutil.copytree(bundle, other)
     manifest["base_model"]["weights_sha256"] = "0" * 64
@@ -46,7 +52,7 @@ def test_adapter_only_bundle_reloads_and_checks_its_base(tiny_config, tmp_path):
 
 def test_unmergeable_method_bundle_predicts(tiny_config):
     result = train(tiny_config, name="adapter", bottleneck=8)
-    assert result.predictor.manifest["method"]["merged"] is False
+    assert result.predictor.manifest.method.merged is False
     reloaded = Predictor.load(result.bundle_dir)
     assert [p["label"] for p in reloaded.predict_texts(TEXTS)] == [p["label"] for p in result.predictor.predict_texts(TEXTS)]
 

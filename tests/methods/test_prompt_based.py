@@ -25,8 +25,8 @@ def options(**method):
 def built(tiny_model_dir, **method):
     opts = options(**method)
     method_obj = METHODS.get("prompt")()
-    model = method_obj.build_model(get_task("classification"), str(tiny_model_dir), ["neg", "pos"], opts)
-    return method_obj, method_obj.apply(model, opts), opts
+    built = method_obj.build_model(get_task("classification"), str(tiny_model_dir), ["neg", "pos"], opts)
+    return method_obj, method_obj.apply(built.model, opts, get_task("classification")), opts
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_label_scores_are_the_mlm_heads_word_log_probabilities(tiny_model_dir, t
     # The same sentence through the plain masked-LM forward: one mask, read the two words' log-probabilities.
     plain = tokenizer(["a fun story [MASK]"], return_tensors="pt")
     with torch.no_grad():
-        vocab = type(model).forward(model, **plain).logits[0]
+        vocab = model.mlm(**plain).logits[0]
     position = plain["input_ids"][0].tolist().index(tokenizer.mask_token_id)
     log_probs = torch.log_softmax(vocab[position], -1)
     expected = log_probs[tokenizer.convert_tokens_to_ids(["awful", "great"])]
@@ -77,10 +77,11 @@ def test_missing_mlm_head_starts_from_the_embeddings(tmp_path, tiny_model_dir):
     AutoModel.from_pretrained(tiny_model_dir).save_pretrained(tmp_path)  # encoder only, no MLM head
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(tmp_path)
     _, model, _ = built(tmp_path)
-    transform = model.cls.predictions.transform
+    mlm = model.mlm
+    transform = mlm.cls.predictions.transform
     assert torch.equal(transform.dense.weight, torch.eye(transform.dense.weight.shape[0]))
-    assert torch.count_nonzero(model.cls.predictions.bias) == 0
-    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # decoder tied
+    assert torch.count_nonzero(mlm.cls.predictions.bias) == 0
+    assert mlm.get_output_embeddings().weight is mlm.get_input_embeddings().weight  # decoder tied
 
 
 @pytest.mark.parametrize("adapt", [{"name": "full"}, {"name": "lora", "r": 4}, {"name": "bitfit"}])
@@ -99,7 +100,7 @@ def test_adapt_method_decides_what_trains_and_merges_exactly(tiny_model_dir, tok
     model.eval()
     expected = model(**enc).logits
     merged = method.merge(model).eval()
-    assert type(merged).__module__.startswith("transformers.")
+    assert type(merged.mlm).__module__.startswith("transformers.")  # the adapt method folded in: a plain masked LM
     assert (merged(**enc).logits - expected).abs().max() < 1e-4
 
 

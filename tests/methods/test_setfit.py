@@ -44,7 +44,7 @@ def test_setfit_few_shot_runs_per_seed_with_mean_and_std(tiny_config):
     assert "| 1 |" in (result.run_dir / "report.md").read_text()
     for seed, run in result.runs.items():
         assert run.run_dir == result.run_dir / f"seed-{seed}"
-        assert run.predictor.manifest["train_stats"]["examples"] == 8  # 4 per class
+        assert run.predictor.manifest.train_stats["examples"] == 8  # 4 per class
         texts = ["a great movie", "so boring"]
         reloaded = Predictor.load(run.bundle_dir)
         for a, b in zip(reloaded.predict_texts(texts), run.predictor.predict_texts(texts)):
@@ -65,7 +65,7 @@ def test_seeds_draw_different_examples():
 def test_any_gradient_method_runs_few_shot(tiny_config):
     result = api.train(few_shot_config(tiny_config, {"name": "linear_probe"}, per_class=2, seeds=(3, 4)))
     for run in result.runs.values():
-        assert run.predictor.manifest["train_stats"]["label_counts"] == {"negative": 2, "positive": 2}
+        assert run.predictor.manifest.train_stats["label_counts"] == {"negative": 2, "positive": 2}
         assert run.metrics["n"] == 6  # the test split stays whole
 
 

@@ -22,15 +22,15 @@ def test_descriptions_decide_the_label(tiny_config):
     predictions = result.predictor.predict_texts(["wonderful music", "terrible music"])
     assert [p["label"] for p in predictions] == ["positive", "negative"]
     assert predictions[0]["score"] > 0.5
-    manifest = result.predictor.manifest["method"]
-    assert manifest["trainable_parameters"] == 0
-    assert manifest["label_descriptions"] == descriptions
+    manifest = result.predictor.manifest.method
+    assert manifest.trainable_parameters == 0
+    assert manifest.label_descriptions == descriptions
     assert "label descriptions" in (result.run_dir / "report.md").read_text()
 
 
 def test_template_and_reload(tiny_config):
     result = api.train(zero_shot_config(tiny_config, template="this film is {description}"))
-    assert result.predictor.manifest["method"]["label_descriptions"]["positive"] == "this film is positive"
+    assert result.predictor.manifest.method.label_descriptions["positive"] == "this film is positive"
     texts = ["a great movie", "so boring"]
     reloaded = Predictor.load(result.bundle_dir)
     for a, b in zip(reloaded.predict_texts(texts), result.predictor.predict_texts(texts)):
@@ -71,8 +71,8 @@ def test_nli_scores_are_entailment_logits_of_text_hypothesis_pairs(tiny_config, 
 
     result = api.train(zero_shot_config(tiny_config, nli_model=str(tiny_nli_dir),
                                         label_descriptions={"positive": "great", "negative": "awful"}))
-    manifest = result.predictor.manifest["method"]
-    assert manifest["label_descriptions"] == {"negative": "This example is awful.", "positive": "This example is great."}
+    manifest = result.predictor.manifest.method
+    assert manifest.label_descriptions == {"negative": "This example is awful.", "positive": "This example is great."}
     nli = AutoModelForSequenceClassification.from_pretrained(tiny_nli_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_nli_dir)
     texts = ["a great movie", "i hate this film"]

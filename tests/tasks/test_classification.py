@@ -81,7 +81,7 @@ def test_sentence_pairs(tiny_config, tmp_path):
     tiny_config["data"] = {"train": str(write_csv(tmp_path / "pairs.csv", rows)), "text_column": "a",
                            "text_pair_column": "b", "split": {"validation": 0.2, "test": 0.2, "seed": 0}}
     result = api.train(build_config(tiny_config))
-    assert result.predictor.manifest["data"]["text_pair_column"] == "b"
+    assert result.predictor.manifest.data.text_pair_column == "b"
     out = api.predict(result.bundle_dir, texts=["good movie"], text_pairs=["bad movie"])
     assert out[0]["text_pair"] == "bad movie" and out[0]["label"] in {"same", "different"}
     from tuneforge.errors import ConfigError

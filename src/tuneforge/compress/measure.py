@@ -1,4 +1,5 @@
-"""Latency and throughput of a model on real texts, the same way for every variant."""
+"""Latency and throughput of a model on real texts, the same way for every variant (``compress``)
+and every method (the advisor of ``compare``)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def example_text(example: dict[str, Any]) -> str:
+    """The text a timing feeds the model for one example (a token list is joined with spaces)."""
+    return example.get("text") or " ".join(example.get("tokens", []))
+
+
 def latency(model, tokenizer, texts: list[str], batch_size: int, max_length: int = 128, warmup: int = 3,
-            max_batches: int | None = None) -> dict[str, Any]:
-    """Time ``model`` on ``texts`` in batches of ``batch_size`` (tokenized before timing, padded per batch).
+            max_batches: int | None = None, pairs: list[str] | None = None) -> dict[str, Any]:
+    """Time ``model`` on ``texts`` (and second texts ``pairs``) in batches of ``batch_size``
+    (tokenized before timing, padded per batch).
 
     Returns p50/p95 milliseconds per batch and texts per second. The first ``warmup`` batches
     are run untimed.
@@ -40,8 +47,9 @@ def latency(model, tokenizer, texts: list[str], batch_size: int, max_length: int
     """
     import torch
 
-    batches = [tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length,
-                         return_tensors="pt") for i in range(0, len(texts), batch_size)]
+    batches = [tokenizer(texts[i : i + batch_size], pairs[i : i + batch_size] if pairs else None, padding=True,
+                         truncation=True, max_length=max_length, return_tensors="pt")
+               for i in range(0, len(texts), batch_size)]
     if max_batches:
         batches = batches[:max_batches]
     names = {"input_ids", "attention_mask", "token_type_ids"}

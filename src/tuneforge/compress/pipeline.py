@@ -83,12 +83,18 @@ def _save_variant(out: Path, bundle, source, model, score: float, facts: dict[st
     from ..bundle import save_bundle
     from ..methods import DEFAULT_METHOD
 
-    manifest = {k: v for k, v in source.manifest.items() if k not in ("files", "onnx", "versions", "created",
-                                                                       "format_version", "compress")}
+    from ..bundle import MethodSection, ModelSection
+    from ..methods import METHODS
+
     n = sum(p.numel() for p in model.parameters())
-    manifest["method"] = {"name": DEFAULT_METHOD, "options": {"name": DEFAULT_METHOD, "merge": True}, "merged": True,
-                          "trainable_parameters": n, "total_parameters": n, **facts}
-    manifest["metrics"] = {"split": "evaluation", source.task.default_metric: score}
+    plain = METHODS.get(DEFAULT_METHOD)()  # the compressed model is a plain (merged) model of the task
+    options = plain.Options(name=DEFAULT_METHOD, merge=True)
+    method = MethodSection.model_validate({"name": DEFAULT_METHOD, "options": options.model_dump(mode="json"),
+                                           "merged": True, "trainable_parameters": n, "total_parameters": n, **facts})
+    manifest = source.manifest.model_copy(update={
+        "method": method, "model": ModelSection(kind=plain.model_kind(options, True)),
+        "metrics": {"split": "evaluation", source.task.default_metric: score},
+    })
     report = Path(bundle) / "report.md"
     shutil.rmtree(out)
     save_bundle(out, model, source.tokenizer, manifest, report.read_text(encoding="utf-8") if report.is_file() else None)
@@ -109,7 +115,7 @@ def compress_bundle(bundle: str | Path, out_dir: str | Path, steps: list[str], e
     from ..export.onnx_export import OnnxModel, export_bundle, exportable_model
     from ..predictor import Predictor
     from .distill import distill, train_student
-    from .measure import torch_int8
+    from .measure import example_text, torch_int8
     from .prune import make_permanent, parse_spec, prune_model, sparsity_of
 
     unknown = [s for s in steps if s not in STEPS]
@@ -126,7 +132,7 @@ def compress_bundle(bundle: str | Path, out_dir: str | Path, steps: list[str], e
     source = Predictor.load(bundle)
     teacher = exportable_model(source)
     metric = source.task.default_metric
-    texts = [e.get("text") or " ".join(e.get("tokens", [])) for e in eval_examples]
+    texts = [example_text(e) for e in eval_examples]
     original = _score(source, eval_examples, teacher)
     model_files = lambda root: list((Path(root) / "model").glob("*.safetensors"))
     rows = [_row("original", "-", original, original, max_drop, _size_mb(model_files(bundle)) or _torch_size_mb(teacher),

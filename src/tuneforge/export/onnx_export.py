@@ -84,12 +84,12 @@ def exportable_model(predictor):
     from ..methods import METHODS
 
     model = predictor.model
-    method = METHODS.get(predictor.manifest["method"]["name"])()
-    options = method.Options.model_validate(predictor.manifest["method"]["options"])
+    section = predictor.manifest.method
+    method = METHODS.get(section.name)()
+    options = method.Options.model_validate(section.options)
     if not method.can_export(options):
-        raise ExportError(f"method {predictor.manifest['method']['name']} builds its inputs in Python "
-                          "and cannot be exported to ONNX")
-    if not predictor.manifest["method"].get("merged", True) and method.can_merge:
+        raise ExportError(f"method {section.name} builds its inputs in Python and cannot be exported to ONNX")
+    if not section.merged and method.can_merge:
         model = method.merge(model)
     return model.eval()
 
@@ -137,8 +137,7 @@ def quantize_int8(source: Path, target: Path) -> None:
 def _main_metric(predictor, examples, predictions) -> tuple[str, float] | None:
     if not examples or not all(("label" in e or "tags" in e) for e in examples):
         return None
-    metrics = predictor.task.score(examples, predictions, predictor.label_names,
-                                   predictor.manifest.get("train_stats", {}))
+    metrics = predictor.task.score(examples, predictions, predictor.label_names, predictor.manifest.train_stats)
     key = predictor.task.default_metric
     return key, float(metrics[key])
 

@@ -3,15 +3,19 @@
 Every method follows one contract, checked by one parametrized test over the registry:
 
 - ``Options``: a pydantic model, the ``method:`` config section (``name`` plus the method's options);
-- ``apply(model, options)``: returns the model with exactly the intended parameters trainable
-  (raises ``ConfigError`` for options that do not fit the backbone);
-- ``build_model`` / ``load_trained``: the model the method trains and its reload from a bundle
-  (the task's own model by default; prompt-based fine-tuning uses the masked-LM model);
+- ``apply(model, options, task)``: returns the model with exactly the intended parameters trainable
+  (raises ``ConfigError`` for options that do not fit the backbone); ``task`` is None when the model
+  is not the task's own (prompt-based fine-tuning hands its masked-LM model to another method);
+- ``build_model`` / ``load_trained``: the model the method trains (a ``BuiltModel``: the model plus
+  the parameters the checkpoint lacked) and its reload from a bundle (the task's own model by
+  default; prompt-based fine-tuning wraps the masked-LM model);
+- ``model_kind(options, merged)``: which kind of bundled model (``tuneforge.bundled``) it saves;
+- ``load_tokenizer(options, model_path)``: the tokenizer its model reads with (the backbone's by default);
 - ``callbacks(options)``: Trainer callbacks the method needs (most need none);
 - ``can_merge`` and ``merge(model)``: fold the trained weights into a plain transformers model;
 - methods with a recipe of their own (zero-shot, contrastive few-shot) set ``uses_trainer = False``
-  and implement ``fit`` (build and train the whole model) and ``load_model`` (reload it from a bundle);
-- what is saved for an unmerged bundle is the trainable parameters only
+  and implement ``fit`` (build and train the whole model) and ``model_kind`` (how its bundles hold it);
+- what is saved for an unmerged bundle is the trainable parameters plus the new ones only
   (``trainable_state``); reloading is ``apply`` on the same base, then ``load_trainable``;
 - what the rest of TuneForge asks of it, declared here and nowhere else: ``check_task`` (the tasks
   and configs it supports), ``can_export`` (ONNX), ``default_learning_rate`` and ``search_space``
@@ -24,8 +28,11 @@ names it.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from ..registry import Registry
 from ..schema import ParamSpec, StrictModel
+from ..tasks.base import BuiltModel
 
 
 class MethodOptions(StrictModel):
@@ -58,16 +65,27 @@ class Method:
         """Option values for a ``compare`` run given its share of the time budget (most need none)."""
         return {}
 
-    def build_model(self, task, model_path: str, label_names: list[str], options: MethodOptions):
+    def build_model(self, task, model_path: str, label_names: list[str], options: MethodOptions) -> BuiltModel:
         """The model this method trains; the task's model with a fresh head unless the method needs another."""
         return task.build_model(model_path, label_names)
+
+    def model_kind(self, options: MethodOptions, merged: bool) -> str:
+        """The kind of model its bundles hold (``tuneforge.bundled.MODEL_KINDS``)."""
+        return "transformers" if merged else "trained_parameters"
+
+    def load_tokenizer(self, options: MethodOptions, model_path: str):
+        """The tokenizer its model reads with: the backbone's, unless the method brings another model."""
+        from ..model_files import load_tokenizer
+
+        return load_tokenizer(model_path)
 
     def load_trained(self, task, model_dir: str, options: MethodOptions):
         """Reload a merged model that this method trained from a bundle's ``model/`` folder."""
         return task.load_trained(model_dir)
 
-    def apply(self, model, options: MethodOptions):
-        """Prepare ``model`` for training under this method and return it."""
+    def apply(self, model, options: MethodOptions, task):
+        """Prepare ``model`` for training under this method and return it (``task``: whose model it
+        is, or None for a model that is not a task's own, such as prompt-based fine-tuning's masked LM)."""
         raise NotImplementedError
 
     def model_config_problem(self, task, config: dict, label_names: list[str]) -> str | None:
@@ -83,11 +101,8 @@ class Method:
         return model
 
     def fit(self, model_path: str, tokenizer, splits, cfg, max_length: int):
-        """(``uses_trainer = False`` only) build and train the model; return (model, facts for the report)."""
-        raise NotImplementedError
-
-    def load_model(self, model_dir):
-        """(``uses_trainer = False`` only) reload the model a bundle's ``model/`` folder holds."""
+        """(``uses_trainer = False`` only) build and train the model; return (model, facts for the report).
+        ``tokenizer`` is ``load_tokenizer``'s; ``model_kind`` names the kind that saves and reloads the model."""
         raise NotImplementedError
 
 
@@ -113,10 +128,10 @@ def count_parameters(model) -> tuple[int, int]:
     return trainable, total
 
 
-def new_parameter_names(model) -> set[str]:
-    """Names of ``model``'s parameters that the base checkpoint lacked (``tuneforge_new_parameters``,
-    e.g. the head or a randomly initialised pooler), as they are named inside any peft wrapper."""
-    new = tuple(getattr(model, "tuneforge_new_parameters", ()) or ())
+def new_parameter_names(model, new: Sequence[str]) -> set[str]:
+    """Names of ``model``'s parameters among ``new`` (what the base checkpoint lacked, e.g. the head or
+    a randomly initialised pooler: ``BuiltModel.new_parameters``), as named inside any wrapper."""
+    new = tuple(new)
     names = set()
     for name, _ in model.named_parameters():
         plain = name.replace(".base_layer.", ".")  # peft wraps targeted layers: x.dense.base_layer.weight
@@ -125,10 +140,10 @@ def new_parameter_names(model) -> set[str]:
     return names
 
 
-def trainable_state(model) -> dict:
+def trainable_state(model, new_parameters: Sequence[str] = ()) -> dict:
     """What an unmerged bundle stores: the trainable parameters, plus the new ones
     (``new_parameter_names``), which a model rebuilt from the base could not reproduce."""
-    new = new_parameter_names(model)
+    new = new_parameter_names(model, new_parameters)
     return {
         name: p.detach().contiguous().cpu() for name, p in model.named_parameters() if p.requires_grad or name in new
     }

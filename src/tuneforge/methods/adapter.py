@@ -63,7 +63,7 @@ class BottleneckAdapter(Method):
     """Insert a bottleneck adapter after each targeted projection; train adapters, LayerNorms, head.
 
     Example:
-        >>> model = BottleneckAdapter().apply(model, AdapterOptions(bottleneck=32))
+        >>> model = BottleneckAdapter().apply(model, AdapterOptions(bottleneck=32), task)
     """
 
     Options = AdapterOptions
@@ -73,7 +73,7 @@ class BottleneckAdapter(Method):
     prompt_adaptable = True
     compared_by_default = True
 
-    def apply(self, model, options: AdapterOptions):
+    def apply(self, model, options: AdapterOptions, task):
         """Attach adapters as child modules (``<proj>.adapter``) run by a forward hook."""
         patterns = options.target_modules or DEFAULT_TARGETS.get(getattr(model.config, "model_type", ""))
         if not patterns:

@@ -16,7 +16,7 @@ class FullFineTuning(Method):
     """Train all parameters.
 
     Example:
-        >>> model = FullFineTuning().apply(model, FullOptions())
+        >>> model = FullFineTuning().apply(model, FullOptions(), task)
     """
 
     Options = FullOptions
@@ -25,7 +25,7 @@ class FullFineTuning(Method):
     prompt_adaptable = True
     compared_by_default = True
 
-    def apply(self, model, options: FullOptions):
+    def apply(self, model, options: FullOptions, task):
         """Mark every parameter trainable."""
         for param in model.parameters():
             param.requires_grad_(True)

@@ -104,8 +104,6 @@ class InContext(Method):
             log.info("in_context: content-free label probabilities %s", facts["calibration_prior"])
         return model, facts
 
-    def load_model(self, model_dir):
-        """Reload the in-context classifier of a bundle."""
-        from ..fewshot.in_context import InContextClassifier
-
-        return InContextClassifier.from_pretrained(model_dir)
+    def model_kind(self, options, merged: bool) -> str:
+        """Its bundles hold the causal LM and its demonstrations prompt."""
+        return "in_context_classifier"

@@ -38,7 +38,7 @@ class Freeze(Method):
     """Train the top k encoder layers (or listed layers) and the head; freeze the rest.
 
     Example:
-        >>> Freeze().apply(model, FreezeOptions(train_layers=2))
+        >>> Freeze().apply(model, FreezeOptions(train_layers=2), task)
     """
 
     Options = FreezeOptions
@@ -47,7 +47,7 @@ class Freeze(Method):
     prompt_adaptable = True
     compared_by_default = True
 
-    def apply(self, model, options: FreezeOptions):
+    def apply(self, model, options: FreezeOptions, task):
         """Freeze all but the chosen layers, the pooler and the head (and embeddings if asked)."""
         n_layers = encoder_layer_count(model)
         if options.layers is not None:
@@ -88,7 +88,7 @@ class LinearProbe(Method):
     default_learning_rate = 3e-3
     prompt_adaptable = True
 
-    def apply(self, model, options: LinearProbeOptions):
+    def apply(self, model, options: LinearProbeOptions, task):
         """Leave only head parameters trainable."""
         head = head_parameter_names(model)
         set_trainable(model, lambda name: name in head)
@@ -110,7 +110,7 @@ class BitFit(Method):
     prompt_adaptable = True
     compared_by_default = True
 
-    def apply(self, model, options: BitFitOptions):
+    def apply(self, model, options: BitFitOptions, task):
         """Leave bias terms and head parameters trainable."""
         head = head_parameter_names(model)
         if not any(name.endswith(".bias") and name not in head for name, _ in model.named_parameters()):

@@ -7,6 +7,7 @@ Each is a small options class plus the peft config it builds. The task head alwa
 from __future__ import annotations
 
 from pydantic import Field
+from torch import nn
 
 from ..errors import ConfigError
 from ..schema import ParamSpec
@@ -24,25 +25,17 @@ ENCODER_IA3_TARGETS = {
 }
 
 
-def peft_task_type(model) -> str:
-    """peft's task type for a transformers model class."""
-    name = type(model).__name__
-    if name.endswith("ForSequenceClassification"):
-        return "SEQ_CLS"
-    if name.endswith("ForTokenClassification"):
-        return "TOKEN_CLS"
-    if name.endswith("ForCausalLM"):
-        return "CAUSAL_LM"
-    if name.endswith("ForMaskedLM"):
-        return None  # prompt-based fine-tuning: a plain PeftModel around the masked-LM model
-    raise ConfigError(f"parameter-efficient methods do not support {name}")
+def _task_type(task) -> str | None:
+    """peft's task type for the task's model (None: a model that is not a task's own, which peft wraps
+    as a plain ``PeftModel``, e.g. prompt-based fine-tuning's masked LM)."""
+    return task.peft_task_type if task is not None else None
 
 
-def _has_pooler_head(model) -> bool:
+def _has_pooler_head(model, task_type: str | None) -> bool:
     """A sequence classifier whose backbone has a pooler (BERT-style): the pooler belongs to the head."""
     from . import head_parameter_names
 
-    return peft_task_type(model) == "SEQ_CLS" and any(".pooler." in n for n in head_parameter_names(model))
+    return task_type == "SEQ_CLS" and any(".pooler." in n for n in head_parameter_names(model))
 
 
 def _import_peft():
@@ -58,16 +51,18 @@ class PeftMethod(Method):
 
     trains_pooler = False  # train a BERT-style pooler whole, as part of the head (peft modules_to_save)
 
-    def peft_config(self, model, options):
+    def peft_config(self, model, options, task_type: str | None):
+        """The peft config of this method for ``model`` (``task_type``: peft's, from the task)."""
         raise NotImplementedError
 
-    def apply(self, model, options):
+    def apply(self, model, options, task):
         """Wrap ``model`` with peft; options that do not fit the backbone fail here, before training."""
         peft = _import_peft()
-        config = self.peft_config(model, options)
-        if self.trains_pooler and _has_pooler_head(model):
+        task_type = _task_type(task)
+        config = self.peft_config(model, options, task_type)
+        if self.trains_pooler and _has_pooler_head(model, task_type):
             config.modules_to_save = [*(config.modules_to_save or []), "pooler"]  # part of the head: trains whole
-        if self.trains_pooler and type(model).__name__.endswith("ForMaskedLM"):
+        if self.trains_pooler and task_type is None:
             # the MLM head's transform may have started as the identity (checkpoint without MLM head)
             transforms = [n for n, _ in model.named_modules() if n.endswith("predictions.transform")]
             config.modules_to_save = [*(config.modules_to_save or []), *transforms]
@@ -108,10 +103,10 @@ class Lora(PeftMethod):
     compared_by_default = True
     trains_pooler = True
 
-    def peft_config(self, model, options: LoraOptions):
+    def peft_config(self, model, options: LoraOptions, task_type):
         peft = _import_peft()
         return peft.LoraConfig(
-            task_type=peft_task_type(model), r=options.r, lora_alpha=options.alpha,
+            task_type=task_type, r=options.r, lora_alpha=options.alpha,
             lora_dropout=options.dropout, target_modules=_targets(model, options, ENCODER_LORA_TARGETS),
         )
 
@@ -160,12 +155,12 @@ class AdaLora(PeftMethod):
     prompt_adaptable = True
     trains_pooler = True
 
-    def peft_config(self, model, options: AdaLoraOptions):
+    def peft_config(self, model, options: AdaLoraOptions, task_type):
         peft = _import_peft()
         if options.target_r > options.init_r:
             raise ConfigError("method.target_r must not exceed method.init_r")
         return peft.AdaLoraConfig(
-            task_type=peft_task_type(model), init_r=options.init_r, target_r=options.target_r,
+            task_type=task_type, init_r=options.init_r, target_r=options.target_r,
             lora_alpha=options.alpha, lora_dropout=options.dropout, tinit=0, tfinal=0, deltaT=options.delta_t,
             orth_reg_weight=options.orth_reg_weight, total_step=10_000,  # set from the Trainer at train start
             target_modules=_targets(model, options, ENCODER_LORA_TARGETS),
@@ -191,12 +186,12 @@ class IA3(PeftMethod):
     default_learning_rate = 3e-3
     prompt_adaptable = True
 
-    def peft_config(self, model, options: IA3Options):
+    def peft_config(self, model, options: IA3Options, task_type):
         peft = _import_peft()
         default = ENCODER_IA3_TARGETS.get(getattr(model.config, "model_type", ""), (None, None))
         targets = options.target_modules if options.target_modules is not None else default[0]
         feedforward = options.feedforward_modules if options.feedforward_modules is not None else default[1]
-        return peft.IA3Config(task_type=peft_task_type(model), target_modules=targets, feedforward_modules=feedforward)
+        return peft.IA3Config(task_type=task_type, target_modules=targets, feedforward_modules=feedforward)
 
 
 class PromptOptions(MethodOptions):
@@ -214,30 +209,30 @@ class PTuningOptions(PromptOptions):
     encoder_hidden_size: int = Field(128, ge=1)
 
 
-def _drop_virtual_token_positions(model, num_virtual_tokens: int):
-    """Make a prompt-tuned token classifier return one logit row per real token.
+class RealTokenLogits(nn.Module):
+    """A prompt-tuned token classifier that returns one logit row per real token.
 
-    peft prepends the virtual tokens to the input embeddings, so the encoder's outputs (and
-    its loss) are ``num_virtual_tokens`` positions longer than the labels. Here the base
-    model runs without labels, the virtual positions are cut off the logits, and the loss is
-    computed on what remains, so training, prediction and word alignment see real tokens only.
+    peft prepends the virtual tokens to the input embeddings, so the encoder's outputs (and its
+    loss) are ``num_virtual_tokens`` positions longer than the labels. This wrapper runs the peft
+    model without labels, cuts the virtual positions off the logits and computes the loss on what
+    remains, so training, prediction and word alignment see real tokens only.
     """
-    import torch
 
-    peft_forward = model.forward
+    def __init__(self, peft_model, num_virtual_tokens: int) -> None:
+        super().__init__()
+        self.peft_model = peft_model
+        self.num_virtual_tokens = num_virtual_tokens
 
-    def forward(*args, labels=None, **kwargs):
-        output = peft_forward(*args, **kwargs)
-        output.logits = output.logits[:, num_virtual_tokens:, :]  # (batch, virtual + seq, labels) -> (batch, seq, labels)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        output = self.peft_model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                 **kwargs)
+        output.logits = output.logits[:, self.num_virtual_tokens:, :]  # (batch, virtual + seq, labels) -> (batch, seq, labels)
         if labels is not None:
             logits = output.logits
-            output.loss = torch.nn.functional.cross_entropy(
+            output.loss = nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).to(logits.device), ignore_index=-100
             )
         return output
-
-    model.forward = forward
-    return model
 
 
 class _PromptMethod(PeftMethod):
@@ -246,12 +241,11 @@ class _PromptMethod(PeftMethod):
     can_merge = False
     prepends_embeddings = True  # prompt and p-tuning lengthen the input; prefix tuning does not
 
-    def apply(self, model, options):
-        """Wrap with peft; token classifiers get logits for the real tokens only."""
-        task_type = peft_task_type(model)
-        model = super().apply(model, options)
-        if task_type == "TOKEN_CLS" and self.prepends_embeddings:
-            model = _drop_virtual_token_positions(model, options.num_virtual_tokens)
+    def apply(self, model, options, task):
+        """Wrap with peft; token classifiers get logits for the real tokens only (``RealTokenLogits``)."""
+        model = super().apply(model, options, task)
+        if _task_type(task) == "TOKEN_CLS" and self.prepends_embeddings:
+            model = RealTokenLogits(model, options.num_virtual_tokens)
         return model
 
     def merge(self, model):
@@ -266,8 +260,8 @@ class PromptTuning(_PromptMethod):
     default_learning_rate = 3e-2
     search_space = {"method.num_virtual_tokens": ParamSpec(choices=[10, 20, 30])}
 
-    def peft_config(self, model, options: PromptOptions):
-        return _import_peft().PromptTuningConfig(task_type=peft_task_type(model), num_virtual_tokens=options.num_virtual_tokens)
+    def peft_config(self, model, options: PromptOptions, task_type):
+        return _import_peft().PromptTuningConfig(task_type=task_type, num_virtual_tokens=options.num_virtual_tokens)
 
 
 class PrefixOptions(PromptOptions):
@@ -285,8 +279,8 @@ class PrefixTuning(_PromptMethod):
     search_space = {"method.num_virtual_tokens": ParamSpec(choices=[10, 20, 30])}
     prepends_embeddings = False
 
-    def peft_config(self, model, options: PrefixOptions):
-        return _import_peft().PrefixTuningConfig(task_type=peft_task_type(model), num_virtual_tokens=options.num_virtual_tokens)
+    def peft_config(self, model, options: PrefixOptions, task_type):
+        return _import_peft().PrefixTuningConfig(task_type=task_type, num_virtual_tokens=options.num_virtual_tokens)
 
 
 @METHODS.register("p_tuning")
@@ -296,8 +290,8 @@ class PTuning(_PromptMethod):
     Options = PTuningOptions
     default_learning_rate = 1e-2
 
-    def peft_config(self, model, options: PTuningOptions):
+    def peft_config(self, model, options: PTuningOptions, task_type):
         return _import_peft().PromptEncoderConfig(
-            task_type=peft_task_type(model), num_virtual_tokens=options.num_virtual_tokens,
+            task_type=task_type, num_virtual_tokens=options.num_virtual_tokens,
             encoder_hidden_size=options.encoder_hidden_size,
         )

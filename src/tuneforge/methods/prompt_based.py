@@ -14,9 +14,9 @@ with a handful of examples.
   as the identity, so the mask position is scored by similarity to each word's embedding.
 - What trains is decided by another method (``method.adapt``): ``full`` by default, or
   ``lora``, ``bitfit``, ``freeze``, ``adapter``... applied to the masked-LM model.
-- The model stays a transformers ``...ForMaskedLM`` (its forward replaced by the prompt
-  forward); the template and verbalizer travel in its ``config.json`` as ``tuneforge_prompt``,
-  so a bundle reloads without the training config.
+- The model is a ``PromptClassifier`` around a transformers ``...ForMaskedLM`` model; the template
+  and verbalizer travel in its ``config.json`` as ``tuneforge_prompt``, so a bundle reloads without
+  the training config.
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import torch
 from pydantic import Field, field_validator, model_validator
+from torch import nn
 
 from ..errors import ConfigError
+from ..tasks.base import BuiltModel
 from . import DEFAULT_METHOD, METHODS, Method, MethodOptions, single_label_only
 
 MASK_SLOT = re.compile(r"\[MASK\]|\{mask\}")
@@ -134,8 +137,6 @@ def wrap_in_template(input_ids, attention_mask, spec: dict[str, Any], max_positi
 
     Shapes: (batch, seq) -> ids (batch, seq'), mask (batch, seq'), slots (batch, mask_count).
     """
-    import torch
-
     prefix = torch.tensor(spec["prefix_ids"], dtype=input_ids.dtype)
     suffix = torch.tensor(spec["suffix_ids"], dtype=input_ids.dtype)
     room = max_positions - 2 - len(prefix) - len(suffix)
@@ -155,50 +156,93 @@ def wrap_in_template(input_ids, attention_mask, spec: dict[str, Any], max_positi
     return out.to(input_ids.device), out_mask.to(input_ids.device), torch.stack(slots).to(input_ids.device)
 
 
-def attach_prompt(model, spec: dict[str, Any]):
-    """Give a masked-LM model the prompt forward: inputs as for a classifier, logits per label."""
-    import torch
-    from transformers.modeling_outputs import SequenceClassifierOutput
+class PromptClassifier(nn.Module):
+    """A masked-LM model with the prompt forward: inputs as for a classifier, logits per label.
 
-    model.config.tuneforge_prompt = spec
-    base = getattr(model, model.base_model_prefix)
-    head = _lm_head(model)
-    # (labels, words, mask_count) token ids and a mask of real tokens, for one gather per batch
-    words = max(len(w) for w in spec["label_words"])
-    table = torch.zeros(len(spec["label_words"]), words, spec["mask_count"], dtype=torch.long)
-    real = torch.zeros(table.shape)
-    word_real = torch.zeros(table.shape[:2])
-    for i, token_lists in enumerate(spec["label_words"]):
-        for j, ids in enumerate(token_lists):
-            table[i, j, : len(ids)] = torch.tensor(ids)
-            real[i, j, : len(ids)] = 1.0
-            word_real[i, j] = 1.0
-    max_positions = getattr(model.config, "max_position_embeddings", 512)
+    ``mlm`` is the transformers ``...ForMaskedLM`` model (possibly wrapped by the ``adapt``
+    method, e.g. a peft model); the prompt ``spec`` travels in its config as ``tuneforge_prompt``.
+    """
 
-    def forward(input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+    def __init__(self, mlm, spec: dict[str, Any]) -> None:
+        super().__init__()
+        mlm.config.tuneforge_prompt = spec
+        self.mlm = mlm
+        self.config = mlm.config
+        self.spec = spec
+        # (labels, words, mask_count) token ids and masks of real entries, for one gather per batch
+        words = max(len(w) for w in spec["label_words"])
+        table = torch.zeros(len(spec["label_words"]), words, spec["mask_count"], dtype=torch.long)
+        real = torch.zeros(table.shape)
+        word_real = torch.zeros(table.shape[:2])
+        for i, token_lists in enumerate(spec["label_words"]):
+            for j, ids in enumerate(token_lists):
+                table[i, j, : len(ids)] = torch.tensor(ids)
+                real[i, j, : len(ids)] = 1.0
+                word_real[i, j] = 1.0
+        self.register_buffer("table", table, persistent=False)
+        self.register_buffer("real", real, persistent=False)
+        self.register_buffer("word_real", word_real, persistent=False)
+        self.max_positions = getattr(mlm.config, "max_position_embeddings", 512)
+
+    def _plain(self):
+        """The transformers model inside any adapt wrapper (peft), whose encoder and head we call."""
+        return self.mlm.get_base_model() if hasattr(self.mlm, "get_base_model") else self.mlm
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        """Classifier inputs -> ``SequenceClassifierOutput`` with one logit per label (log mean word probability)."""
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        ids, mask, slots = wrap_in_template(input_ids, attention_mask, spec, max_positions)
-        hidden = base(input_ids=ids, attention_mask=mask).last_hidden_state  # (batch, seq', width)
+        plain = self._plain()
+        ids, mask, slots = wrap_in_template(input_ids, attention_mask, self.spec, self.max_positions)
+        hidden = getattr(plain, plain.base_model_prefix)(input_ids=ids, attention_mask=mask).last_hidden_state
         picked = hidden[torch.arange(len(ids), device=ids.device)[:, None], slots]  # (batch, masks, width)
-        log_probs = torch.log_softmax(head(picked).float(), dim=-1)  # (batch, masks, vocab)
-        n_labels, n_words, n_masks = table.shape
-        index = table.to(ids.device).permute(2, 0, 1).reshape(1, n_masks, -1).expand(len(ids), -1, -1)
+        log_probs = torch.log_softmax(_lm_head(plain)(picked).float(), dim=-1)  # (batch, masks, vocab)
+        n_labels, n_words, n_masks = self.table.shape
+        index = self.table.permute(2, 0, 1).reshape(1, n_masks, -1).expand(len(ids), -1, -1)
         token_lp = log_probs.gather(2, index).reshape(len(ids), n_masks, n_labels, n_words).permute(0, 2, 3, 1)
-        word_lp = (token_lp * real).sum(-1) / real.sum(-1).clamp(min=1)  # (batch, labels, words): mean over tokens
-        word_lp = word_lp.masked_fill(word_real == 0, float("-inf"))
-        logits = torch.logsumexp(word_lp, dim=-1) - torch.log(word_real.sum(-1))  # log of the mean word probability
-        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        word_lp = (token_lp * self.real).sum(-1) / self.real.sum(-1).clamp(min=1)  # (batch, labels, words)
+        word_lp = word_lp.masked_fill(self.word_real == 0, float("-inf"))
+        logits = torch.logsumexp(word_lp, dim=-1) - torch.log(self.word_real.sum(-1))  # log of the mean word probability
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
-    model.forward = forward
-    return model
+    def save_pretrained(self, path, **kwargs) -> None:
+        """The masked-LM folder (``save_pretrained``); its config carries the prompt."""
+        self.mlm.save_pretrained(path, **kwargs)
+
+    def state_dict(self, *args, **kwargs):
+        """The state without tied aliases (the MLM decoder shares the input embeddings): Trainer writes
+        a plain module's checkpoints with safetensors, which refuses shared tensors. Loading the
+        remaining name fills the shared tensor, so nothing is lost."""
+        state = super().state_dict(*args, **kwargs)
+        for name in self._aliases(state):
+            del state[name]
+        return state
+
+    @staticmethod
+    def _aliases(state) -> list[str]:
+        seen, aliases = set(), []
+        for name, tensor in state.items():
+            key = (tensor.data_ptr(), tuple(tensor.shape))
+            if key in seen:
+                aliases.append(name)
+            seen.add(key)
+        return aliases
+
+    @property
+    def _keys_to_ignore_on_save(self) -> list[str]:
+        """What ``state_dict`` leaves out (Trainer reads this after loading a checkpoint, then ties weights)."""
+        return self._aliases(super().state_dict())
+
+    def tie_weights(self) -> None:
+        """Tie the masked LM's decoder to its input embeddings again (they stay tied; for Trainer)."""
+        self._plain().tie_weights()
 
 
 def _fill_missing_head(model, missing: list[str]) -> None:
     """Initialise an absent MLM head: identity transform, unit LayerNorm, zero biases (decoder is tied)."""
-    import torch
-
     params = dict(model.named_parameters())
     with torch.no_grad():
         for name in missing:
@@ -244,9 +288,8 @@ class PromptBased(Method):
         model, info = load_model("AutoModelForMaskedLM", model_path, output_loading_info=True)
         missing = sorted(info.get("missing_keys") or ())
         _fill_missing_head(model, missing)
-        model.tuneforge_new_parameters = missing
         spec = prompt_spec(load_tokenizer(model_path), options, label_names)
-        return attach_prompt(model, spec)
+        return BuiltModel(PromptClassifier(model, spec), missing)
 
     def model_config_problem(self, task, config: dict, label_names: list[str]) -> str | None:
         """The prompt in ``config.json`` must score the manifest's labels, in order."""
@@ -263,22 +306,23 @@ class PromptBased(Method):
         spec = getattr(model.config, "tuneforge_prompt", None)
         if not spec:
             raise ConfigError(f"{model_dir}: config.json holds no tuneforge_prompt")
-        return attach_prompt(model, spec)
+        return PromptClassifier(model, spec)
 
-    def apply(self, model, options: PromptBasedOptions):
-        """Apply the ``adapt`` method to the masked-LM model (its head is the MLM head)."""
+    def apply(self, model: PromptClassifier, options: PromptBasedOptions, task):
+        """Apply the ``adapt`` method to the masked-LM model inside (its head is the MLM head; it is
+        not the task's own model, so the adapt method gets no task)."""
         method, inner = self._inner(options)
         self._adapt = method  # merge folds what this method trained
-        return method.apply(model, inner)
+        model.mlm = method.apply(model.mlm, inner, None)
+        return model
 
     def callbacks(self, options: PromptBasedOptions) -> list:
         method, inner = self._inner(options)
         return method.callbacks(inner)
 
-    def merge(self, model):
-        """Fold the adapt method's weights in; the prompt forward and its config travel along."""
-        spec = model.config.tuneforge_prompt
+    def merge(self, model: PromptClassifier):
+        """Fold the adapt method's weights into the masked-LM model; the prompt travels in its config."""
         adapt = getattr(self, "_adapt", None)
         if adapt is None:
             raise ConfigError("merge needs the model that apply() prepared")
-        return attach_prompt(adapt.merge(model), spec)
+        return PromptClassifier(adapt.merge(model.mlm), model.spec)

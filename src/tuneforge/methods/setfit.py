@@ -134,11 +134,9 @@ class SetFit(Method):
         model.set_head(torch.tensor(weight, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32))
         return model.eval(), {"contrastive_pairs": len(pairs)}
 
-    def load_model(self, model_dir):
-        """Reload the embedding classifier of a bundle."""
-        from ..fewshot.embedding_classifier import EmbeddingClassifier
-
-        return EmbeddingClassifier.from_pretrained(model_dir)
+    def model_kind(self, options, merged: bool) -> str:
+        """Its bundles hold the embedding classifier (encoder + logistic-regression head)."""
+        return "embedding_classifier"
 
 
 def _head_for(head, label_names: list[str]):

@@ -83,16 +83,15 @@ class ZeroShot(Method):
             model = NLIZeroShotClassifier.from_nli_model(path, load_tokenizer(path), hypotheses)
         except ValueError as exc:
             raise ConfigError(f"method.nli_model {nli_model}: {exc}") from None
-        model.tokenizer = load_tokenizer(path)  # the bundle keeps the NLI model's tokenizer
         return model, {"label_descriptions": dict(zip(label_names, hypotheses)), "nli_model": nli_model}
 
-    def load_model(self, model_dir):
-        """Reload the zero-shot classifier of a bundle (embedding similarity or NLI)."""
-        from pathlib import Path
+    def model_kind(self, options: ZeroShotOptions, merged: bool) -> str:
+        """The NLI cross-encoder, or the embedding classifier with description rows as its head."""
+        return "nli_classifier" if options.nli_model else "embedding_classifier"
 
-        from ..fewshot.embedding_classifier import EmbeddingClassifier
-        from ..fewshot.nli_zero_shot import SPEC_FILE, NLIZeroShotClassifier
+    def load_tokenizer(self, options: ZeroShotOptions, model_path: str):
+        """The NLI model brings its own tokenizer (the bundle keeps it); else the backbone's."""
+        from ..backbone import resolve_backbone
+        from ..model_files import load_tokenizer
 
-        if (Path(model_dir) / SPEC_FILE).is_file():
-            return NLIZeroShotClassifier.from_pretrained(model_dir)
-        return EmbeddingClassifier.from_pretrained(model_dir)
+        return load_tokenizer(resolve_backbone(options.nli_model) if options.nli_model else model_path)

@@ -219,10 +219,10 @@ def create_app(settings: ServeSettings, predictor=None):
     async def models():
         """The served bundle's manifest: task, labels, method, versions, metrics."""
         m = engine.predictor.manifest
-        return {"bundle": settings.bundle, "backend": settings.backend, "task": m["task"],
-                "method": {k: m["method"].get(k) for k in ("name", "merged", "trainable_parameters", "total_parameters")},
-                "base_model": m.get("base_model", {}).get("name"), "versions": m.get("versions"),
-                "metrics": m.get("metrics"), "created": m.get("created")}
+        return {"bundle": settings.bundle, "backend": settings.backend, "task": m.task.model_dump(mode="json"),
+                "method": m.method.model_dump(mode="json", include={"name", "merged", "trainable_parameters",
+                                                                    "total_parameters"}),
+                "base_model": m.base_model.name, "versions": m.versions, "metrics": m.metrics, "created": m.created}
 
     @app.post("/v1/predict", openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": PREDICT_SCHEMA}}}}, responses={
@@ -248,7 +248,7 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, body)
         if engine.predictor is None:
             return _error(503, "not ready: loading", {"Retry-After": "1"})
-        needs_pair = bool(engine.predictor.manifest.get("data", {}).get("text_pair_column"))
+        needs_pair = bool(engine.predictor.manifest.data.text_pair_column)
         examples = examples_from_body(body, settings.max_texts, settings.max_text_chars, needs_pair)
         if isinstance(examples, str):
             metrics.rejected.labels("invalid").inc()
@@ -311,7 +311,7 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, f"kept the current model: {str(exc).replace(str(path), shown)}")
         except Exception as exc:
             return _error(422, f"kept the current model: {type(exc).__name__}")
-        return {"status": "reloaded", "bundle": shown, "task": manifest["task"]["type"]}
+        return {"status": "reloaded", "bundle": shown, "task": manifest.task.type}
 
     return app
 

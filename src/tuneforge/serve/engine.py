@@ -104,5 +104,5 @@ class Engine:
 
 
 def _warm_up(predictor) -> list[dict[str, Any]]:
-    pairs = predictor.manifest.get("data", {}).get("text_pair_column")
+    pairs = predictor.manifest.data.text_pair_column
     return [{"text": "warm-up", "text_pair": "warm-up"} if pairs else {"text": "warm-up"}]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +16,16 @@ from ..schema import StrictModel
 
 log = logging.getLogger("tuneforge")
 MISSING_LOOKING = {"nan", "null", "none", "na", "n/a", "nil", "undefined", "?", "-"}
+
+
+@dataclass
+class BuiltModel:
+    """A model built for training, and the names of its parameters the checkpoint lacked (the head,
+    sometimes a pooler): a bundle that stores only trained parameters must store these too, or a
+    model rebuilt from the base would get other random values."""
+
+    model: Any
+    new_parameters: list[str] = field(default_factory=list)
 
 
 class TaskOptions(StrictModel):
@@ -32,7 +43,7 @@ class Task:
     - data: ``formats`` it reads and ``plain_text_format`` (what a ``.txt`` file is), ``read_examples``
       (a file -> checked examples), ``label_space`` (label names, or target names for regression),
       ``check_training_data``, ``check_known_labels``, ``train_stats`` (what baselines need);
-    - ``build_model``: a transformers model with a fresh head for ``label_names``;
+    - ``build_model``: a transformers model with a fresh head for ``label_names`` (a ``BuiltModel``);
     - ``encode``: checked examples -> a ``datasets.Dataset`` of model inputs (with ``length``);
     - ``collator``: pads a batch dynamically;
     - ``trainer_metrics``: a ``compute_metrics`` function for transformers' Trainer;
@@ -41,7 +52,7 @@ class Task:
       ``{"examples": n, "label_counts": {...}}`` of the training data, for baselines);
     - reports: ``report_sections`` (HTML parts) and ``markdown_sections``; ``per_class_title``;
     - export: ``same_prediction`` (how the ONNX parity check compares two predictions);
-    - ``peft_task_type`` for peft's config.
+    - ``peft_task_type``: peft's task type for the task's model (parameter-efficient methods ask it).
     """
 
     Options: type[TaskOptions] = TaskOptions
@@ -59,13 +70,8 @@ class Task:
 
     auto_class: str = ""
 
-    def build_model(self, model_path: str, label_names: list[str]):
-        """An ``auto_class`` model with a fresh head for ``label_names``.
-
-        Parameters the checkpoint lacks (the head, sometimes a pooler) are recorded in
-        ``model.tuneforge_new_parameters``: a bundle that stores only trained parameters must
-        store these too, or a model rebuilt from the base would get other random values.
-        """
+    def build_model(self, model_path: str, label_names: list[str]) -> BuiltModel:
+        """An ``auto_class`` model with a fresh head for ``label_names``, and what the checkpoint lacked."""
         from ..model_files import load_model
 
         model, info = load_model(
@@ -77,8 +83,7 @@ class Task:
             label2id={n: i for i, n in enumerate(label_names)},
             **self.model_options(),
         )
-        model.tuneforge_new_parameters = sorted(info.get("missing_keys") or ())
-        return model
+        return BuiltModel(model, sorted(info.get("missing_keys") or ()))
 
     def model_config_problem(self, config: dict[str, Any], label_names: list[str]) -> str | None:
         """Why a bundle's ``config.json`` disagrees with its manifest's task and labels, or None.

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backbone import backbone_reference, resolve_backbone
-from ..bundle import MANIFEST, save_bundle
+from ..bundle import MANIFEST, Manifest, save_bundle
 from ..config import RunConfig, dump_config
 from ..data import load_splits
 from ..errors import ConfigError
@@ -81,6 +81,7 @@ class Fitted:
     epochs: float = 0.0
     facts: dict[str, Any] = field(default_factory=dict)
     log_history: list[dict[str, Any]] | None = None
+    new_parameters: list[str] = field(default_factory=list)  # what the base checkpoint lacked (BuiltModel)
 
 
 def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric, checkpoints,
@@ -88,7 +89,8 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     """The gradient path: method applied to a transformers model, trained by Trainer."""
     from transformers import EarlyStoppingCallback, Trainer
 
-    model = method.apply(method.build_model(task, model_path, splits.label_names, cfg.method), cfg.method)
+    built = method.build_model(task, model_path, splits.label_names, cfg.method)
+    model = method.apply(built.model, cfg.method, task)
     trainable, total = count_parameters(model)
     log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
     train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
@@ -117,6 +119,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
         model=method.merge(trainer.model) if merged else trainer.model, trainable=trainable, total=total,
         merged=merged, train_seconds=seconds, train_metrics=output.metrics, best=trainer.state.best_metric,
         steps=trainer.state.global_step, epochs=trainer.state.epoch or 0.0, log_history=trainer.state.log_history,
+        new_parameters=built.new_parameters,
     )
 
 
@@ -139,11 +142,11 @@ def finished_run(run_dir: Path, started: float) -> RunResult:
     best = metrics.pop("best_validation", {}) or {}
     train_metrics = metrics.pop("train", {}) or {}
     predictor = Predictor.load(run_dir / "bundle")
-    method = predictor.manifest["method"]
+    method = predictor.manifest.method
     metric, best_value = next(iter(best.items()), ("", None))
     return RunResult(run_dir, run_dir / "bundle", metrics, split, time.perf_counter() - started, predictor,
-                     train_metrics.get("train_runtime", 0.0), method.get("trainable_parameters", 0),
-                     method.get("total_parameters", 0), best_value, metric)
+                     train_metrics.get("train_runtime", 0.0), method.trainable_parameters,
+                     method.total_parameters, best_value, metric)
 
 
 @dataclass
@@ -172,9 +175,7 @@ class Evaluated:
 
 def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
     """Step 1: task, method and metric checked; backbone found (before any data is read); data read,
-    checked and split; tokenizer loaded."""
-    from ..model_files import load_tokenizer
-
+    checked and split; the tokenizer the method's model reads with loaded."""
     task = get_task(cfg.task.type)
     method = METHODS.get(cfg.method.name)()
     method.check_task(task, cfg)
@@ -186,7 +187,7 @@ def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
     splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
     log.info("data: %d train, %d validation, %s test examples; %d labels", len(splits.train), len(splits.validation),
              len(splits.test) if splits.test else "no", len(splits.label_names))
-    return Prepared(task, method, metric, model_path, splits, load_tokenizer(model_path),
+    return Prepared(task, method, metric, model_path, splits, method.load_tokenizer(cfg.method, model_path),
                     cfg.model.max_length or task.default_max_length)
 
 
@@ -195,14 +196,12 @@ def fit(cfg: RunConfig, prep: Prepared, run_dir: Path, resume_from: str | None, 
     if prep.method.uses_trainer:
         return _fit_with_trainer(cfg, prep.task, prep.method, prep.model_path, prep.tokenizer, prep.splits,
                                  prep.max_length, prep.metric, run_dir / "checkpoints", resume_from, run_dir, callbacks)
-    fitted = _fit_own_recipe(cfg, prep.method, prep.model_path, prep.tokenizer, prep.splits, prep.max_length)
-    prep.tokenizer = getattr(fitted.model, "tokenizer", prep.tokenizer)  # a model that reads with its own (NLI)
-    return fitted
+    return _fit_own_recipe(cfg, prep.method, prep.model_path, prep.tokenizer, prep.splits, prep.max_length)
 
 
-def manifest_of(cfg: RunConfig, prep: Prepared, fitted: Fitted) -> dict[str, Any]:
+def manifest_of(cfg: RunConfig, prep: Prepared, fitted: Fitted) -> Manifest:
     """What the bundle's manifest says about the run (``bundle.py`` adds versions and hashes)."""
-    return {
+    return Manifest.model_validate({
         "task": {"type": cfg.task.type, "label_names": prep.splits.label_names, "max_length": prep.max_length,
                  "threshold": cfg.task.threshold},
         "data": {"text_column": cfg.data.text_column, "text_pair_column": cfg.data.text_pair_column,
@@ -212,10 +211,11 @@ def manifest_of(cfg: RunConfig, prep: Prepared, fitted: Fitted) -> dict[str, Any
         "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"), "merged": fitted.merged,
                    "trainable_parameters": fitted.trainable, "total_parameters": fitted.total, **fitted.facts},
         "base_model": backbone_reference(cfg.model.name, prep.model_path),
-    }
+        "model": {"kind": prep.method.model_kind(cfg.method, fitted.merged)},
+    })
 
 
-def evaluate(prep: Prepared, fitted: Fitted, manifest: dict[str, Any]) -> Evaluated:
+def evaluate(prep: Prepared, fitted: Fitted, manifest: Manifest) -> Evaluated:
     """Step 3: the trained model on the test split (the validation split when there is no test)."""
     predictor = Predictor(fitted.model, prep.tokenizer, manifest)
     split, examples = ("test", prep.splits.test) if prep.splits.test else ("validation", prep.splits.validation)
@@ -282,9 +282,9 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         manifest = manifest_of(cfg, prep, fitted)
         ev = evaluate(prep, fitted, manifest)
         markdown = report(cfg, prep, fitted, ev, run_dir)
-        manifest["metrics"] = {"split": ev.split, **headline(ev.metrics)}
+        manifest.metrics = {"split": ev.split, **headline(ev.metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, prep.tokenizer, manifest, markdown,
-                                 trainable_only=not fitted.merged) if save_model else None
+                                 fitted.new_parameters) if save_model else None
         if not cfg.output.keep_checkpoints and checkpoints.is_dir():
             remove_dir(checkpoints)
         wall = time.perf_counter() - started

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,27 +58,23 @@ def _dir_mb(path: Path) -> float:
 
 
 def measure_latency(predictor, examples: list[dict[str, Any]], singles: int = 50) -> dict[str, float]:
-    """Median milliseconds per text one at a time, and texts per second in batches of 32.
+    """Median milliseconds per text one at a time, and texts per second in batches of 32: the model
+    timed by ``compress.measure.latency``, as ``tuneforge compress`` times its variants.
 
     Example:
         >>> measure_latency(Predictor.load("runs/demo/bundle"), examples)["ms_per_text_b1"]
         4.1
     """
-    import torch
+    from ..compress.measure import example_text, latency
 
-    sample = examples[: max(singles, 64)]
-    with torch.inference_mode():
-        predictor.predict(sample[:4], batch_size=4)  # warm-up
-        times = []
-        for example in sample[:singles]:
-            started = time.perf_counter()
-            predictor.predict([example], batch_size=1)
-            times.append(time.perf_counter() - started)
-        batch = (sample * (1 + 128 // len(sample)))[:128]
-        started = time.perf_counter()
-        predictor.predict(batch, batch_size=32)
-        batched = time.perf_counter() - started
-    return {"ms_per_text_b1": 1000 * statistics.median(times), "texts_per_s_b32": len(batch) / batched}
+    texts = [example_text(e) for e in examples]
+    pairs = [e.get("text_pair") or "" for e in examples] if any(e.get("text_pair") for e in examples) else None
+    grow = 1 + 128 // max(1, len(texts))
+    one = latency(predictor.model, predictor.tokenizer, texts[:singles], 1, predictor.max_length,
+                  pairs=pairs[:singles] if pairs else None)
+    many = latency(predictor.model, predictor.tokenizer, (texts * grow)[:128], 32, predictor.max_length,
+                   pairs=(pairs * grow)[:128] if pairs else None)
+    return {"ms_per_text_b1": one["p50_ms"], "texts_per_s_b32": many["texts_per_second"]}
 
 
 def _run_method(cfg: RunConfig, name: str, share: float, out_dir: Path) -> dict[str, Any]:
