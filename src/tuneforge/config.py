@@ -22,7 +22,7 @@ from .tasks.base import TaskOptions
 from .schema import ParamSpec, StrictModel  # noqa: F401  (ParamSpec: part of the config schema)
 
 DEFAULT_BACKBONE = "default"
-DataFormat = Literal["csv", "tsv", "jsonl", "conll"]
+DataFormat = Literal["csv", "tsv", "jsonl", "json", "conll"]
 
 
 class SplitConfig(StrictModel):
@@ -52,7 +52,14 @@ class DataConfig(StrictModel):
     label_column: str = "label"
     label_delimiter: str | None = None
     label_names: list[str] | None = None
+    prompt_column: str | None = Field(None, description="generation: the column holding the prompt")
+    response_column: str | list[str] | None = Field(
+        None, description="generation: the answer column (a list: the first present is the target, all are references)")
+    system_column: str | None = Field(None, description="generation: an optional system message column")
+    prompt_template: str | None = Field(None, description="generation: wraps the prompt column, e.g. "
+                                                          "'Summarize this dialogue:\\n{prompt}'")
     max_train_samples: int | None = Field(None, gt=0)
+    max_eval_samples: int | None = Field(None, gt=0, description="evaluate on the first N test (or validation) examples")
     few_shot: FewShotConfig | None = None
     split: SplitConfig = SplitConfig()
 

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -70,3 +71,12 @@ def normalise_modes(root: Path) -> None:
         for name in files:
             os.chmod(os.path.join(folder, name), 0o666 & ~umask)
     os.chmod(root, 0o777 & ~umask)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -23,7 +23,7 @@ class Predictor:
         self.model = model
         self.tokenizer = tokenizer
         self.manifest = manifest
-        self.task = get_task(manifest.task.type)
+        self.task = get_task(manifest.task.type).options_from(manifest.task.model_dump())
         self.label_names: list[str] = manifest.task.label_names
         self.max_length: int = manifest.task.max_length
         self.threshold: float = manifest.task.threshold

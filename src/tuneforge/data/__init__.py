@@ -85,6 +85,11 @@ def load_splits(data_cfg, task, few_shot_seed: int | None = None) -> DataSplits:
         train = sample_per_class(train, k, few_shot_seed, str(data_cfg.train))
         validation = sample_per_class(validation, k, few_shot_seed, str(data_cfg.validation or data_cfg.train),
                                       require=False)
+    limit = getattr(data_cfg, "max_eval_samples", None)
+    if limit and test and len(test) > limit:
+        test = test[:limit]
+    elif limit and not test and len(validation) > limit:
+        validation = validation[:limit]
     names = task.label_space(train, columns, str(data_cfg.train))
     task.check_known_labels(validation, names, "validation")
     if test:

@@ -116,14 +116,21 @@ class DataColumns:
     label_column: str = "label"
     label_delimiter: str | None = None
     label_names: list[str] | None = None
+    prompt_column: str | None = None
+    response_columns: list[str] | None = None
+    system_column: str | None = None
+    prompt_template: str | None = None
 
     @classmethod
     def of(cls, data_cfg) -> "DataColumns":
         """The columns of a ``data`` config section (or a manifest's ``data`` mapping)."""
         get = data_cfg.get if isinstance(data_cfg, dict) else lambda key, default=None: getattr(data_cfg, key, default)
+        response = get("response_column")
         return cls(text_column=get("text_column") or "text", text_pair_column=get("text_pair_column"),
                    label_column=get("label_column") or "label", label_delimiter=get("label_delimiter"),
-                   label_names=get("label_names"))
+                   label_names=get("label_names"), prompt_column=get("prompt_column"),
+                   response_columns=[response] if isinstance(response, str) else response,
+                   system_column=get("system_column"), prompt_template=get("prompt_template"))
 
 
 def read_plain_texts(path: str | Path) -> list[dict[str, Any]]:

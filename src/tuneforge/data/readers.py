@@ -21,6 +21,7 @@ EXTENSION_FORMATS = {
     ".tsv": "tsv",
     ".tab": "tsv",
     ".jsonl": "jsonl",
+    ".json": "json",
     ".ndjson": "jsonl",
     ".conll": "conll",
     ".iob": "conll",
@@ -129,6 +130,32 @@ def read_jsonl(path: str | Path) -> tuple[list[str], list[Row]]:
         columns.update(dict.fromkeys(value))
         rows.append(Row(number, value))
     return list(columns), rows
+
+
+def read_json_records(path: str | Path) -> list[Row]:
+    """Read a JSON file holding a list of objects (``Row.line`` is the record's number, from 1)."""
+    path = Path(path)
+    try:
+        value = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply") from None
+    if not isinstance(value, list):
+        raise DataError(f"{path}: expected a JSON list of records, found {type(value).__name__}")
+    for number, record in enumerate(value, start=1):
+        if not isinstance(record, dict):
+            raise DataError(f"{path} record {number}: expected a JSON object, found {type(record).__name__}")
+    return [Row(number, record) for number, record in enumerate(value, start=1)]
+
+
+def read_records(path: str | Path, fmt: str) -> list[Row]:
+    """The records of a JSONL, JSON (a list), CSV or TSV file."""
+    if fmt == "json":
+        return read_json_records(path)
+    if fmt == "jsonl":
+        return read_jsonl(path)[1]
+    return read_table(path, "," if fmt == "csv" else "\t")[1]
 
 
 def read_conll(path: str | Path, require_tags: bool = True) -> list[Sentence]:

@@ -13,11 +13,16 @@ from ..errors import ConfigError
 from ..schema import ParamSpec
 from . import METHODS, Method, MethodOptions
 
-# Sensible targets where peft has no default for the architecture (BERT-style encoders).
+# Sensible targets per architecture (peft's own default elsewhere).
 ENCODER_LORA_TARGETS = {
     "bert": ["query", "value"],  # Hu et al.'s choice; every dense layer costs ~25% more per step on CPU
     "roberta": ["query", "value"],
     "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"],
+    # decoders: the attention and MLP projections (QLoRA's finding: every linear layer, not only q and v)
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
 }
 ENCODER_IA3_TARGETS = {
     "bert": (["key", "value", "output.dense"], ["output.dense"]),

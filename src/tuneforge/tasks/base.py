@@ -52,7 +52,11 @@ class Task:
       ``{"examples": n, "label_counts": {...}}`` of the training data, for baselines);
     - reports: ``report_sections`` (HTML parts) and ``markdown_sections``; ``per_class_title``;
     - export: ``same_prediction`` (how the ONNX parity check compares two predictions);
-    - ``peft_task_type``: peft's task type for the task's model (parameter-efficient methods ask it).
+    - ``peft_task_type``: peft's task type for the task's model (parameter-efficient methods ask it);
+    - options: ``with_options`` gives the task working with a ``task:`` section (``self.options``);
+      ``checkpoint_metric`` (validation metric for the best checkpoint), ``default_backbone``,
+      ``prepare_tokenizer``, ``compares_with_base_model`` (the base model is evaluated as the baseline),
+      ``training_facts``.
     """
 
     Options: type[TaskOptions] = TaskOptions
@@ -66,9 +70,37 @@ class Task:
     default_metric: str = ""
     trainer_metric_names: tuple[str, ...] = ()
     default_max_length: int = 128
+    default_backbone: str = "default"  # what model.name "default" means for this task
     single_label: bool = False  # one of a set of labels per example (what few-shot methods need)
+    compares_with_base_model: bool = False  # evaluate the untrained base model too (the report's baseline)
 
     auto_class: str = ""
+    options: TaskOptions | None = None  # the ``task:`` section this instance works with (``with_options``)
+
+    def with_options(self, options: TaskOptions | None) -> "Task":
+        """This task working with ``options`` (a copy; the registered instance keeps its defaults)."""
+        import copy
+
+        task = copy.copy(self)
+        task.options = options if options is not None else self.Options(type=self.name)
+        return task
+
+    def options_from(self, section: dict[str, Any]) -> "Task":
+        """This task with the options a bundle's manifest recorded (older bundles: the defaults)."""
+        known = {k: v for k, v in section.items() if k in self.Options.model_fields}
+        return self.with_options(self.Options.model_validate({**known, "type": self.name}))
+
+    @property
+    def checkpoint_metric(self) -> str:
+        """The validation metric that picks the best checkpoint (``eval.metric`` overrides it)."""
+        return self.default_metric
+
+    def prepare_tokenizer(self, tokenizer) -> None:
+        """Adjust the backbone's tokenizer before training (the bundle saves it as adjusted)."""
+
+    def training_facts(self) -> dict[str, Any]:
+        """Facts about the encoded training data for the report (e.g. how many examples were cut)."""
+        return {}
 
     def build_model(self, model_path: str, label_names: list[str]) -> BuiltModel:
         """An ``auto_class`` model with a fresh head for ``label_names``, and what the checkpoint lacked."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backbone import backbone_reference, resolve_backbone
-from ..bundle import MANIFEST, Manifest, save_bundle
+from ..bundle import MANIFEST, DataSection, Manifest, save_bundle
 from ..config import RunConfig, dump_config
 from ..data import load_splits
 from ..errors import ConfigError
@@ -176,19 +176,27 @@ class Evaluated:
 def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
     """Step 1: task, method and metric checked; backbone found (before any data is read); data read,
     checked and split; the tokenizer the method's model reads with loaded."""
-    task = get_task(cfg.task.type)
+    task = get_task(cfg.task.type).with_options(cfg.task)
     method = METHODS.get(cfg.method.name)()
     method.check_task(task, cfg)
-    metric = cfg.eval.metric or task.default_metric
+    metric = cfg.eval.metric or task.checkpoint_metric
     if metric not in task.trainer_metric_names:
         raise ConfigError(f"eval.metric {metric!r} is not computed for {task.name}; choose one of "
                           f"{', '.join(task.trainer_metric_names)}")
-    model_path = resolve_backbone(cfg.model.name)
+    model_path = resolve_backbone(backbone_name(cfg, task))
     splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
     log.info("data: %d train, %d validation, %s test examples; %d labels", len(splits.train), len(splits.validation),
              len(splits.test) if splits.test else "no", len(splits.label_names))
-    return Prepared(task, method, metric, model_path, splits, method.load_tokenizer(cfg.method, model_path),
-                    cfg.model.max_length or task.default_max_length)
+    tokenizer = method.load_tokenizer(cfg.method, model_path)
+    task.prepare_tokenizer(tokenizer)
+    return Prepared(task, method, metric, model_path, splits, tokenizer, cfg.model.max_length or task.default_max_length)
+
+
+def backbone_name(cfg: RunConfig, task) -> str:
+    """``model.name``, where ``default`` means the task's default backbone."""
+    from ..config import DEFAULT_BACKBONE
+
+    return task.default_backbone if cfg.model.name == DEFAULT_BACKBONE else cfg.model.name
 
 
 def fit(cfg: RunConfig, prep: Prepared, run_dir: Path, resume_from: str | None, callbacks=()) -> Fitted:
@@ -202,15 +210,13 @@ def fit(cfg: RunConfig, prep: Prepared, run_dir: Path, resume_from: str | None, 
 def manifest_of(cfg: RunConfig, prep: Prepared, fitted: Fitted) -> Manifest:
     """What the bundle's manifest says about the run (``bundle.py`` adds versions and hashes)."""
     return Manifest.model_validate({
-        "task": {"type": cfg.task.type, "label_names": prep.splits.label_names, "max_length": prep.max_length,
-                 "threshold": cfg.task.threshold},
-        "data": {"text_column": cfg.data.text_column, "text_pair_column": cfg.data.text_pair_column,
-                 "label_column": cfg.data.label_column, "label_delimiter": cfg.data.label_delimiter,
-                 "label_names": cfg.data.label_names},
+        "task": {**cfg.task.model_dump(mode="json"), "label_names": prep.splits.label_names,
+                 "max_length": prep.max_length},
+        "data": {k: v for k, v in cfg.data.model_dump(mode="json").items() if k in DataSection.model_fields},
         "train_stats": prep.splits.stats,
         "method": {"name": cfg.method.name, "options": cfg.method.model_dump(mode="json"), "merged": fitted.merged,
                    "trainable_parameters": fitted.trainable, "total_parameters": fitted.total, **fitted.facts},
-        "base_model": backbone_reference(cfg.model.name, prep.model_path),
+        "base_model": backbone_reference(backbone_name(cfg, prep.task), prep.model_path),
         "model": {"kind": prep.method.model_kind(cfg.method, fitted.merged)},
     })
 
@@ -220,7 +226,21 @@ def evaluate(prep: Prepared, fitted: Fitted, manifest: Manifest) -> Evaluated:
     predictor = Predictor(fitted.model, prep.tokenizer, manifest)
     split, examples = ("test", prep.splits.test) if prep.splits.test else ("validation", prep.splits.validation)
     metrics, predictions = predictor.evaluate(examples)
+    if prep.task.compares_with_base_model:
+        before, base_predictions = base_model_evaluation(prep, manifest, examples)
+        metrics["baseline"] = {"name": "base model, before fine-tuning", **headline(before)}
+        for prediction, base in zip(predictions, base_predictions):
+            prediction["before"] = base.get("text", "")
     return Evaluated(predictor, split, examples, metrics, predictions)
+
+
+def base_model_evaluation(prep: Prepared, manifest: Manifest, examples: list[dict[str, Any]]):
+    """The untrained base model evaluated like the trained one (same data, prompts and decoding)."""
+    log.info("evaluating the base model on the same %d examples (the report's before column)", len(examples))
+    base = prep.task.build_model(prep.model_path, prep.splits.label_names).model
+    metrics, predictions = Predictor(base, prep.tokenizer, manifest).evaluate(examples)
+    del base
+    return metrics, predictions
 
 
 def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_dir: Path) -> str:
@@ -237,7 +257,7 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
     }
     if fitted.best is not None:
         context["best validation " + prep.metric] = f"{fitted.best:.4f}"
-    context.update({k.replace("_", " "): v for k, v in fitted.facts.items()})
+    context.update({k.replace("_", " "): v for k, v in {**fitted.facts, **prep.task.training_facts()}.items()})
     markdown = render_markdown(ev.metrics, f"TuneForge report: {cfg.name}", context, prep.task)
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"split": ev.split, **ev.metrics, "train": fitted.train_metrics, "best_validation": {prep.metric: fitted.best}},

@@ -161,7 +161,7 @@ def compare_methods(cfg: RunConfig, methods: list[str], budget_seconds: float, o
             row = {"method": name, "error": f"{type(exc).__name__}: {exc}"}
         rows.append(row)
         (out_dir / "comparison.json").write_text(json.dumps({"rows": rows}, indent=2), encoding="utf-8")
-    metric = cfg.eval.metric or get_task(cfg.task.type).default_metric
+    metric = cfg.eval.metric or get_task(cfg.task.type).with_options(cfg.task).checkpoint_metric
     recommended, reason = recommend(rows, tolerance)
     from .advisor_report import write_comparison
 

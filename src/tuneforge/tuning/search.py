@@ -115,7 +115,7 @@ def run_search(cfg: RunConfig, trials: int, timeout: float | None = None, consol
     if not method.uses_trainer:
         raise ConfigError(f"tune searches methods trained by Trainer; {cfg.method.name!r} has no training loop to tune")
     task = get_task(cfg.task.type)
-    metric = cfg.eval.metric or task.default_metric
+    metric = cfg.eval.metric or task.checkpoint_metric
     space = resolve_space(cfg)
     tune_dir = tune_dir_for(cfg)
     tune_dir.mkdir(parents=True, exist_ok=True)
