@@ -242,6 +242,58 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
                            prune_options=prune_options)
 
 
+def _conversations(prompts: list[str] | None, input_path: str | Path | None, predictor) -> list[list[dict[str, str]]]:
+    from .generation.conversations import prompt_messages
+
+    conversations = [[{"role": "user", "content": p}] for p in prompts or []]
+    if input_path is not None:
+        conversations += [prompt_messages(e) for e in read_inputs(input_path, predictor.manifest)]
+    if not conversations:
+        raise ConfigError("nothing to generate: give --prompt or --input")
+    for number, messages in enumerate(conversations, start=1):
+        problem = text_problem(messages[-1]["content"])
+        if problem:
+            raise ConfigError(f"prompt {number} {problem}")
+    return conversations
+
+
+def generate(bundle: str | Path | Predictor, prompts: list[str] | None = None, input_path: str | Path | None = None,
+             **decoding: Any) -> list[dict[str, Any]]:
+    """Answers of a generation bundle to prompts (or to the conversations of a file); ``decoding``
+    overrides the bundle's decoding settings (``max_new_tokens``, ``do_sample``, ``temperature``, ...).
+
+    Example:
+        >>> api.generate("runs/lima_lora/bundle", prompts=["Name three primary colours."])[0]["text"]
+    """
+    from .generation.session import decoding_for, generate as generate_answers, require_generator
+
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
+    require_generator(predictor)
+    conversations = _conversations(prompts, input_path, predictor)
+    answers = generate_answers(predictor, conversations, decoding_for(predictor, **decoding))
+    return [{"prompt": messages[-1]["content"], "text": a.text, "tokens": a.tokens, "finish_reason": a.finish_reason}
+            for messages, a in zip(conversations, answers)]
+
+
+def generate_stream(bundle: str | Path | Predictor, prompt: str, **decoding: Any):
+    """The answer to one prompt as an iterator of text pieces (the bundle loads before it returns)."""
+    from .generation.session import decoding_for, require_generator, stream_answer
+
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
+    require_generator(predictor)
+    (messages,) = _conversations([prompt], None, predictor)
+    return stream_answer(predictor, messages, decoding_for(predictor, **decoding))
+
+
+def chat_session(bundle: str | Path | Predictor, system: str | None = None, **decoding: Any):
+    """A ``ChatSession`` with a generation bundle (``send`` streams an answer and keeps the history)."""
+    from .generation.session import ChatSession, decoding_for, require_generator
+
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
+    require_generator(predictor)
+    return ChatSession(predictor, decoding_for(predictor, **decoding), system=system)
+
+
 def serve(bundle: str | Path, workers: int = 1, on_ready=None, **options: Any) -> None:
     """Serve ``bundle`` over HTTP until SIGTERM (see the README's Serving section); blocks.
 

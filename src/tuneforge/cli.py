@@ -6,13 +6,13 @@ User errors (bad config, bad data, altered bundle) print one ``error:`` line and
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from .cli_support import _console, _fail, _run, _setup_logging
 from .errors import TuneForgeError
 
 app = typer.Typer(
@@ -21,57 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="TuneForge: fine-tune, evaluate and bundle pretrained models from one config.",
 )
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr)
-
-
-def _setup_logging() -> None:
-    from rich.logging import RichHandler
-
-    logger = logging.getLogger("tuneforge")
-    if not any(isinstance(h, RichHandler) for h in logger.handlers):
-        handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-    except ImportError:
-        pass
-
-
-MAX_ERROR_CHARS = 2000
-
-
-def _fail(exc: TuneForgeError) -> None:
-    message = str(exc)
-    if len(message) > MAX_ERROR_CHARS:
-        message = message[:MAX_ERROR_CHARS] + f"... ({len(message) - MAX_ERROR_CHARS} more characters)"
-    from rich.markup import escape
-
-    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
-
-
-def _run(call, interrupted: str | None = None):
-    """Call the API; a user error prints one line (exit 2); with ``interrupted``, Ctrl-C prints how to
-    continue (exit 130)."""
-    try:
-        return call()
-    except TuneForgeError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        if interrupted is None:
-            raise
-        _console(stderr=True).print(interrupted)
-        raise typer.Exit(130)
 
 
 @app.command()
@@ -337,6 +286,12 @@ def serve(
                   **options)
     except TuneForgeError as exc:
         _fail(exc)
+
+
+from .cli_generation import chat, generate  # noqa: E402  (the commands register below)
+
+app.command()(generate)
+app.command()(chat)
 
 
 def main() -> None:

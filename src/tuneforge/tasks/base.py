@@ -72,6 +72,7 @@ class Task:
     default_max_length: int = 128
     default_backbone: str = "default"  # what model.name "default" means for this task
     single_label: bool = False  # one of a set of labels per example (what few-shot methods need)
+    generates_text: bool = False  # answers are generated text (``tuneforge generate``/``chat``, the OpenAI routes)
     compares_with_base_model: bool = False  # evaluate the untrained base model too (the report's baseline)
 
     auto_class: str = ""

@@ -50,6 +50,7 @@ class Generation(Task):
     Options = GenerationOptions
     formats = ("jsonl", "json", "csv", "tsv")
     default_metric = "rougeL"
+    generates_text = True
     trainer_metric_names = ("loss",)
     lower_is_better = ("loss", "perplexity")
     auto_class = "AutoModelForCausalLM"

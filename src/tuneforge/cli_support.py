@@ -1,0 +1,60 @@
+"""What every ``tuneforge`` command shares: the console, logging, and one-line errors."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from .errors import TuneForgeError
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def _setup_logging() -> None:
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("tuneforge")
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+MAX_ERROR_CHARS = 2000
+
+
+def _fail(exc: TuneForgeError) -> None:
+    message = str(exc)
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[:MAX_ERROR_CHARS] + f"... ({len(message) - MAX_ERROR_CHARS} more characters)"
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _run(call, interrupted: str | None = None):
+    """Call the API; a user error prints one line (exit 2); with ``interrupted``, Ctrl-C prints how to
+    continue (exit 130)."""
+    try:
+        return call()
+    except TuneForgeError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        _console(stderr=True).print(interrupted)
+        raise typer.Exit(130)
