@@ -12,12 +12,32 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile",
+                     "avx_vnni")
+
+
+def cpu() -> dict:
+    """The CPU model and its vector-instruction flags (from /proc/cpuinfo; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"model": platform.processor(), "flags": []}
+    fields = {}
+    for line in text.splitlines():
+        if ":" in line:
+            key, value = line.split(":", 1)
+            fields.setdefault(key.strip(), value.strip())  # the first CPU's
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name", ""), "flags": [f for f in INTERESTING_FLAGS if f in flags]}
+
+
 def machine() -> dict:
-    """CPU count, torch threads and versions, recorded with every result."""
+    """CPU model and flags, CPU count, torch threads and versions, recorded with every result."""
     import torch
     import transformers
 
     return {
+        "cpu": cpu(),
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

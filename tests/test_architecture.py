@@ -128,6 +128,8 @@ REGISTRIES = {PACKAGE / "tasks" / "__init__.py", PACKAGE / "methods" / "__init__
 # The same word used for something else: (name, file) -> why it is not the task or method.
 NOT_THE_NAME = {
     ("prompt", "tuneforge/generation/conversations.py"): "the 'prompt' key of an OpenAssistant message tree",
+    ("prompt", "tuneforge/serve/openai_routes.py"): "the 'prompt' field of OpenAI's completions API",
+    ("prompt", "tuneforge/api.py"): "the 'prompt' field of a generated answer (what was asked)",
 }
 
 

@@ -264,8 +264,13 @@ def serve(
     timeout: float = typer.Option(10.0, "--timeout", help="seconds before a request gets 504"),
     drain_timeout: float = typer.Option(20.0, "--drain-timeout", help="seconds SIGTERM waits for requests in flight"),
     log_texts: bool = typer.Option(False, "--log-texts", help="include request texts in the access log"),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="generation: most tokens per answer (max_tokens above it: 422)"),
+    max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="generation: longest prompt (more: 413)"),
+    generation_batch: int = typer.Option(16, "--generation-batch", help="generation: requests decoded together"),
+    generation_timeout: float = typer.Option(120.0, "--generation-timeout", help="generation: seconds before 504"),
 ) -> None:
-    """Serve a bundle over HTTP: POST /v1/predict, /v1/models, /livez, /readyz, /metrics, /docs."""
+    """Serve a bundle over HTTP: POST /v1/predict (or, for a generation bundle, the OpenAI-compatible
+    /v1/chat/completions and /v1/completions), /v1/models, /livez, /readyz, /metrics, /docs."""
 
     from . import api
     from .serve.security import read_api_keys
@@ -280,6 +285,8 @@ def serve(
             allowed_hosts=list(allowed_host or []), max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,
             max_body_bytes=max_body_bytes, request_timeout_s=timeout, drain_timeout_s=drain_timeout, log_texts=log_texts,
+            max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens, generation_batch=generation_batch,
+            generation_timeout_s=generation_timeout,
         )
         api.serve(bundle, workers=workers,
                   on_ready=lambda: _console(stderr=True).print(f"serving {bundle} on http://{host}:{port} (docs: /docs)"),

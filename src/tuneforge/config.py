@@ -59,7 +59,7 @@ class DataConfig(StrictModel):
     prompt_template: str | None = Field(None, description="generation: wraps the prompt column, e.g. "
                                                           "'Summarize this dialogue:\\n{prompt}'")
     max_train_samples: int | None = Field(None, gt=0)
-    max_eval_samples: int | None = Field(None, gt=0, description="evaluate on the first N test (or validation) examples")
+    max_eval_samples: int | None = Field(None, gt=0, description="at most N validation and test examples (the first ones)")
     few_shot: FewShotConfig | None = None
     split: SplitConfig = SplitConfig()
 

@@ -86,10 +86,8 @@ def load_splits(data_cfg, task, few_shot_seed: int | None = None) -> DataSplits:
         validation = sample_per_class(validation, k, few_shot_seed, str(data_cfg.validation or data_cfg.train),
                                       require=False)
     limit = getattr(data_cfg, "max_eval_samples", None)
-    if limit and test and len(test) > limit:
-        test = test[:limit]
-    elif limit and not test and len(validation) > limit:
-        validation = validation[:limit]
+    if limit:  # the first examples of each evaluation split (generation is slow to evaluate)
+        validation, test = validation[:limit], (test[:limit] if test else test)
     names = task.label_space(train, columns, str(data_cfg.train))
     task.check_known_labels(validation, names, "validation")
     if test:

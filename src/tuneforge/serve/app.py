@@ -50,6 +50,14 @@ def _metrics():
                              buckets=(1, 2, 4, 8, 16, 32, 64, 128))
     m.queue_depth = Gauge("tuneforge_queue_depth", "texts waiting for a forward pass", registry=registry)
     m.rejected = Counter("tuneforge_rejected_total", "requests refused or dropped", ["reason"], registry=registry)
+    m.prompt_tokens = Counter("tuneforge_prompt_tokens_total", "prompt tokens of generation requests", registry=registry)
+    m.generation_cancelled = Counter("tuneforge_generation_cancelled_total",
+                                     "answers stopped because their client went away", registry=registry)
+    m.generated_tokens = Counter("tuneforge_generated_tokens_total", "tokens generated", registry=registry)
+    m.time_to_first_token = Histogram("tuneforge_time_to_first_token_seconds", "from arrival to the first token",
+                                      registry=registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+    m.tokens_per_second = Histogram("tuneforge_generation_tokens_per_second", "decoding speed of one answer",
+                                    registry=registry, buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
     return m
 
 
@@ -148,6 +156,16 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None):
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _timestamp(created: str) -> int:
+    """Unix time of a manifest's ISO creation time (0 when absent)."""
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(created).timestamp())
+    except ValueError:
+        return 0
+
+
 def _inside(path: str, root: str) -> Path | None:
     """``path`` resolved (symlinks followed), if it lies inside ``root``; else None."""
     try:
@@ -177,6 +195,8 @@ def create_app(settings: ServeSettings, predictor=None):
         engine.ready = False
         if engine.batcher:
             await engine.batcher.stop()
+        if engine.generator:
+            engine.generator.stop()
 
     app = FastAPI(title="TuneForge", lifespan=lifespan)
     app.state.engine = engine
@@ -217,9 +237,11 @@ def create_app(settings: ServeSettings, predictor=None):
 
     @app.get("/v1/models")
     async def models():
-        """The served bundle's manifest: task, labels, method, versions, metrics."""
+        """The served model in OpenAI's list format (``data``), plus the bundle's manifest: task, labels,
+        method, versions, metrics."""
         m = engine.predictor.manifest
-        return {"bundle": settings.bundle, "backend": settings.backend, "task": m.task.model_dump(mode="json"),
+        listed = {"id": engine.model_id(), "object": "model", "created": _timestamp(m.created), "owned_by": "tuneforge"}
+        return {"object": "list", "data": [listed], "bundle": settings.bundle, "backend": settings.backend, "task": m.task.model_dump(mode="json"),
                 "method": m.method.model_dump(mode="json", include={"name", "merged", "trainable_parameters",
                                                                     "total_parameters"}),
                 "base_model": m.base_model.name, "versions": m.versions, "metrics": m.metrics, "created": m.created}
@@ -248,6 +270,8 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, body)
         if engine.predictor is None:
             return _error(503, "not ready: loading", {"Retry-After": "1"})
+        if engine.predictor.task.generates_text:
+            return _error(422, "this bundle generates text: use POST /v1/chat/completions or /v1/completions")
         needs_pair = bool(engine.predictor.manifest.data.text_pair_column)
         examples = examples_from_body(body, settings.max_texts, settings.max_text_chars, needs_pair)
         if isinstance(examples, str):
@@ -313,6 +337,9 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, f"kept the current model: {type(exc).__name__}")
         return {"status": "reloaded", "bundle": shown, "task": manifest.task.type}
 
+    from .openai_routes import add_openai_routes
+
+    add_openai_routes(app, engine, settings, metrics)
     return app
 
 

@@ -37,6 +37,11 @@ class ServeSettings:
     max_body_bytes: int = 1_000_000
     max_json_depth: int = 16
     request_timeout_s: float = 10.0
+    max_new_tokens: int = 256  # generation: the most tokens one answer may take (max_tokens above it: 422)
+    max_prompt_tokens: int | None = None  # generation: longest prompt in tokens (None: the bundle's max_length)
+    generation_batch: int = 16  # generation: requests decoded together
+    generation_wait_ms: float = 20.0
+    generation_timeout_s: float = 120.0
     drain_timeout_s: float = 20.0
     log_texts: bool = False
 
@@ -54,20 +59,24 @@ class Engine:
         self.failed: str | None = None
         self.lock = asyncio.Lock()
         self.in_flight = 0  # predict requests inside the handler
+        self.generator = None  # generation bundles: the GenerationBatcher of the OpenAI routes
 
     def _load(self, path: str):
         from ..predictor import Predictor
 
         # ONNX Runtime's spinning threads would take the CPU the event loop needs under load.
         predictor = Predictor.load(path, backend=self.settings.backend, onnx_spinning=False)
-        predictor.predict(_warm_up(predictor))
+        _answer_warm_up(predictor)
         return predictor
 
     def healthy(self) -> bool:
         """True when the model still answers the warm-up input: after a failed request, this tells
         an input the model cannot take from an engine that broke."""
         try:
-            self._predict(_warm_up(self.predictor))
+            if self.predictor.task.generates_text:
+                _answer_warm_up(self.predictor)
+            else:
+                self._predict(_warm_up(self.predictor))
             return True
         except Exception:
             return False
@@ -85,7 +94,8 @@ class Engine:
         if self.predictor is None:  # not handed over already loaded (and checked) by the caller
             self.predictor = await loop.run_in_executor(None, self._load, self.settings.bundle)
         else:
-            await loop.run_in_executor(None, self.predictor.predict, _warm_up(self.predictor))
+            await loop.run_in_executor(None, _answer_warm_up, self.predictor)
+        self._start_generator()
         self.batcher = MicroBatcher(self._predict, max_batch_size=self.settings.max_batch_size,
                                     max_wait_ms=self.settings.max_wait_ms, max_queue=self.settings.max_queue,
                                     on_batch=self.metrics.batch_size.observe, on_error=self._failed,
@@ -98,11 +108,56 @@ class Engine:
         async with self.lock:
             predictor = await asyncio.get_running_loop().run_in_executor(None, self._load, path)
             self.predictor = predictor  # one assignment: requests see the old model or the new one
+            self._start_generator()
             self.settings.bundle = path
             self.failed, self.ready = None, True
             return predictor.manifest
 
 
+    def _start_generator(self) -> None:
+        """Generation bundles: a fresh generation queue bound to the current model (the old one ends)."""
+        from .generation_batcher import GenerationBatcher
+
+        if self.generator is not None:
+            self.generator.stop()
+            self.generator = None
+        predictor = self.predictor
+        if predictor is None or not predictor.task.generates_text:
+            return
+        from ..generation.stepwise import decode_batch
+
+        self.generator = GenerationBatcher(lambda rows: decode_batch(predictor.model, predictor.tokenizer, rows),
+                                           max_batch=self.settings.generation_batch,
+                                           max_wait_ms=self.settings.generation_wait_ms, max_queue=self.settings.max_queue,
+                                           on_batch=self.metrics.batch_size.observe,
+                                           on_cancelled=self.metrics.generation_cancelled.inc)
+        self.generator.start()
+
+    def max_prompt_tokens(self) -> int:
+        """The longest prompt a generation request may have."""
+        return self.settings.max_prompt_tokens or self.predictor.max_length
+
+    def model_id(self) -> str:
+        """The served model's name in OpenAI-style answers: the bundle's run folder name."""
+        from pathlib import Path
+
+        bundle = Path(self.settings.bundle)
+        return bundle.parent.name if bundle.name == "bundle" else bundle.name
+
+
 def _warm_up(predictor) -> list[dict[str, Any]]:
     pairs = predictor.manifest.data.text_pair_column
     return [{"text": "warm-up", "text_pair": "warm-up"} if pairs else {"text": "warm-up"}]
+
+
+def _answer_warm_up(predictor) -> None:
+    """One inference through the model before it takes traffic (one token for a generation bundle)."""
+    if predictor.task.generates_text:
+        from ..generation.chat_format import prompt_ids
+        from ..generation.decoding import DecodingOptions
+        from ..generation.stepwise import Row, decode_batch
+
+        ids = prompt_ids(predictor.tokenizer, [{"role": "user", "content": "warm-up"}])
+        decode_batch(predictor.model, predictor.tokenizer, [Row(ids, DecodingOptions(max_new_tokens=1))])
+        return
+    predictor.predict(_warm_up(predictor))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 from html import escape
-from typing import Any
 
 from pydantic import Field
 
