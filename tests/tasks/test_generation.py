@@ -94,3 +94,23 @@ def test_record_shapes(tmp_path):
                                                                  {"role": "user", "content": "b"}]}])
     with pytest.raises(DataError, match="must alternate"):
         read_task_file(task, turns, None, DataColumns())
+
+
+def test_a_gpt2_folder_without_chat_template_trains_with_the_plain_template(tiny_llama_dir, tmp_path):
+    """Any local causal-LM folder works: a GPT-2 whose tokenizer has no chat template gets the plain one."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    tokenizer.chat_template = None
+    folder = tmp_path / "gpt2"
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=256,
+                               eos_token_id=tokenizer.eos_token_id)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    cfg = config(tiny_llama_dir, tmp_path, model={"name": str(folder)}, method={"name": "lora", "r": 4},
+                 task={"compare_base_model": False}, train={"epochs": 1})
+    result = api.train(cfg)
+    saved = AutoTokenizer.from_pretrained(result.bundle_dir / "model")
+    assert "### Response:" in saved.chat_template  # the plain template travels with the bundle
+    assert Predictor.load(result.bundle_dir).predict([{"messages": [{"role": "user", "content": "say hi"}]}])

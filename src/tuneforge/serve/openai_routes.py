@@ -23,6 +23,16 @@ from .requests import parse_json
 
 ROLES = ("system", "user", "assistant")
 MAX_STOPS = 4
+_COMMON = {
+    "model": {"type": "string"}, "max_tokens": {"type": "integer", "minimum": 1},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "top_p": {"type": "number"},
+    "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": MAX_STOPS}]},
+    "seed": {"type": "integer"}, "stream": {"type": "boolean"}, "n": {"type": "integer"},
+}
+CHAT_SCHEMA = {"type": "object", "required": ["messages"], "properties": {
+    "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role", "content"], "properties": {
+        "role": {"type": "string", "enum": list(ROLES)}, "content": {"type": "string"}}}}, **_COMMON}}
+COMPLETION_SCHEMA = {"type": "object", "required": ["prompt"], "properties": {"prompt": {"type": "string"}, **_COMMON}}
 
 
 class RequestProblem(Exception):
@@ -255,13 +265,15 @@ def add_openai_routes(app, engine, settings, metrics) -> None:
         finally:
             job.cancel()  # the client went away (or the stream ended): the batch stops this row
 
-    @app.post("/v1/chat/completions", responses={413: {"description": "prompt too long"},
+    @app.post("/v1/chat/completions", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": CHAT_SCHEMA}}}}, responses={413: {"description": "prompt too long"},
                                                  422: {"description": "invalid request"}, 429: {"description": "busy"}})
     async def chat_completions(request: Request):
         """OpenAI-compatible chat completion (``stream: true`` for server-sent events)."""
         return await handle(request, "chat")
 
-    @app.post("/v1/completions", responses={413: {"description": "prompt too long"},
+    @app.post("/v1/completions", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": COMPLETION_SCHEMA}}}}, responses={413: {"description": "prompt too long"},
                                             422: {"description": "invalid request"}, 429: {"description": "busy"}})
     async def completions(request: Request):
         """OpenAI-compatible text completion of a raw prompt (no chat template)."""
