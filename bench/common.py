@@ -53,3 +53,31 @@ def write_results(name: str, payload: dict, table_md: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
     (RESULTS / f"{name}.md").write_text(table_md, encoding="utf-8")
     print(table_md)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], port: int, timeout: float = 300):
+    """Start a server process (``subprocess.Popen``) and wait until its ``/readyz`` answers 200."""
+    import subprocess
+    import time
+
+    import httpx
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"{cmd} did not become ready")

@@ -5,14 +5,12 @@ User errors (bad config, bad data, altered bundle) print one ``error:`` line and
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .cli_support import _console, _fail, _run, _setup_logging
+from .cli_support import _console, _fail, _run, _setup_logging, write_lines
 from .errors import TuneForgeError
 
 app = typer.Typer(
@@ -140,13 +138,7 @@ def predict(
     _setup_logging()
     results = _run(lambda: api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair,
                                        data_format=data_format, backend=backend))
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
-    if output is None:
-        sys.stdout.write(lines)
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(lines, encoding="utf-8")
-        _console(stderr=True).print(f"wrote {len(results)} predictions to {output}")
+    write_lines(results, output, "predictions")
 
 
 @app.command()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .cli_support import _console, _fail, _run, _setup_logging
+from .cli_support import _console, _fail, _run, _setup_logging, write_lines
 from .errors import TuneForgeError
 
 SAMPLE = typer.Option(False, "--sample", help="sample instead of greedy decoding")
@@ -58,13 +57,7 @@ def generate(
         sys.stdout.write("\n")
         return
     results = _run(lambda: api.generate(bundle, prompts=prompt, input_path=input, **decoding))
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
-    if output is None:
-        sys.stdout.write(lines)
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(lines, encoding="utf-8")
-        _console(stderr=True).print(f"wrote {len(results)} answers to {output}")
+    write_lines(results, output, "answers")
 
 
 def chat(

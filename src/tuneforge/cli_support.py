@@ -58,3 +58,17 @@ def _run(call, interrupted: str | None = None):
             raise
         _console(stderr=True).print(interrupted)
         raise typer.Exit(130)
+
+
+def write_lines(results: list[dict], output, what: str) -> None:
+    """Results as JSON lines on stdout, or in ``output`` (with a note on stderr of how many ``what``)."""
+    import json
+    import sys
+
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    if output is None:
+        sys.stdout.write(lines)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(lines, encoding="utf-8")
+        _console(stderr=True).print(f"wrote {len(results)} {what} to {output}")
