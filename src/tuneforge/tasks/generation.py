@@ -75,7 +75,9 @@ class Generation(Task):
 
     def training_facts(self):
         """How many training conversations were cut to ``model.max_length``."""
-        return {"truncated_conversations": getattr(self, "truncated", 0)}
+        counts = getattr(self, "truncated", [])
+        return {"truncated_conversations": " / ".join(f"{cut} of {n}" for n, cut in counts) + " (training / validation)"
+                } if counts else {}
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -159,7 +161,7 @@ class Generation(Task):
         if cut:
             log.warning("%d of %d conversations are longer than %d tokens: the oldest prompt tokens were cut "
                         "(an answer longer than that on its own was cut at its end)", cut, len(encoded), max_length)
-        self.truncated = cut
+        self.truncated = [*getattr(self, "truncated", []), (len(encoded), cut)]  # training first, then validation
         empty = sum(1 for e in encoded if not loss_tokens(e))
         if empty:
             raise DataError(f"{empty} conversations have no answer token left to learn from")

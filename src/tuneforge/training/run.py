@@ -115,6 +115,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
         seconds = time.perf_counter() - started
     atomic_write_text(run_dir / "log_history.json", json.dumps(trainer.state.log_history, indent=1))
     merged = method.can_merge and cfg.method.merge
+    output.metrics["peak_rss_mb"] = peak_rss_mb()
     return Fitted(
         model=method.merge(trainer.model) if merged else trainer.model, trainable=trainable, total=total,
         merged=merged, train_seconds=seconds, train_metrics=output.metrics, best=trainer.state.best_metric,
@@ -133,6 +134,15 @@ def _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length) -> F
     log.info("method %s: built in %s", cfg.method.name, _format_seconds(seconds))
     return Fitted(model=model, trainable=trainable, total=total, merged=True, train_seconds=seconds,
                   train_metrics={"train_runtime": seconds}, facts=facts)
+
+
+def peak_rss_mb() -> float:
+    """The largest resident memory this process has had so far, in MB (Linux and macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def finished_run(run_dir: Path, started: float) -> RunResult:
@@ -255,6 +265,8 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
         "evaluated on": ev.split,
         "training time": _format_seconds(fitted.train_seconds),
     }
+    if "peak_rss_mb" in fitted.train_metrics:
+        context["peak memory (resident)"] = f"{fitted.train_metrics['peak_rss_mb']:,.0f} MB"
     if fitted.best is not None:
         context["best validation " + prep.metric] = f"{fitted.best:.4f}"
     context.update({k.replace("_", " "): v for k, v in {**fitted.facts, **prep.task.training_facts()}.items()})
