@@ -154,7 +154,8 @@ class Generation(Task):
         options = self.settings
         encoded = [encode_conversation(tokenizer, e["messages"], max_length, options.train_on_prompt,
                                        options.mask_history) for e in examples]
-        if encoded and tokenizer.eos_token_id not in [t for t in encoded[0].labels if t >= 0]:
+        whole = [e for e in encoded if not e.truncated]  # a cut answer may have lost its EOS
+        if whole and tokenizer.eos_token_id not in [t for t in whole[0].labels if t >= 0]:
             raise ConfigError("the chat template does not close an answer with the EOS token; set "
                               "task.chat_template to chatml or plain")
         cut = sum(e.truncated for e in encoded)
