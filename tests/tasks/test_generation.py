@@ -114,3 +114,20 @@ def test_a_gpt2_folder_without_chat_template_trains_with_the_plain_template(tiny
     saved = AutoTokenizer.from_pretrained(result.bundle_dir / "model")
     assert "### Response:" in saved.chat_template  # the plain template travels with the bundle
     assert Predictor.load(result.bundle_dir).predict([{"messages": [{"role": "user", "content": "say hi"}]}])
+
+
+def test_the_eos_check_ignores_cut_answers_and_catches_templates_without_eos(tiny_llama_dir):
+    from transformers import AutoTokenizer
+
+    from tuneforge.errors import ConfigError
+    from tuneforge.tasks import get_task
+
+    task = get_task("generation").with_options(None)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    long_first = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x" * 80}]},
+                  {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}]
+    dataset = task.encode(long_first, tokenizer, [], 48)  # the first answer loses its EOS to the cut: allowed
+    assert len(dataset) == 2 and task.training_facts()["truncated_conversations"].startswith("1 of 2")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+    with pytest.raises(ConfigError, match="does not close an answer with the EOS token"):
+        task.encode(long_first[1:], tokenizer, [], 48)
