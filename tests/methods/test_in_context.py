@@ -44,6 +44,7 @@ def test_scores_are_the_label_words_likelihood_after_the_prompt(decoder):
     enc = tokenizer(["very fun", "i hate this film"], padding=True, return_tensors="pt")
     with torch.no_grad():
         logits = model(**enc).logits  # no calibration yet: log-softmax of the raw likelihoods
+    assert model._cached_context is not None  # the demonstrations ran once; rows reused their cache
     for row, text in enumerate(["very fun", "i hate this film"]):
         prompt = model._prompts_for([text])[0]
         expected = []

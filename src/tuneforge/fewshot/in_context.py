@@ -102,17 +102,28 @@ class InContextClassifier(nn.Module):
                 cut = prompt[-(limit - len(word)):]  # overly long prompts lose their oldest demonstrations first
                 sequences.append(cut + word)
                 lengths.append(len(word))
-        width = max(len(s) for s in sequences)
+        context = self.spec["context_ids"]
+        shared = len(context) > 1 and all(seq[: len(context)] == context for seq in sequences)
+        start = len(context) if shared else 0  # the demonstrations run once, then every row reuses their cache
+        width = max(len(s) for s in sequences) - start
         ids = torch.zeros(len(sequences), width, dtype=torch.long)
         mask = torch.zeros(len(sequences), width, dtype=torch.long)
         for i, seq in enumerate(sequences):
-            ids[i, width - len(seq):] = torch.tensor(seq)
-            mask[i, width - len(seq):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            ids[i, width - len(seq) + start:] = torch.tensor(seq[start:])
+            mask[i, width - len(seq) + start:] = 1
         keep = max(lengths) + 1
         device = next(self.lm.parameters()).device
-        logits = self.lm(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                         logits_to_keep=keep).logits[:, -keep:].float()  # (n, keep, vocab)
+        if shared:
+            full = torch.cat([torch.ones(len(sequences), start, dtype=torch.long), mask], dim=1)
+            positions = (full.cumsum(-1) - 1).clamp(min=0)[:, start:]
+            out = self.lm(input_ids=ids.to(device), attention_mask=full.to(device), position_ids=positions.to(device),
+                          past_key_values=self._context_cache(len(sequences), device), use_cache=True,
+                          logits_to_keep=keep)
+        else:
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self.lm(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                          logits_to_keep=keep)
+        logits = out.logits[:, -keep:].float()  # (n, keep, vocab)
         log_probs = torch.log_softmax(logits, dim=-1)
         scores = torch.zeros(len(sequences))
         for i, n in enumerate(lengths):
@@ -120,6 +131,19 @@ class InContextClassifier(nn.Module):
             targets = ids[i, width - n:].to(device)
             scores[i] = log_probs[i, keep - n - 1 : keep - 1].gather(-1, targets[:, None]).sum()
         return scores.view(len(prompts), len(label_ids))
+
+    def _context_cache(self, rows: int, device):
+        """The key/value cache of the demonstrations (computed once), copied for ``rows`` rows."""
+        import copy
+
+        cached = getattr(self, "_cached_context", None)
+        if cached is None:
+            ids = torch.tensor([self.spec["context_ids"]], device=device)
+            cached = self.lm(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True).past_key_values
+            self._cached_context = cached
+        cache = copy.deepcopy(cached)
+        cache.batch_repeat_interleave(rows)
+        return cache
 
     def forward(self, input_ids, attention_mask=None, labels=None, **kwargs):
         """Calibrated label logits (batch, labels); cross-entropy loss when ``labels`` are given."""
