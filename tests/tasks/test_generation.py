@@ -131,3 +131,23 @@ def test_the_eos_check_ignores_cut_answers_and_catches_templates_without_eos(tin
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
     with pytest.raises(ConfigError, match="does not close an answer with the EOS token"):
         task.encode(long_first[1:], tokenizer, [], 48)
+
+
+@pytest.mark.parametrize("name", ["dialogsum_lora", "lima_lora", "oasst_lora"])
+def test_shipped_generation_configs_read_their_data(name):
+    from tuneforge.config import load_config
+    from tuneforge.data import load_splits
+    from tuneforge.tasks import get_task
+
+    from ..conftest import ROOT, SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip("shared data not present")
+    cfg = load_config(ROOT / "configs" / f"{name}.yaml")
+    splits = load_splits(cfg.data, get_task(cfg.task.type).with_options(cfg.task))
+    assert splits.train and splits.test and all(e["messages"][-1]["role"] == "assistant" for e in splits.train)
+    if name == "dialogsum_lora":
+        assert all(len(e["references"]) == 3 for e in splits.test)  # summary1..3 of the test set
+        assert splits.train[0]["messages"][0]["content"].startswith("Summarize the following dialogue")
+    if name == "oasst_lora":
+        assert any(sum(m["role"] == "assistant" for m in e["messages"]) > 1 for e in splits.train)  # multi-turn
