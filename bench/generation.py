@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -149,7 +151,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3, help="requests per client at each concurrency")
     parser.add_argument("--max-tokens", type=int, default=32)
     args = parser.parse_args()
-    training = [training_speed(m, args.steps) for m in ("full", "lora")]
+    training = []
+    for method in ("full", "lora"):  # each in its own process, so each peak RSS is its own
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            training.append(pool.submit(training_speed, method, args.steps).result())
     for row in training:
         print(row, flush=True)
     serve_rows = serving(args.bundle, args.requests, args.max_tokens)
