@@ -2,7 +2,11 @@
 
 (a) tuneforge: our task encoding, collator and TrainingArguments (the code `tuneforge train` runs);
 (b) baseline: a plain Trainer, every example padded to max_length=128, as common tutorials do;
-(c) dynamic: a Trainer with DataCollatorWithPadding and length-grouped batches.
+(c) dynamic: a Trainer with DataCollatorWithPadding and length-grouped batches;
+(d) tuneforge bf16: path (a) under bf16 autocast (``train.precision: bf16``), only where the CPU has
+    native bf16 (AMX-BF16 or AVX512-BF16; elsewhere the row is skipped and the table says why).
+Path (a) runs in fp32 explicitly. Then SmolLM2-135M-Instruct (full fine-tuning, batch 4, 256-token
+DialogSum conversations, AdamW) in fp32 and bf16 autocast, interleaved: tokens per second.
 
 Same model (the default backbone), same sentences, same batch size and seed, one process.
 Each path trains a fixed number of steps; the first steps are a warm-up and are not timed.
@@ -78,10 +82,12 @@ def run_path(name: str, examples: list[dict], batch_size: int, seed: int) -> dic
     common = dict(output_dir=out, per_device_train_batch_size=batch_size, max_steps=steps, learning_rate=5e-5,
                   seed=seed, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
                   dataloader_pin_memory=False, logging_strategy="no")
-    if name == "tuneforge":
+    if name.startswith("tuneforge"):
         task = get_task("classification")
+        precision = "bf16" if name.endswith("bf16") else "fp32"
         cfg = build_config({"data": {"train": "unused.tsv"},
-                            "train": {"batch_size": batch_size, "max_steps": steps, "learning_rate": 5e-5, "seed": seed}})
+                            "train": {"batch_size": batch_size, "max_steps": steps, "learning_rate": 5e-5, "seed": seed,
+                                      "precision": precision}})
         model = task.build_model(path, labels)
         dataset = task.encode(examples, tokenizer, labels, 128)
         args = training_arguments(cfg, Path(out), metric="accuracy")
@@ -120,30 +126,98 @@ def main() -> None:
     parser.add_argument("--baseline-samples", type=int, default=640, help="fewer for the slow pad-to-128 baseline")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each fast path; the median counts")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--llm-steps", type=int, default=6, help="timed SmolLM2 steps per precision and repeat")
     args = parser.parse_args()
+    from tuneforge.precision import resolve_precision
 
+    native = resolve_precision("auto")
     examples = sst2_sentences(args.samples, args.seed)
-    runs: dict[str, list[dict]] = {"tuneforge": [], "dynamic_grouped": [], "baseline_pad128": []}
+    fast = ["tuneforge", "dynamic_grouped"] + (["tuneforge_bf16"] if native.bf16 else [])
+    runs: dict[str, list[dict]] = {name: [] for name in fast + ["baseline_pad128"]}
     runs["baseline_pad128"].append(run_path("baseline_pad128", examples[: args.baseline_samples], args.batch_size, args.seed))
-    for _ in range(args.repeats):  # interleave so drift in machine load hits both fast paths alike
-        for name in ("tuneforge", "dynamic_grouped"):
+    for _ in range(args.repeats):  # interleave so drift in machine load hits the fast paths alike
+        for name in fast:
             runs[name].append(run_path(name, examples, args.batch_size, args.seed))
             print(name, f"{runs[name][-1]['samples_per_second']:.1f} samples/s", flush=True)
     rate = {name: statistics.median(r["samples_per_second"] for r in rs) for name, rs in runs.items()}
     base = rate["baseline_pad128"]
-    labels = {"tuneforge": "(a) TuneForge path", "baseline_pad128": "(b) Trainer, pad to 128",
-              "dynamic_grouped": "(c) Trainer, dynamic padding + length grouping"}
-    lines = ["| path | samples/s | seconds/step | speed-up vs (b) |", "|---|---:|---:|---:|"]
-    for name in ("tuneforge", "baseline_pad128", "dynamic_grouped"):
-        lines.append(f"| {labels[name]} | {rate[name]:.1f} | {args.batch_size / rate[name]:.3f} | {rate[name] / base:.2f}x |")
+    labels = {"tuneforge": "(a) TuneForge path (fp32)", "baseline_pad128": "(b) Trainer, pad to 128",
+              "dynamic_grouped": "(c) Trainer, dynamic padding + length grouping",
+              "tuneforge_bf16": "(d) TuneForge path, bf16 autocast"}
+    facts = machine()
+    lines = [f"CPU: {facts['cpu']['model']} ({', '.join(facts['cpu']['flags'])}); torch threads "
+             f"{facts['torch_threads']}; auto precision here: {native.name} ({native.reason})", "",
+             "| path | samples/s | seconds/step | speed-up vs (b) |", "|---|---:|---:|---:|"]
+    for name in ("tuneforge", "baseline_pad128", "dynamic_grouped", "tuneforge_bf16"):
+        if name in rate:
+            lines.append(f"| {labels[name]} | {rate[name]:.1f} | {args.batch_size / rate[name]:.3f} | "
+                         f"{rate[name] / base:.2f}x |")
+        else:
+            lines.append(f"| {labels[name]} | skipped: no native bf16 on this CPU | | |")
+    notes = f"(a)/(c) = {rate['tuneforge'] / rate['dynamic_grouped']:.2f}"
+    if "tuneforge_bf16" in rate:
+        notes += f"; (d)/(a) = {rate['tuneforge_bf16'] / rate['tuneforge']:.2f} (bf16 against fp32)"
     table = "\n".join(lines) + (
         f"\n\nSST-2 train sentences ({args.samples} sampled, seed {args.seed}; {args.baseline_samples} for (b)), "
-        f"batch {args.batch_size}, default backbone, median of {args.repeats} runs for (a) and (c), "
-        f"first {WARMUP_STEPS} steps untimed. (a)/(c) = {rate['tuneforge'] / rate['dynamic_grouped']:.2f}.\n"
+        f"batch {args.batch_size}, default backbone, median of {args.repeats} runs for (a), (c) and (d), "
+        f"first {WARMUP_STEPS} steps untimed. {notes}.\n"
     )
-    write_results("train_throughput", {"machine": machine(), "args": vars(args), "runs": runs,
-                                       "samples_per_second": rate,
+    llm = llm_rows(args.llm_steps, args.repeats) if native.bf16 else []
+    if llm:
+        speed = {p: statistics.median(r["tokens_per_second"] for r in llm if r["precision"] == p) for p in ("fp32", "bf16")}
+        table += ("\n| SmolLM2-135M full fine-tuning (batch 4, 256 tokens) | tokens/s |\n|---|---:|\n"
+                  + "".join(f"| {p} | {speed[p]:.0f} |\n" for p in ("fp32", "bf16"))
+                  + f"\nbf16/fp32 = {speed['bf16'] / speed['fp32']:.2f} (median of {args.repeats} interleaved runs of "
+                  f"{args.llm_steps} timed steps).\n")
+    else:
+        table += "\nSmolLM2 rows skipped: no native bf16 on this CPU (bf16 would be emulated, slower than fp32).\n"
+    write_results("train_throughput", {"machine": facts, "auto_precision": native.__dict__, "args": vars(args),
+                                       "runs": runs, "samples_per_second": rate, "llm": llm,
                                        "speedup_vs_baseline": {k: v / base for k, v in rate.items()}}, table)
+
+
+def llm_rows(steps: int, repeats: int) -> list[dict]:
+    """SmolLM2 full fine-tuning tokens/s in fp32 and under bf16 autocast, interleaved, same batches."""
+    import json
+
+    import torch
+
+    from tuneforge.backbone import resolve_backbone
+    from tuneforge.model_files import load_tokenizer
+    from tuneforge.precision import autocast
+    from tuneforge.tasks import get_task
+
+    task = get_task("generation").with_options(get_task("generation").Options(type="generation"))
+    path = resolve_backbone(task.default_backbone)
+    tokenizer = load_tokenizer(path)
+    task.prepare_tokenizer(tokenizer)
+    rows = [json.loads(line) for line in (SHARED_DATA / "dialogsum" / "dialogsum.train.jsonl").open()][: 4 * (steps + 1)]
+    examples = [{"messages": [{"role": "user", "content": "Summarize the following dialogue.\n\n" + r["dialogue"]},
+                              {"role": "assistant", "content": r["summary"]}]} for r in rows]
+    dataset = task.encode(examples, tokenizer, [], 256)
+    collate = task.collator(tokenizer)
+    batches = [collate([dataset[i] for i in range(4 * s, 4 * s + 4)]) for s in range(steps + 1)]
+    out = []
+    for _ in range(repeats):
+        for precision in ("fp32", "bf16"):
+            model = task.build_model(path, []).model
+            model.train()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+            tokens, seconds = 0, 0.0
+            for step, batch in enumerate(batches):
+                started = time.perf_counter()
+                with autocast(precision):
+                    loss = model(**batch).loss
+                loss.float().backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                if step:  # the first step warms up
+                    seconds += time.perf_counter() - started
+                    tokens += int(batch["attention_mask"].sum())
+            out.append({"precision": precision, "tokens_per_second": tokens / seconds, "steps": steps})
+            print("smollm2", precision, f"{tokens / seconds:.0f} tokens/s", flush=True)
+            del model, optimizer
+    return out
 
 
 if __name__ == "__main__":

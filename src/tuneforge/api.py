@@ -110,12 +110,15 @@ def predict(
     text_pairs: list[str] | None = None,
     data_format: str | None = None,
     backend: str = "torch",
+    precision: str = "auto",
 ) -> list[dict[str, Any]]:
     """Predict texts given directly or read from a file; one dict per input (with its text).
 
-    ``backend="onnx"`` runs the bundle's ONNX export (see ``export``).
+    ``backend="onnx"`` runs the bundle's ONNX export (see ``export``); ``precision`` (torch backend):
+    ``auto`` (bf16 where the CPU has it and the bundle passed its bf16 parity gate), ``fp32``, ``bf16``.
     """
-    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend)
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend,
+                                                                             precision=precision)
     examples: list[dict[str, Any]] = []
     if texts:
         pairs = text_pairs or [None] * len(texts)
@@ -145,13 +148,15 @@ def predict(
 
 
 def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str | None = None,
-             backend: str = "torch", output: str | Path | None = None) -> dict[str, Any]:
-    """Metrics of a bundle on a labelled data file (same columns as training); ``backend`` torch or onnx.
+             backend: str = "torch", output: str | Path | None = None, precision: str = "auto") -> dict[str, Any]:
+    """Metrics of a bundle on a labelled data file (same columns as training); ``backend`` torch or onnx;
+    ``precision`` as for ``predict``.
 
     With ``output``, also writes ``metrics.json``, ``report.md`` and ``report.html`` (plots, calibration,
     most confident mistakes) into that folder.
     """
-    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend)
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend,
+                                                                             precision=precision)
     examples = read_inputs(data, predictor.manifest, data_format, require_labels=True)
     predictor.task.check_known_labels(examples, predictor.label_names, "evaluation")
     metrics, predictions = predictor.evaluate(examples)
@@ -310,7 +315,7 @@ def serve(bundle: str | Path, workers: int = 1, on_ready=None, **options: Any) -
     except ImportError:
         raise ConfigError("serving needs fastapi, uvicorn and prometheus-client: pip install 'tuneforge[serve]'") from None
     settings = ServeSettings(bundle=str(bundle), **options)
-    predictor = Predictor.load(bundle, backend=settings.backend, onnx_spinning=False)
+    predictor = Predictor.load(bundle, backend=settings.backend, onnx_spinning=False, precision=settings.precision)
     if on_ready is not None:
         on_ready()
     run(settings, workers=workers, predictor=predictor if workers == 1 else None)

@@ -97,7 +97,8 @@ class ModelSection(_Section):
 class Manifest(_Section):
     """The bundle manifest (``tuneforge.json``), format ``FORMAT_VERSION``.
 
-    ``onnx`` is added by ``tuneforge export``, ``compress`` by ``tuneforge compress``.
+    ``onnx`` is added by ``tuneforge export``, ``compress`` by ``tuneforge compress``; ``inference``
+    is the bf16 inference parity check made with the bundle (``tuneforge.inference_precision``).
     """
 
     format_version: int = FORMAT_VERSION
@@ -112,6 +113,7 @@ class Manifest(_Section):
     versions: dict[str, str] = Field(default_factory=dict)
     onnx: dict[str, Any] | None = None
     compress: dict[str, Any] | None = None
+    inference: dict[str, Any] | None = None
     files: dict[str, str] = Field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:

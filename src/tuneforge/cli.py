@@ -13,6 +13,9 @@ import typer
 from .cli_support import _console, _fail, _run, _setup_logging, write_lines
 from .errors import TuneForgeError
 
+PRECISION_HELP = ("torch backend: auto (bf16 where the CPU has AMX or AVX512-BF16 and the bundle passed its bf16 "
+                  "parity gate, else fp32), fp32 or bf16")
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -131,13 +134,14 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
     data_format: Optional[str] = typer.Option(None, "--format", help="input format when the extension does not tell"),
     backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Predict texts with a bundle; writes one JSON line per input."""
     from . import api
 
     _setup_logging()
     results = _run(lambda: api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair,
-                                       data_format=data_format, backend=backend))
+                                       data_format=data_format, backend=backend, precision=precision))
     write_lines(results, output, "predictions")
 
 
@@ -148,13 +152,15 @@ def evaluate(
     data_format: Optional[str] = typer.Option(None, "--format", help="data format when the extension does not tell"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write metrics.json and report.md in this folder"),
     backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Evaluate a bundle on a labelled data file; --output also writes metrics.json, report.md and report.html."""
     from . import api
     from .evaluation.report import print_metrics
 
     _setup_logging()
-    metrics = _run(lambda: api.evaluate(bundle, data, data_format, backend=backend, output=output))
+    metrics = _run(lambda: api.evaluate(bundle, data, data_format, backend=backend, output=output,
+                                        precision=precision))
     from .bundle import read_manifest
     from .tasks import get_task
 
@@ -235,6 +241,7 @@ def compress(
 def serve(
     bundle: Path = typer.Argument(..., help="bundle folder written by train"),
     backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="off loopback, --api-key-file is required"),
     port: int = typer.Option(8000, "--port"),
     api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="API keys, one per line"),
@@ -272,7 +279,7 @@ def serve(
         keys = read_api_keys(api_key_file) if api_key_file else []
         admin_keys = read_api_keys(admin_key_file) if admin_key_file else []
         options = dict(
-            backend=backend, host=host, port=port, api_keys=keys, admin_keys=admin_keys,
+            backend=backend, precision=precision, host=host, port=port, api_keys=keys, admin_keys=admin_keys,
             bundle_root=str(bundle_root) if bundle_root else None, cors_origins=list(cors_origin or []),
             allowed_hosts=list(allowed_host or []), max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,

@@ -94,6 +94,8 @@ class TrainConfig(StrictModel):
         default_factory=lambda: ["tensorboard"], description="experiment trackers; [] for none"
     )
     mlflow_tracking_uri: str | None = Field(None, description="setting it adds mlflow to report_to")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast where the CPU has AMX or AVX512-BF16, fp32 elsewhere")
 
 
 class EvalConfig(StrictModel):

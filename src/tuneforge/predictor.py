@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from .bundle import Manifest, read_manifest
 from .errors import BundleError, TuneForgeError
+from .precision import Precision, autocast
 from .tasks import get_task
+
+log = logging.getLogger("tuneforge")
 
 
 class Predictor:
@@ -19,7 +23,7 @@ class Predictor:
         'shipping'
     """
 
-    def __init__(self, model, tokenizer, manifest: Manifest) -> None:
+    def __init__(self, model, tokenizer, manifest: Manifest, precision: Precision | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.manifest = manifest
@@ -27,16 +31,20 @@ class Predictor:
         self.label_names: list[str] = manifest.task.label_names
         self.max_length: int = manifest.task.max_length
         self.threshold: float = manifest.task.threshold
+        # what a torch model computes in (bf16 autocast or fp32); see ``tuneforge.inference_precision``
+        self.precision: Precision = precision or Precision("fp32", "fp32")
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "torch", variant: str | None = None,
-             onnx_spinning: bool = True) -> "Predictor":
+             onnx_spinning: bool = True, precision: str = "auto") -> "Predictor":
         """Load a bundle after checking its manifest and file hashes.
 
         The model is loaded by the kind of model the bundle holds (``tuneforge.bundled``).
         ``backend="onnx"`` runs the bundle's ONNX export (``tuneforge export``) with ONNX Runtime:
         ``variant`` (``fp32``, ``int8``) or by default the best variant the export accepted.
         ``onnx_spinning=False`` lets ONNX Runtime's idle threads sleep (the server does this).
+        ``precision`` (torch backend): ``auto`` computes under bf16 autocast when the CPU has native bf16
+        and the bundle passed its bf16 parity gate, fp32 otherwise; ``fp32`` or ``bf16`` force it.
         """
         from .bundled import MODEL_DIR, load_bundled
         from .model_files import guarded, load_tokenizer
@@ -50,14 +58,22 @@ class Predictor:
         model = guarded(lambda: load_bundled(Path(path), manifest, backend, variant, onnx_spinning), path,
                         "model in this bundle", BundleError)
         model.eval()
-        return cls(model, tokenizer, manifest)
+        chosen = None
+        if backend == "torch":
+            from .inference_precision import inference_precision
+
+            chosen = inference_precision(manifest, precision)
+            if chosen.bf16:
+                log.info("inference precision: bf16 (%s)", chosen.reason)
+        return cls(model, tokenizer, manifest, chosen)
 
     def predict(self, examples: list[dict[str, Any]], batch_size: int = 64) -> list[dict[str, Any]]:
         """One prediction dict per example (``text``/``text_pair`` or ``tokens``)."""
-        return self.task.predict(
-            self.model, self.tokenizer, examples, self.label_names,
-            max_length=self.max_length, threshold=self.threshold, batch_size=batch_size,
-        )
+        with autocast(self.precision):
+            return self.task.predict(
+                self.model, self.tokenizer, examples, self.label_names,
+                max_length=self.max_length, threshold=self.threshold, batch_size=batch_size,
+            )
 
     def predict_texts(self, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
         """Predict raw texts (and optional second texts of a pair)."""

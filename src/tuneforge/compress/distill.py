@@ -75,6 +75,8 @@ def distillation_loss(student_logits, teacher_logits, labels, temperature: float
 def _trainer_class():
     from transformers import Trainer
 
+    from ..precision import autocast
+
     class DistillationTrainer(Trainer):
         """Trainer whose loss mixes the labels with the teacher's softened predictions."""
 
@@ -86,9 +88,11 @@ def _trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             outputs = model(**inputs)
-            with torch.no_grad():
+            with torch.no_grad(), autocast("bf16" if self.args.bf16 else "fp32"):
                 teacher_logits = self.teacher(**inputs).logits
-            loss = distillation_loss(outputs.logits, teacher_logits, labels, self.temperature, self.alpha)
+            # the loss in fp32 whatever the forward passes computed in
+            loss = distillation_loss(outputs.logits.float(), teacher_logits.float(), labels, self.temperature,
+                                     self.alpha)
             inputs["labels"] = labels
             return (loss, outputs) if return_outputs else loss
 
@@ -98,14 +102,18 @@ def _trainer_class():
 def train_student(student, teacher, tokenizer, task, label_names: list[str], train_examples: list[dict[str, Any]], *,
                   max_length: int, temperature: float = 2.0, alpha: float = 0.5, epochs: float = 1.0,
                   learning_rate: float = 1e-4, batch_size: int = 32, seed: int = 42,
-                  unlabelled: list[dict[str, Any]] | None = None):
+                  unlabelled: list[dict[str, Any]] | None = None, precision: str = "auto"):
     """Train ``student`` on ``train_examples`` against ``teacher``'s logits (``alpha=1``: labels only).
+
+    ``precision``: ``auto`` (bf16 autocast where the CPU has native bf16, see ``tuneforge.precision``),
+    ``fp32`` or ``bf16``.
 
     ``unlabelled`` texts (``{"text": ...}``; sequence classification) add teacher-only examples.
     """
     from datasets import concatenate_datasets
     from transformers import set_seed
 
+    from ..precision import resolve_precision
     from ..training.arguments import trainer_arguments
 
     set_seed(seed)
@@ -121,7 +129,7 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
     with tempfile.TemporaryDirectory(prefix="tuneforge-distill-") as scratch:
         args = trainer_arguments(
             scratch, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, seed=seed,
-            warmup_steps=0.06, weight_decay=0.01, save_strategy="no", eval_strategy="no", logging_steps=200,
+            precision=resolve_precision(precision).name, warmup_steps=0.06, weight_decay=0.01, save_strategy="no", eval_strategy="no", logging_steps=200,
             train_sampling_strategy="group_by_length", length_column_name="length", remove_unused_columns=False,
         )
         trainer = _trainer_class()(model=student, args=args, train_dataset=dataset, data_collator=task.collator(tokenizer),

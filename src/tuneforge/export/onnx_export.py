@@ -45,7 +45,7 @@ class _LogitsOnly(nn.Module):
         return self.model(**dict(zip(self.names, inputs))).logits
 
 
-class _Recorder(nn.Module):
+class LogitRecorder(nn.Module):
     """Pass batches through ``model`` and keep each batch's logits and attention mask."""
 
     def __init__(self, model) -> None:
@@ -63,7 +63,7 @@ def compare(predictor, reference_model, candidate_model, examples) -> dict[str, 
     """Largest absolute logit difference (real positions only) and prediction agreement, on ``examples``."""
     runs = []
     for model in (reference_model, candidate_model):
-        recorder = _Recorder(model)
+        recorder = LogitRecorder(model)
         predictions = predictor.task.predict(recorder, predictor.tokenizer, examples, predictor.label_names,
                                              max_length=predictor.max_length, threshold=predictor.threshold)
         runs.append((recorder.batches, predictions))

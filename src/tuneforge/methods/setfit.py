@@ -103,6 +103,7 @@ class SetFit(Method):
         from ..fewshot.embedding_classifier import EmbeddingClassifier, encode_texts
 
         st = _sentence_transformers()
+        from ..precision import resolve_precision
         from ..training.arguments import trainer_arguments
         from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
@@ -119,7 +120,7 @@ class SetFit(Method):
             args = trainer_arguments(
                 scratch, epochs=options.contrastive_epochs, learning_rate=options.learning_rate,
                 batch_size=options.batch_size, seed=cfg.train.seed,
-                arguments_class=st.SentenceTransformerTrainingArguments,
+                precision=resolve_precision(cfg.train.precision).name, arguments_class=st.SentenceTransformerTrainingArguments,
                 warmup_steps=0.1, save_strategy="no", logging_steps=max(1, cfg.train.logging_steps),
             )
             dataset = Dataset.from_dict({"sentence1": [a for a, _, _ in pairs], "sentence2": [b for _, b, _ in pairs],

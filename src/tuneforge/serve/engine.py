@@ -22,6 +22,7 @@ class ServeSettings:
 
     bundle: str
     backend: str = "torch"
+    precision: str = "auto"  # torch backend: bf16 where the CPU has it and the bundle passed its gate
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: list[str] = field(default_factory=list)
@@ -65,7 +66,8 @@ class Engine:
         from ..predictor import Predictor
 
         # ONNX Runtime's spinning threads would take the CPU the event loop needs under load.
-        predictor = Predictor.load(path, backend=self.settings.backend, onnx_spinning=False)
+        predictor = Predictor.load(path, backend=self.settings.backend, onnx_spinning=False,
+                                   precision=self.settings.precision)
         _answer_warm_up(predictor)
         return predictor
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..precision import resolve_precision
+
 
 def trainer_arguments(output_dir, *, epochs: float, learning_rate: float, batch_size: int, seed: int,
-                      arguments_class=None, **options):
+                      arguments_class=None, precision: str = "fp32", **options):
     """Trainer arguments every TuneForge training shares (no external trackers, no pinned memory, seeded
-    data order), plus ``options``; ``arguments_class`` e.g. sentence-transformers' own (default:
-    transformers' ``TrainingArguments``). The run, distillation and SetFit all build theirs here.
+    data order), bf16 autocast when ``precision`` is ``bf16`` (a resolved precision, see
+    ``tuneforge.precision``; weights and optimizer state stay fp32), plus ``options``;
+    ``arguments_class`` e.g. sentence-transformers' own (default: transformers' ``TrainingArguments``).
+    The run, distillation and SetFit all build theirs here.
 
     Example:
         >>> trainer_arguments(tmp, epochs=1, learning_rate=1e-4, batch_size=32, seed=42, save_strategy="no")
@@ -17,6 +21,8 @@ def trainer_arguments(output_dir, *, epochs: float, learning_rate: float, batch_
     if arguments_class is None:
         from transformers import TrainingArguments as arguments_class
     defaults = dict(report_to="none", dataloader_pin_memory=False, data_seed=seed)
+    if precision == "bf16":
+        defaults.update(bf16=True, use_cpu=True)
     return arguments_class(output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=learning_rate,
                            per_device_train_batch_size=batch_size, seed=seed, **{**defaults, **options})
 
@@ -35,6 +41,7 @@ def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bo
         learning_rate=t.learning_rate,
         batch_size=t.batch_size,
         seed=t.seed,
+        precision=resolve_precision(t.precision).name,
         max_steps=t.max_steps or -1,
         per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,

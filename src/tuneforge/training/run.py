@@ -14,10 +14,12 @@ from ..bundle import MANIFEST, DataSection, Manifest, save_bundle
 from ..config import RunConfig, dump_config
 from ..data import load_splits
 from ..errors import ConfigError
-from ..fileops import atomic_write_text, remove_stale
 from ..evaluation.html_report import write_html_report
 from ..evaluation.report import headline, render_markdown
+from ..fileops import atomic_write_text, remove_stale
+from ..inference_precision import check_bf16_inference, inference_precision
 from ..methods import METHODS, count_parameters
+from ..precision import resolve_precision
 from ..predictor import Predictor
 from ..tasks import get_task
 from .arguments import training_arguments
@@ -181,6 +183,7 @@ class Evaluated:
     examples: list[dict[str, Any]]
     metrics: dict[str, Any]
     predictions: list[dict[str, Any]]
+    bf16_check: dict[str, Any] | None = None  # the bf16 inference parity gate (where it was measured)
 
 
 def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
@@ -236,12 +239,15 @@ def evaluate(prep: Prepared, fitted: Fitted, manifest: Manifest) -> Evaluated:
     predictor = Predictor(fitted.model, prep.tokenizer, manifest)
     split, examples = ("test", prep.splits.test) if prep.splits.test else ("validation", prep.splits.validation)
     metrics, predictions = predictor.evaluate(examples)
+    if resolve_precision("auto").bf16:  # measured where bf16 is native (elsewhere auto means fp32 anyway)
+        manifest.inference = check_bf16_inference(predictor, examples)
+        predictor.precision = inference_precision(manifest)
     if prep.task.compares_with_base_model:
         before, base_predictions = base_model_evaluation(prep, manifest, examples)
         metrics["baseline"] = {"name": "base model, before fine-tuning", **headline(before)}
         for prediction, base in zip(predictions, base_predictions):
             prediction["before"] = base.get("text", "")
-    return Evaluated(predictor, split, examples, metrics, predictions)
+    return Evaluated(predictor, split, examples, metrics, predictions, (manifest.inference or {}).get("bf16"))
 
 
 def base_model_evaluation(prep: Prepared, manifest: Manifest, examples: list[dict[str, Any]]):
@@ -267,6 +273,11 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
     }
     if "peak_rss_mb" in fitted.train_metrics:
         context["peak memory (resident)"] = f"{fitted.train_metrics['peak_rss_mb']:,.0f} MB"
+    if ev.bf16_check:
+        c = ev.bf16_check
+        context["bf16 inference"] = (f"{'accepted' if c['accepted'] else 'refused, fp32 kept'}: agreement "
+                                     f"{c['agreement']:.4f}, largest probability difference "
+                                     f"{c['max_probability_diff']:.4f} on {c['examples']} {ev.split} examples")
     if fitted.best is not None:
         context["best validation " + prep.metric] = f"{fitted.best:.4f}"
     context.update({k.replace("_", " "): v for k, v in {**fitted.facts, **prep.task.training_facts()}.items()})
@@ -307,10 +318,15 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             log.warning("%s holds no complete checkpoint: training from the start", checkpoints)
         elif resume_from:
             log.info("resuming from %s", resume_from)
-        dump_config(cfg, run_dir / "config.yaml")
+        precision = resolve_precision(cfg.train.precision)
+        log.info("precision: %s (%s)", precision.name, precision.reason)
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"precision": precision.name})})
+        dump_config(cfg, run_dir / "config.yaml")  # resolved: says what this run computed in
         set_seed(cfg.train.seed)
         prep = prepare(cfg, few_shot_seed)
         fitted = fit(cfg, prep, run_dir, resume_from, callbacks or ())
+        if prep.method.uses_trainer or prep.method.trains_weights:
+            fitted.facts.setdefault("precision", f"{precision.name} ({precision.reason})")
         manifest = manifest_of(cfg, prep, fitted)
         ev = evaluate(prep, fitted, manifest)
         markdown = report(cfg, prep, fitted, ev, run_dir)
