@@ -5,6 +5,8 @@
 (c) dynamic: a Trainer with DataCollatorWithPadding and length-grouped batches;
 (d) tuneforge bf16: path (a) under bf16 autocast (``train.precision: bf16``), only where the CPU has
     native bf16 (AMX-BF16 or AVX512-BF16; elsewhere the row is skipped and the table says why).
+(e) tuneforge compile: path (a) with ``train.compile: true`` (torch.compile, inductor);
+(f) tuneforge unfused: path (a) with ``train.fused_optimizer: false`` (adamw_torch instead of the fused kernel).
 Path (a) runs in fp32 explicitly. Then SmolLM2-135M-Instruct (full fine-tuning, batch 4, 256-token
 DialogSum conversations, AdamW) in fp32 and bf16 autocast, interleaved: tokens per second.
 
@@ -87,7 +89,8 @@ def run_path(name: str, examples: list[dict], batch_size: int, seed: int) -> dic
         precision = "bf16" if name.endswith("bf16") else "fp32"
         cfg = build_config({"data": {"train": "unused.tsv"},
                             "train": {"batch_size": batch_size, "max_steps": steps, "learning_rate": 5e-5, "seed": seed,
-                                      "precision": precision}})
+                                      "precision": precision, "compile": name.endswith("compile"),
+                                      "fused_optimizer": not name.endswith("unfused")}})
         model = task.build_model(path, labels)
         dataset = task.encode(examples, tokenizer, labels, 128)
         args = training_arguments(cfg, Path(out), metric="accuracy")
@@ -132,7 +135,8 @@ def main() -> None:
 
     native = resolve_precision("auto")
     examples = sst2_sentences(args.samples, args.seed)
-    fast = ["tuneforge", "dynamic_grouped"] + (["tuneforge_bf16"] if native.bf16 else [])
+    fast = ["tuneforge", "dynamic_grouped", "tuneforge_compile", "tuneforge_unfused"] + (
+        ["tuneforge_bf16"] if native.bf16 else [])
     runs: dict[str, list[dict]] = {name: [] for name in fast + ["baseline_pad128"]}
     runs["baseline_pad128"].append(run_path("baseline_pad128", examples[: args.baseline_samples], args.batch_size, args.seed))
     for _ in range(args.repeats):  # interleave so drift in machine load hits the fast paths alike
@@ -143,12 +147,14 @@ def main() -> None:
     base = rate["baseline_pad128"]
     labels = {"tuneforge": "(a) TuneForge path (fp32)", "baseline_pad128": "(b) Trainer, pad to 128",
               "dynamic_grouped": "(c) Trainer, dynamic padding + length grouping",
-              "tuneforge_bf16": "(d) TuneForge path, bf16 autocast"}
+              "tuneforge_bf16": "(d) TuneForge path, bf16 autocast",
+              "tuneforge_compile": "(e) TuneForge path, torch.compile", "tuneforge_unfused": "(f) TuneForge path, unfused AdamW"}
     facts = machine()
     lines = [f"CPU: {facts['cpu']['model']} ({', '.join(facts['cpu']['flags'])}); torch threads "
              f"{facts['torch_threads']}; auto precision here: {native.name} ({native.reason})", "",
              "| path | samples/s | seconds/step | speed-up vs (b) |", "|---|---:|---:|---:|"]
-    for name in ("tuneforge", "baseline_pad128", "dynamic_grouped", "tuneforge_bf16"):
+    for name in ("tuneforge", "baseline_pad128", "dynamic_grouped", "tuneforge_bf16", "tuneforge_compile",
+                 "tuneforge_unfused"):
         if name in rate:
             lines.append(f"| {labels[name]} | {rate[name]:.1f} | {args.batch_size / rate[name]:.3f} | "
                          f"{rate[name] / base:.2f}x |")
@@ -157,6 +163,9 @@ def main() -> None:
     notes = f"(a)/(c) = {rate['tuneforge'] / rate['dynamic_grouped']:.2f}"
     if "tuneforge_bf16" in rate:
         notes += f"; (d)/(a) = {rate['tuneforge_bf16'] / rate['tuneforge']:.2f} (bf16 against fp32)"
+    notes += (f"; (e)/(a) = {rate['tuneforge_compile'] / rate['tuneforge']:.2f} (compile, timed after {WARMUP_STEPS} "
+              f"warm-up steps, recompilations for new shapes included); (f)/(a) = "
+              f"{rate['tuneforge_unfused'] / rate['tuneforge']:.2f} (unfused against fused AdamW)")
     table = "\n".join(lines) + (
         f"\n\nSST-2 train sentences ({args.samples} sampled, seed {args.seed}; {args.baseline_samples} for (b)), "
         f"batch {args.batch_size}, default backbone, median of {args.repeats} runs for (a), (c) and (d), "

@@ -179,8 +179,9 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
 
 
 def export(bundle: str | Path, data: str | Path, data_format: str | None = None, quantize: bool = True,
-           max_drop: float = 1.0) -> dict[str, Any]:
-    """Export a bundle to ONNX (plus an int8 variant), checked on a labelled data file; see
+           max_drop: float = 1.0, static_int8: bool = False, openvino: bool = False) -> dict[str, Any]:
+    """Export a bundle to ONNX (plus an int8 variant; ``static_int8``: a calibrated static int8 one;
+    ``openvino``: OpenVINO fp32 and int8-weight ones), each checked on a labelled data file; see
     ``tuneforge.export.onnx_export.export_bundle``. Returns the manifest's ``onnx`` section.
 
     Example:
@@ -193,7 +194,8 @@ def export(bundle: str | Path, data: str | Path, data_format: str | None = None,
     manifest = read_manifest(bundle)
     examples = read_inputs(data, manifest, data_format, require_labels=True)
     get_task(manifest.task.type).check_known_labels(examples, manifest.task.label_names, "evaluation")
-    return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop)
+    return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop, static_int8=static_int8,
+                         openvino=openvino)
 
 
 def _run_data(bundle: str | Path) -> tuple[Path | None, Path | None]:

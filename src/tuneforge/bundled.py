@@ -161,7 +161,8 @@ class InContextClassifierModel(BundledModel):
 
 
 def onnx_model(root: Path, manifest: Manifest, variant: str | None, spinning: bool = True):
-    """The ONNX Runtime model of the bundle's chosen (or default) export variant."""
+    """The runtime model (ONNX Runtime, or OpenVINO for its variants) of the bundle's chosen (or default)
+    export variant."""
     from .export.onnx_runtime import OnnxModel
 
     section = manifest.onnx
@@ -170,7 +171,12 @@ def onnx_model(root: Path, manifest: Manifest, variant: str | None, spinning: bo
     name = variant or section["default"]
     if name not in section["variants"]:
         raise BundleError(f"{root}: no ONNX variant {name!r}; the bundle has {', '.join(section['variants'])}")
-    return OnnxModel(root / section["variants"][name]["file"], spinning=spinning)
+    row = section["variants"][name]
+    if row.get("runtime") == "openvino":
+        from .export.openvino_runtime import OpenVinoModel
+
+        return OpenVinoModel(root / row["file"])
+    return OnnxModel(root / row["file"], spinning=spinning)
 
 
 def kind_for(method_name: Any, options: dict[str, Any], merged: bool) -> str:
@@ -191,6 +197,6 @@ def load_bundled(root: Path, manifest: Manifest, backend: str = "torch", variant
                  onnx_spinning: bool = True):
     """The model of a (verified) bundle, loaded by its kind on ``backend``."""
     if backend not in BACKENDS:
-        raise TuneForgeError(f"backend must be {' or '.join(BACKENDS)}, not {backend!r}")
+        raise TuneForgeError(f"backend must be {', '.join(BACKENDS)} or auto, not {backend!r}")
     kind = MODEL_KINDS.get(manifest.model.kind)()
     return kind.load(root, manifest, backend, variant, onnx_spinning)

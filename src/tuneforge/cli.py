@@ -13,6 +13,8 @@ import typer
 from .cli_support import _console, _fail, _run, _setup_logging, write_lines
 from .errors import TuneForgeError
 
+BACKEND_HELP = ("torch; onnx (the export's default variant, after tuneforge export); auto (the fastest accepted "
+                "variant on this CPU, measured once and cached)")
 PRECISION_HELP = ("torch backend: auto (bf16 where the CPU has AMX or AVX512-BF16 and the bundle passed its bf16 "
                   "parity gate, else fp32), fp32 or bf16")
 
@@ -133,7 +135,7 @@ def predict(
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="file of inputs: .txt (one per line), csv, tsv, jsonl, conll"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
     data_format: Optional[str] = typer.Option(None, "--format", help="input format when the extension does not tell"),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
+    backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Predict texts with a bundle; writes one JSON line per input."""
@@ -151,7 +153,7 @@ def evaluate(
     data: Path = typer.Option(..., "--data", "-d", help="labelled data file"),
     data_format: Optional[str] = typer.Option(None, "--format", help="data format when the extension does not tell"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write metrics.json and report.md in this folder"),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
+    backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Evaluate a bundle on a labelled data file; --output also writes metrics.json, report.md and report.html."""
@@ -176,17 +178,20 @@ def export(
     data: Path = typer.Option(..., "--data", "-d", help="labelled evaluation data for the parity check"),
     data_format: Optional[str] = typer.Option(None, "--format", help="data format when the extension does not tell"),
     quantize: bool = typer.Option(True, "--quantize/--no-quantize", help="also write a dynamic int8 variant"),
-    max_drop: float = typer.Option(1.0, "--max-drop", help="largest accuracy drop (points) an int8 variant may cost"),
+    max_drop: float = typer.Option(1.0, "--max-drop", help="largest accuracy drop (points) a variant may cost"),
+    static_int8: bool = typer.Option(False, "--static-int8", help="also ONNX Runtime static int8 (QDQ, calibrated)"),
+    openvino: bool = typer.Option(False, "--openvino", help="also OpenVINO fp32 and int8-weight variants"),
 ) -> None:
-    """Export a bundle to ONNX, checked against the PyTorch model on real data."""
+    """Export a bundle to ONNX (and optionally OpenVINO), checked against the PyTorch model on real data."""
     from . import api
 
     _setup_logging()
-    section = _run(lambda: api.export(bundle, data, data_format, quantize=quantize, max_drop=max_drop))
+    section = _run(lambda: api.export(bundle, data, data_format, quantize=quantize, max_drop=max_drop,
+                                      static_int8=static_int8, openvino=openvino))
     metric = next((k[len("torch_"):] for k in section if k.startswith("torch_")), None)
     from rich.table import Table
 
-    table = Table(title=f"ONNX export of {bundle}")
+    table = Table(title=f"Export of {bundle}")
     for column in ("variant", "MB", "max |logit diff|", "same prediction", "score", "drop (points)", "accepted"):
         table.add_column(column)
     for name, row in section["variants"].items():
@@ -240,7 +245,7 @@ def compress(
 @app.command()
 def serve(
     bundle: Path = typer.Argument(..., help="bundle folder written by train"),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after tuneforge export)"),
+    backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="off loopback, --api-key-file is required"),
     port: int = typer.Option(8000, "--port"),

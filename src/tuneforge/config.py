@@ -96,6 +96,9 @@ class TrainConfig(StrictModel):
     mlflow_tracking_uri: str | None = Field(None, description="setting it adds mlflow to report_to")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast where the CPU has AMX or AVX512-BF16, fp32 elsewhere")
+    compile: bool = Field(False, description="torch.compile the model (inductor; needs a C++ compiler)")
+    fused_optimizer: bool = Field(True, description="AdamW with its fused kernel (adamw_torch_fused, transformers' "
+                                                    "default with torch >= 2.8); false: adamw_torch")
 
 
 class EvalConfig(StrictModel):

@@ -50,7 +50,7 @@ def _probabilities(logits: np.ndarray) -> np.ndarray:
 def bf16_parity(predictor, examples: list[dict[str, Any]]) -> dict[str, Any]:
     """Agreement of fp32 and bf16-autocast predictions on ``examples`` and the largest probability
     difference (softmax; the value for one-output regression); ``accepted`` when both are in bounds."""
-    from .export.onnx_export import LogitRecorder
+    from .export.logit_recorder import LogitRecorder
 
     runs = []
     for model in (predictor.model, Autocast(predictor.model)):

@@ -33,6 +33,7 @@ class Predictor:
         self.threshold: float = manifest.task.threshold
         # what a torch model computes in (bf16 autocast or fp32); see ``tuneforge.inference_precision``
         self.precision: Precision = precision or Precision("fp32", "fp32")
+        self.backend = "torch"  # what ``load`` ran the model on: torch, or onnx:<variant>
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "torch", variant: str | None = None,
@@ -42,7 +43,9 @@ class Predictor:
         The model is loaded by the kind of model the bundle holds (``tuneforge.bundled``).
         ``backend="onnx"`` runs the bundle's ONNX export (``tuneforge export``) with ONNX Runtime:
         ``variant`` (``fp32``, ``int8``) or by default the best variant the export accepted.
-        ``onnx_spinning=False`` lets ONNX Runtime's idle threads sleep (the server does this).
+        ``backend="auto"`` measures torch and every accepted export variant on this CPU and loads the
+        fastest (``tuneforge.export.backend_choice``; cached). ``onnx_spinning=False`` lets ONNX Runtime's
+        idle threads sleep (the server does this).
         ``precision`` (torch backend): ``auto`` computes under bf16 autocast when the CPU has native bf16
         and the bundle passed its bf16 parity gate, fp32 otherwise; ``fp32`` or ``bf16`` force it.
         """
@@ -54,6 +57,15 @@ class Predictor:
             get_task(manifest.task.type)
         except TuneForgeError as exc:
             raise BundleError(f"{path}: {exc}") from None
+        if backend == "auto":
+            from .export.backend_choice import choose_backend
+
+            choice = choose_backend(path, manifest, lambda b, v: cls.load(path, b, v, onnx_spinning, precision))
+            backend, variant = choice["backend"], choice["variant"]
+            timings = ", ".join(f"{name} {t['batch1_ms']:.1f}/{t['batch32_ms']:.0f} ms"
+                                for name, t in choice["timings"].items())
+            log.info("backend auto: %s%s%s", backend, f" ({variant})" if variant else "",
+                     f"; batch 1 / batch 32: {timings}" if timings else "")
         tokenizer = load_tokenizer(Path(path) / MODEL_DIR, BundleError)
         model = guarded(lambda: load_bundled(Path(path), manifest, backend, variant, onnx_spinning), path,
                         "model in this bundle", BundleError)
@@ -65,7 +77,9 @@ class Predictor:
             chosen = inference_precision(manifest, precision)
             if chosen.bf16:
                 log.info("inference precision: bf16 (%s)", chosen.reason)
-        return cls(model, tokenizer, manifest, chosen)
+        predictor = cls(model, tokenizer, manifest, chosen)
+        predictor.backend = backend if backend == "torch" else f"{backend}:{variant or manifest.onnx['default']}"
+        return predictor
 
     def predict(self, examples: list[dict[str, Any]], batch_size: int = 64) -> list[dict[str, Any]]:
         """One prediction dict per example (``text``/``text_pair`` or ``tokens``)."""

@@ -5,11 +5,13 @@
 2. Parity on real evaluation inputs: the largest absolute logit difference must be at most
    ``max_abs_diff`` (1e-4 for fp32) and the predictions must agree on at least ``min_agreement``
    (99.9%) of the examples. A failed check deletes the export and raises with the figures.
-3. Optionally a dynamic int8 variant (onnxruntime.quantization); its accuracy is measured on the
-   same data and it is kept only when it drops at most ``max_drop`` points.
+3. Optionally further variants: dynamic int8 (onnxruntime.quantization), static int8 (QDQ, calibrated),
+   OpenVINO fp32 and int8 weights (``calibrated.py``); each one's accuracy is measured on the same data
+   and it is accepted only when it drops at most ``max_drop`` points.
 
-The files go into the bundle (``onnx/model.onnx``, ``onnx/model.int8.onnx``) and the manifest
-records the figures, so ``predict``/``evaluate --backend onnx`` can pick the best variant.
+The files go into the bundle (``onnx/model.onnx``, ``onnx/model.int8.onnx``, ``onnx/model.qdq.onnx``,
+``openvino/``) and the manifest records the figures, so ``predict``/``evaluate --backend onnx`` can load
+a variant and ``--backend auto`` the fastest accepted one.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from .logit_recorder import LogitRecorder
 from .onnx_runtime import ExportError, OnnxModel, _onnxruntime  # noqa: F401  (OnnxModel: part of this module's API)
 
 log = logging.getLogger("tuneforge")
 
 ONNX_DIR = "onnx"
+OPENVINO_DIR = "openvino"
+MIN_VARIANT_AGREEMENT = 0.99
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -43,20 +48,6 @@ class _LogitsOnly(nn.Module):
 
     def forward(self, *inputs):
         return self.model(**dict(zip(self.names, inputs))).logits
-
-
-class LogitRecorder(nn.Module):
-    """Pass batches through ``model`` and keep each batch's logits and attention mask."""
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        self.model = model
-        self.batches: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def forward(self, **batch):
-        out = self.model(**batch)
-        self.batches.append((out.logits.detach().float().cpu().numpy(), batch["attention_mask"].cpu().numpy()))
-        return out
 
 
 def compare(predictor, reference_model, candidate_model, examples) -> dict[str, Any]:
@@ -143,9 +134,13 @@ def _main_metric(predictor, examples, predictions) -> tuple[str, float] | None:
 
 
 def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantize: bool = True,
-                  max_abs_diff: float = 1e-4, min_agreement: float = 0.999, max_drop: float = 1.0) -> dict[str, Any]:
+                  max_abs_diff: float = 1e-4, min_agreement: float = 0.999, max_drop: float = 1.0,
+                  static_int8: bool = False, openvino: bool = False) -> dict[str, Any]:
     """Export ``bundle`` to ONNX, check parity on ``examples`` and add the variants to the bundle.
 
+    ``static_int8`` adds ONNX Runtime static int8 (QDQ, calibrated on the examples), ``openvino`` the
+    OpenVINO fp32 and int8-weight variants (``tuneforge.export.calibrated``); each further variant is
+    accepted when its predictions agree on at least 99% and its score drops at most ``max_drop`` points.
     Returns the ``onnx`` section written to the manifest: per variant its file, size, parity
     figures and (with labelled examples) its score and drop from PyTorch, plus the default variant.
 
@@ -179,26 +174,58 @@ def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantiz
         torch_score = _main_metric(predictor, examples, predictor.predict(examples))
         variants: dict[str, Any] = {"fp32": _variant("model.onnx", fp32, check, predictor, examples, torch_score)}
         files = {"model.onnx": fp32}
+
+        def add(name: str, file: str, path: Path, runtime_model) -> None:
+            """A further variant, accepted when its score drops at most max_drop points (unlabelled examples:
+            when its predictions agree with PyTorch on MIN_VARIANT_AGREEMENT of them)."""
+            checked = compare(predictor, model, runtime_model, examples)
+            row = _variant(file, path, checked, predictor, examples, torch_score)
+            drop = row.get("drop_points")
+            row["accepted"] = drop <= max_drop if drop is not None else checked["agreement"] >= MIN_VARIANT_AGREEMENT
+            variants[name] = row
+            log.info("%s: agreement %.4f, drop %s points%s", name, checked["agreement"], drop,
+                     "" if row["accepted"] else " (refused)")
+
         if quantize:
             int8 = Path(scratch) / "model.int8.onnx"
             quantize_int8(raw, int8)  # from the plain export: the optimised graph has fused ops it cannot type
-            check8 = compare(predictor, model, OnnxModel(int8), examples)
-            variants["int8"] = _variant("model.int8.onnx", int8, check8, predictor, examples, torch_score)
-            drop = variants["int8"].get("drop_points")
-            variants["int8"]["accepted"] = drop is None or drop <= max_drop
-            log.info("onnx int8: agreement %.4f, drop %s points", check8["agreement"], drop)
+            add("int8", "model.int8.onnx", int8, OnnxModel(int8))
             files["model.int8.onnx"] = int8
+        if static_int8:
+            from .calibrated import calibration_batches, quantize_static_int8
+
+            qdq = Path(scratch) / "model.qdq.onnx"
+            names = [i.name for i in OnnxModel(raw).session.get_inputs()]
+            quantize_static_int8(raw, qdq, calibration_batches(predictor.tokenizer, examples, names,
+                                                               predictor.max_length))
+            add("static_int8", "model.qdq.onnx", qdq, OnnxModel(qdq))
+            files["model.qdq.onnx"] = qdq
+        for name, as_int8 in (("openvino", False), ("openvino_int8", True)) if openvino else ():
+            from .calibrated import export_openvino
+            from .openvino_runtime import OpenVinoModel
+
+            xml = export_openvino(fp32, Path(scratch) / OPENVINO_DIR, int8=as_int8)
+            add(name, xml.name, xml, OpenVinoModel(xml))
+            variants[name]["file"] = f"{OPENVINO_DIR}/{xml.name}"
+            variants[name]["runtime"] = "openvino"
         target = root / ONNX_DIR
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir()
         for name, path in files.items():
             shutil.copyfile(path, target / name)
+        if openvino:
+            shutil.rmtree(root / OPENVINO_DIR, ignore_errors=True)
+            shutil.copytree(Path(scratch) / OPENVINO_DIR, root / OPENVINO_DIR)
     accepted = [name for name in ("int8", "fp32") if name in variants and variants[name].get("accepted", True)]
+    # the default stays the portable ONNX Runtime choice; ``--backend auto`` measures every accepted variant
     section = {"variants": variants, "default": accepted[0], "max_drop": max_drop,
                "seconds": round(time.perf_counter() - started, 1)}
     if torch_score:
         section["torch_" + torch_score[0]] = torch_score[1]
     update_manifest(root, onnx=section)
+    from .backend_choice import forget_choice
+
+    forget_choice(root)  # measured against the old variants
     return section
 
 

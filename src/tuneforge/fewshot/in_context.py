@@ -133,14 +133,15 @@ class InContextClassifier(nn.Module):
         return scores.view(len(prompts), len(label_ids))
 
     def _context_cache(self, rows: int, device):
-        """The key/value cache of the demonstrations (computed once), copied for ``rows`` rows."""
+        """The key/value cache of the demonstrations (computed once per precision), copied for ``rows`` rows."""
         import copy
 
-        cached = getattr(self, "_cached_context", None)
+        key = torch.is_autocast_enabled("cpu")  # a cache made in fp32 is not reused under bf16 autocast, or back
+        cached = getattr(self, "_cached_context", {}).get(key)
         if cached is None:
             ids = torch.tensor([self.spec["context_ids"]], device=device)
             cached = self.lm(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True).past_key_values
-            self._cached_context = cached
+            self._cached_context = {**getattr(self, "_cached_context", {}), key: cached}
         cache = copy.deepcopy(cached)
         cache.batch_repeat_interleave(rows)
         return cache

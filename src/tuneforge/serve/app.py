@@ -241,7 +241,10 @@ def create_app(settings: ServeSettings, predictor=None):
         method, versions, metrics."""
         m = engine.predictor.manifest
         listed = {"id": engine.model_id(), "object": "model", "created": _timestamp(m.created), "owned_by": "tuneforge"}
-        return {"object": "list", "data": [listed], "bundle": settings.bundle, "backend": settings.backend, "task": m.task.model_dump(mode="json"),
+        return {"object": "list", "data": [listed], "bundle": settings.bundle,
+                "backend": getattr(engine.predictor, "backend", settings.backend),
+                "precision": getattr(getattr(engine.predictor, "precision", None), "name", "fp32"),
+                "task": m.task.model_dump(mode="json"),
                 "method": m.method.model_dump(mode="json", include={"name", "merged", "trainable_parameters",
                                                                     "total_parameters"}),
                 "base_model": m.base_model.name, "versions": m.versions, "metrics": m.metrics, "created": m.created}

@@ -42,6 +42,8 @@ def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bo
         batch_size=t.batch_size,
         seed=t.seed,
         precision=resolve_precision(t.precision).name,
+        torch_compile=t.compile,
+        optim="adamw_torch_fused" if t.fused_optimizer else "adamw_torch",
         max_steps=t.max_steps or -1,
         per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,

@@ -1,0 +1,142 @@
+"""``--backend auto``: the fastest accepted way to run a bundle on this CPU, by a short measurement.
+
+The candidates are PyTorch (in the precision its parity gate allows, see ``tuneforge.inference_precision``)
+and every export variant the bundle's manifest marks accepted (ONNX Runtime fp32, dynamic and static
+int8, OpenVINO fp32 and int8). Each one predicts the same short workload (8 single texts, then 2 batches
+of 32); the one with the least total time wins. The choice is cached per bundle (its manifest digest)
+and CPU model in TuneForge's cache folder (``$TUNEFORGE_HOME/backend-choices``): bundle folders are
+verified byte for byte, so nothing is written into them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger("tuneforge")
+
+WORKLOAD_TEXTS = [
+    "the delivery arrived two days late and the box was damaged",
+    "an absolutely wonderful experience from start to finish, I would recommend it to anyone",
+    "not sure what to think about this one",
+    "the support team answered quickly and fixed my problem",
+    "terrible quality, it broke after one week of normal use and nobody replied to my emails",
+    "works as described",
+    "the plot was slow but the acting made up for it in the second half",
+    "I want to change the address on my order before it ships",
+]
+SINGLES = 8
+BATCHES = 2
+BATCH_SIZE = 32
+
+
+def cache_folder() -> Path:
+    """Where choices are cached: ``$TUNEFORGE_HOME/backend-choices``, else the platform cache folder."""
+    home = os.environ.get("TUNEFORGE_HOME")
+    if home:
+        return Path(home) / "backend-choices"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tuneforge" / "backend-choices"
+
+
+def _cpu_key() -> str:
+    from ..precision import cpu_flags
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = model + "|" + " ".join(sorted(cpu_flags())) + f"|{os.cpu_count()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cache_file(root: Path) -> Path | None:
+    from ..bundle import DIGEST
+
+    try:
+        digest = (root / DIGEST).read_text(encoding="utf-8").strip()[:16]
+    except OSError:
+        return None
+    return cache_folder() / f"{digest}-{_cpu_key()}.json"
+
+
+def forget_choice(root: str | Path) -> None:
+    """Drop the cached choice of a bundle (its variants changed)."""
+    for path in cache_folder().glob("*.json") if cache_folder().is_dir() else ():
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("bundle") == str(Path(root).resolve()):
+                path.unlink()
+        except (OSError, ValueError):
+            continue
+
+
+def candidates(manifest) -> list[tuple[str, str | None]]:
+    """(backend, variant) pairs worth measuring: torch, then each accepted export variant."""
+    found: list[tuple[str, str | None]] = [("torch", None)]
+    section = manifest.onnx or {}
+    for name, row in (section.get("variants") or {}).items():
+        if row.get("accepted", True):
+            found.append(("onnx", name))
+    return found
+
+
+def measure(predict: Callable[[list[dict[str, Any]]], Any], pairs: bool = False) -> dict[str, float]:
+    """Seconds for the workload: ``SINGLES`` one-text calls (median, ms) and ``BATCHES`` batches of 32
+    (``pairs``: each text with a second text, for sentence-pair models)."""
+    texts = [{"text": t, **({"text_pair": WORKLOAD_TEXTS[-1 - i]} if pairs else {})}
+             for i, t in enumerate(WORKLOAD_TEXTS)]
+    batch = [texts[i % len(texts)] for i in range(BATCH_SIZE)]
+    predict(batch[:2])  # warm-up
+    singles = []
+    for i in range(SINGLES):
+        started = time.perf_counter()
+        predict([texts[i % len(texts)]])
+        singles.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(BATCHES):
+        predict(batch)
+    batched = (time.perf_counter() - started) / BATCHES
+    singles.sort()
+    return {"batch1_ms": round(1000 * singles[len(singles) // 2], 3), "batch32_ms": round(1000 * batched, 3),
+            "total_s": round(sum(singles) + BATCHES * batched, 4)}
+
+
+def choose_backend(root: str | Path, manifest, load: Callable[[str, str | None], Any]) -> dict[str, Any]:
+    """The fastest accepted (backend, variant) for the bundle at ``root`` on this CPU, measured once and
+    cached: ``{"backend", "variant", "timings": {name: figures}}``. ``load(backend, variant)`` returns a
+    ``Predictor``."""
+    root = Path(root)
+    options = candidates(manifest)
+    cache = _cache_file(root)
+    if cache is not None and cache.is_file():
+        try:
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            if (cached.get("backend"), cached.get("variant")) in options:  # only ever an accepted variant
+                return cached
+        except (OSError, ValueError):
+            pass
+    if len(options) == 1:
+        return {"backend": "torch", "variant": None, "timings": {}, "bundle": str(root.resolve())}
+    timings = {}
+    for backend, variant in options:
+        predictor = load(backend, variant)
+        timings[variant or "torch"] = measure(predictor.predict, pairs=bool(manifest.data.text_pair_column))
+        del predictor
+    best = min(options, key=lambda o: timings[o[1] or "torch"]["total_s"])
+    choice = {"backend": best[0], "variant": best[1], "timings": timings, "bundle": str(root.resolve())}
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(choice, indent=1), encoding="utf-8")
+        except OSError as exc:
+            log.info("backend choice not cached (%s)", exc)
+    return choice

@@ -1,0 +1,106 @@
+"""Static int8 and OpenVINO variants go through the same gate; --backend auto picks the fastest accepted one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("openvino")
+
+from tuneforge import api  # noqa: E402
+from tuneforge.bundle import read_manifest  # noqa: E402
+from tuneforge.export import backend_choice  # noqa: E402
+from tuneforge.predictor import Predictor  # noqa: E402
+
+from ..conftest import train_tiny_bundle  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir, tmp_path_factory):
+    """A tiny classifier exported with every variant."""
+    result, data = train_tiny_bundle(tiny_model_dir, tmp_path_factory.mktemp("calibrated"))
+    section = api.export(result.bundle_dir, data, static_int8=True, openvino=True)
+    return result.bundle_dir, data, section
+
+
+def test_every_variant_is_measured_and_written_into_the_bundle(exported):
+    bundle, _, section = exported
+    assert set(section["variants"]) == {"fp32", "int8", "static_int8", "openvino", "openvino_int8"}
+    for name, row in section["variants"].items():
+        assert (bundle / row["file"]).is_file(), name
+        assert 0 <= row["agreement"] <= 1 and row["examples"] == 24
+        assert "accepted" in row or name == "fp32"
+    assert section["variants"]["openvino"]["runtime"] == "openvino"
+    assert (bundle / "openvino" / "model.bin").is_file() and (bundle / "onnx" / "model.qdq.onnx").is_file()
+    qdq = (bundle / "onnx" / "model.qdq.onnx").read_bytes()
+    assert b"QuantizeLinear" in qdq  # a QDQ graph, not a copy of the fp32 one
+    read_manifest(bundle)  # every new file is hashed: the bundle still verifies
+
+
+def test_openvino_fp32_predicts_like_pytorch(exported):
+    bundle, _, section = exported
+    assert section["variants"]["openvino"]["max_abs_diff"] < 1e-2  # its own kernels: ~1e-3, not 1e-6
+    assert section["variants"]["openvino"]["agreement"] == 1.0
+    torch_predictions = Predictor.load(bundle, precision="fp32").predict_texts(["a great film", "a dull film"])
+    openvino = Predictor.load(bundle, backend="onnx", variant="openvino")
+    assert openvino.backend == "onnx:openvino"
+    assert [p["label"] for p in openvino.predict_texts(["a great film", "a dull film"])] == \
+        [p["label"] for p in torch_predictions]
+
+
+def test_auto_measures_accepted_variants_picks_the_fastest_and_caches(exported, tmp_path, monkeypatch):
+    bundle, _, section = exported
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
+    fake = {"torch": 5.0, "fp32": 4.0, "int8": 3.0, "static_int8": 1.0, "openvino": 2.0, "openvino_int8": 0.5}
+    refused = {n for n, r in section["variants"].items() if not r.get("accepted", True)}
+    measured = []
+
+    def stub(predict, pairs=False):  # stubbed timing: one figure per variant, by the predictor it loaded
+        name = predict.__self__.backend.split(":")[-1]
+        measured.append(name)
+        return {"batch1_ms": fake[name], "batch32_ms": 10 * fake[name], "total_s": fake[name]}
+
+    monkeypatch.setattr(backend_choice, "measure", stub)
+    predictor = Predictor.load(bundle, backend="auto")
+    expected = min((n for n in fake if n not in refused), key=fake.get)
+    assert predictor.backend == ("torch" if expected == "torch" else f"onnx:{expected}")
+    assert set(measured) == set(fake) - refused  # refused variants are never candidates
+    cached = list((tmp_path / "home" / "backend-choices").glob("*.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text())["variant"] == expected
+    measured.clear()
+    assert Predictor.load(bundle, backend="auto").backend == predictor.backend
+    assert measured == []  # the second load reads the cache
+
+
+def test_a_tampered_cache_cannot_pick_a_refused_variant(exported, tmp_path, monkeypatch):
+    bundle, _, section = exported
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
+    manifest = read_manifest(bundle)
+    cache = backend_choice._cache_file(bundle)
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"backend": "onnx", "variant": "not-a-variant", "timings": {}}))
+    monkeypatch.setattr(backend_choice, "measure", lambda predict, pairs=False: {
+        "batch1_ms": 1.0, "batch32_ms": 1.0, "total_s": 1.0})
+    choice = backend_choice.choose_backend(bundle, manifest, lambda b, v: Predictor.load(bundle, b, v))
+    assert (choice["backend"], choice["variant"]) in backend_choice.candidates(manifest)
+
+
+def test_a_bundle_without_export_runs_on_torch_under_auto(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
+    assert Predictor.load(result.bundle_dir, backend="auto").backend == "torch"
+
+
+def test_re_export_forgets_the_cached_choice(exported, tmp_path, monkeypatch):
+    bundle, data, _ = exported
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
+    cache = backend_choice.cache_folder()
+    cache.mkdir(parents=True)
+    (cache / "x.json").write_text(json.dumps({"bundle": str(copy.resolve()), "backend": "torch", "variant": None}))
+    backend_choice.forget_choice(copy)
+    assert not (cache / "x.json").exists()
