@@ -31,7 +31,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from tuneforge.predictor import Predictor
 
-predictor = Predictor.load(sys.argv[1])
+predictor = Predictor.load(sys.argv[1], precision="fp32")  # the naive baseline: PyTorch fp32
 app = FastAPI()
 
 class Body(BaseModel):

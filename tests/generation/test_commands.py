@@ -57,6 +57,29 @@ def test_every_inference_path_uses_the_prompt_ids_of_training(bundle):
     session = api.chat_session(predictor)
     "".join(session.send("say hi"))  # tuneforge chat
     assert seen == [expected] * 4
+    assert server_prompt_ids(bundle, conversation[:1]) == expected  # tuneforge serve, /v1/chat/completions
+
+
+def server_prompt_ids(bundle, messages) -> list[int]:
+    """The prompt ids the server's chat route hands its decoder for ``messages`` (the app run in-process)."""
+    from fastapi.testclient import TestClient
+
+    from tuneforge.serve.app import ServeSettings, create_app
+
+    app = create_app(ServeSettings(bundle=str(bundle)), predictor=Predictor.load(bundle))
+    submitted = []
+    with TestClient(app, base_url="http://127.0.0.1:8000") as http:
+        engine = app.state.engine
+        original = engine.generator.submit
+
+        def submit(ids, decoding):
+            submitted.append(list(ids))
+            return original(ids, decoding)
+
+        engine.generator.submit = submit
+        answer = http.post("/v1/chat/completions", json={"model": "x", "messages": messages, "max_tokens": 2})
+        assert answer.status_code == 200, answer.text
+    return submitted[0]
 
 
 def test_generate_answers_and_writes_jsonl(bundle, tmp_path):
