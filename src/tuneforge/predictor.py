@@ -60,8 +60,11 @@ class Predictor:
         if backend == "auto":
             from .export.backend_choice import choose_backend
 
-            choice = choose_backend(path, manifest, lambda b, v: cls.load(path, b, v, onnx_spinning, precision))
+            choice = choose_backend(path, manifest, lambda b, v: cls.load(
+                path, b, None if b == "torch" else v, onnx_spinning, v if b == "torch" and v else precision))
             backend, variant = choice["backend"], choice["variant"]
+            if backend == "torch" and variant:  # torch in a precision the measurement preferred
+                precision, variant = variant, None
             timings = ", ".join(f"{name} {t['batch1_ms']:.1f}/{t['batch32_ms']:.0f} ms"
                                 for name, t in choice["timings"].items())
             log.info("backend auto: %s%s%s", backend, f" ({variant})" if variant else "",

@@ -13,6 +13,7 @@ pytest.importorskip("openvino")
 from tuneforge import api  # noqa: E402
 from tuneforge.bundle import read_manifest  # noqa: E402
 from tuneforge.export import backend_choice  # noqa: E402
+from tuneforge.inference_precision import inference_precision  # noqa: E402
 from tuneforge.predictor import Predictor  # noqa: E402
 
 from ..conftest import train_tiny_bundle  # noqa: E402
@@ -54,19 +55,26 @@ def test_openvino_fp32_predicts_like_pytorch(exported):
 def test_auto_measures_accepted_variants_picks_the_fastest_and_caches(exported, tmp_path, monkeypatch):
     bundle, _, section = exported
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
-    fake = {"torch": 5.0, "fp32": 4.0, "int8": 3.0, "static_int8": 1.0, "openvino": 2.0, "openvino_int8": 0.5}
+    fake = {"torch": 5.0, "torch-fp32": 4.5, "fp32": 4.0, "int8": 3.0, "static_int8": 1.0, "openvino": 2.0,
+            "openvino_int8": 0.5}
     refused = {n for n, r in section["variants"].items() if not r.get("accepted", True)}
+    gated_bf16 = inference_precision(read_manifest(bundle)).bf16
+    if not gated_bf16:
+        refused.add("torch-fp32")  # torch is fp32 already: no second torch candidate
     measured = []
 
-    def stub(predict, pairs=False):  # stubbed timing: one figure per variant, by the predictor it loaded
-        name = predict.__self__.backend.split(":")[-1]
+    def stub(predict, pairs=False):  # stubbed timing: one figure per candidate, by the predictor it loaded
+        predictor = predict.__self__
+        name = predictor.backend.split(":")[-1]
+        if name == "torch" and gated_bf16 and predictor.precision.name == "fp32":
+            name = "torch-fp32"
         measured.append(name)
         return {"batch1_ms": fake[name], "batch32_ms": 10 * fake[name], "total_s": fake[name]}
 
     monkeypatch.setattr(backend_choice, "measure", stub)
     predictor = Predictor.load(bundle, backend="auto")
     expected = min((n for n in fake if n not in refused), key=fake.get)
-    assert predictor.backend == ("torch" if expected == "torch" else f"onnx:{expected}")
+    assert predictor.backend == ("torch" if expected.startswith("torch") else f"onnx:{expected}")
     assert set(measured) == set(fake) - refused  # refused variants are never candidates
     cached = list((tmp_path / "home" / "backend-choices").glob("*.json"))
     assert len(cached) == 1 and json.loads(cached[0].read_text())["variant"] == expected
@@ -104,3 +112,19 @@ def test_re_export_forgets_the_cached_choice(exported, tmp_path, monkeypatch):
     (cache / "x.json").write_text(json.dumps({"bundle": str(copy.resolve()), "backend": "torch", "variant": None}))
     backend_choice.forget_choice(copy)
     assert not (cache / "x.json").exists()
+
+
+def test_auto_can_pick_torch_in_fp32_over_its_bf16(exported, tmp_path, monkeypatch):
+    bundle, _, _ = exported
+    if not inference_precision(read_manifest(bundle)).bf16:
+        pytest.skip("this CPU has no native bf16: torch runs in fp32 only")
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
+
+    def stub(predict, pairs=False):  # fp32 torch fastest, everything else slower
+        predictor = predict.__self__
+        fast = predictor.backend == "torch" and predictor.precision.name == "fp32"
+        return {"batch1_ms": 1.0, "batch32_ms": 1.0, "total_s": 0.1 if fast else 1.0}
+
+    monkeypatch.setattr(backend_choice, "measure", stub)
+    predictor = Predictor.load(bundle, backend="auto")
+    assert predictor.backend == "torch" and predictor.precision.name == "fp32"

@@ -80,8 +80,14 @@ def forget_choice(root: str | Path) -> None:
 
 
 def candidates(manifest) -> list[tuple[str, str | None]]:
-    """(backend, variant) pairs worth measuring: torch, then each accepted export variant."""
+    """(backend, variant) pairs worth measuring: torch in the precision its gate allows (and in fp32 too
+    when that is bf16: casting to bf16 costs more than it saves on small inputs), then each accepted
+    export variant."""
+    from ..inference_precision import inference_precision
+
     found: list[tuple[str, str | None]] = [("torch", None)]
+    if inference_precision(manifest).bf16:
+        found.append(("torch", "fp32"))
     section = manifest.onnx or {}
     for name, row in (section.get("variants") or {}).items():
         if row.get("accepted", True):
@@ -110,6 +116,10 @@ def measure(predict: Callable[[list[dict[str, Any]]], Any], pairs: bool = False)
             "total_s": round(sum(singles) + BATCHES * batched, 4)}
 
 
+def _label(backend: str, variant: str | None) -> str:
+    return f"torch-{variant}" if backend == "torch" and variant else (variant or "torch")
+
+
 def choose_backend(root: str | Path, manifest, load: Callable[[str, str | None], Any]) -> dict[str, Any]:
     """The fastest accepted (backend, variant) for the bundle at ``root`` on this CPU, measured once and
     cached: ``{"backend", "variant", "timings": {name: figures}}``. ``load(backend, variant)`` returns a
@@ -129,9 +139,9 @@ def choose_backend(root: str | Path, manifest, load: Callable[[str, str | None],
     timings = {}
     for backend, variant in options:
         predictor = load(backend, variant)
-        timings[variant or "torch"] = measure(predictor.predict, pairs=bool(manifest.data.text_pair_column))
+        timings[_label(backend, variant)] = measure(predictor.predict, pairs=bool(manifest.data.text_pair_column))
         del predictor
-    best = min(options, key=lambda o: timings[o[1] or "torch"]["total_s"])
+    best = min(options, key=lambda o: timings[_label(*o)]["total_s"])
     choice = {"backend": best[0], "variant": best[1], "timings": timings, "bundle": str(root.resolve())}
     if cache is not None:
         try:
