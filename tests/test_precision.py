@@ -93,6 +93,13 @@ def test_a_run_trains_under_the_resolved_precision_and_says_so(tiny_config, tmp_
     assert f"**precision**: {name} (auto:" in report
     assert f"precision: {name} (auto:" in (result.run_dir / "train.log").read_text()
     assert result.predictor.manifest.method.model_dump()["precision"].startswith(name)
+    # the trained model keeps no autocast wrapper from training: inference picks its own precision
+    result.predictor.precision = precision.Precision("fp32", "test")
+    seen = set()
+    linear = next(m for m in result.predictor.model.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda module, inp, out: seen.add(out.dtype))
+    result.predictor.predict_texts(["a fine film"])
+    assert seen == {torch.float32}
 
 
 def test_precision_is_a_config_choice(tiny_config):

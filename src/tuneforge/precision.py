@@ -79,3 +79,12 @@ def autocast(precision: Precision | str):
     import torch
 
     return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def plain_model(model):
+    """``model`` as trained, without what training wrapped around it: the bf16 autocast accelerate puts
+    on ``forward`` and a ``torch.compile`` wrapper (inference chooses its own precision; see
+    ``tuneforge.inference_precision``)."""
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model, keep_fp32_wrapper=False, keep_torch_compile=False)

@@ -113,7 +113,7 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
     from datasets import concatenate_datasets
     from transformers import set_seed
 
-    from ..precision import resolve_precision
+    from ..precision import plain_model, resolve_precision
     from ..training.arguments import trainer_arguments
 
     set_seed(seed)
@@ -135,7 +135,7 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
         trainer = _trainer_class()(model=student, args=args, train_dataset=dataset, data_collator=task.collator(tokenizer),
                                    teacher=teacher, temperature=temperature, alpha=alpha)
         trainer.train()
-    return trainer.model.eval()
+    return plain_model(trainer.model).eval()
 
 
 def distill(teacher, tokenizer, task, label_names: list[str], train_examples: list[dict[str, Any]], *,

@@ -19,7 +19,7 @@ from ..evaluation.report import headline, render_markdown
 from ..fileops import atomic_write_text, remove_stale
 from ..inference_precision import check_bf16_inference, inference_precision
 from ..methods import METHODS, count_parameters
-from ..precision import resolve_precision
+from ..precision import plain_model, resolve_precision
 from ..predictor import Predictor
 from ..tasks import get_task
 from .arguments import training_arguments
@@ -118,8 +118,9 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     atomic_write_text(run_dir / "log_history.json", json.dumps(trainer.state.log_history, indent=1))
     merged = method.can_merge and cfg.method.merge
     output.metrics["peak_rss_mb"] = peak_rss_mb()
+    trained = plain_model(trainer.model)
     return Fitted(
-        model=method.merge(trainer.model) if merged else trainer.model, trainable=trainable, total=total,
+        model=method.merge(trained) if merged else trained, trainable=trainable, total=total,
         merged=merged, train_seconds=seconds, train_metrics=output.metrics, best=trainer.state.best_metric,
         steps=trainer.state.global_step, epochs=trainer.state.epoch or 0.0, log_history=trainer.state.log_history,
         new_parameters=built.new_parameters,
