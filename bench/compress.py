@@ -33,10 +33,17 @@ def main() -> None:
     parser.add_argument("--max-train-samples", type=int, default=None, help="distillation examples (default: all)")
     parser.add_argument("--prune", default="magnitude:0.5")
     parser.add_argument("--recovery-samples", type=int, default=8000, help="examples for pruning's recovery epoch")
+    parser.add_argument("--only-runtimes", action="store_true", help="run (D) alone (no distillation or pruning)")
     args = parser.parse_args()
     pipeline.TIMED_TEXTS.update({1: 300, 32: 872})
     dev, train = SHARED_DATA / "sst2" / "dev.tsv", SHARED_DATA / "sst2" / "train.tsv"
     scratch = Path(tempfile.mkdtemp(prefix="bench-compress-"))
+    if args.only_runtimes:
+        runtimes = runtime_rows(args.bundle, scratch / "d", dev)
+        write_results("compress_runtimes", {"machine": machine(), "args": vars(args), "runtimes": runtimes},
+                      f"CPU: {machine()['cpu']['model']} ({', '.join(machine()['cpu']['flags'])})\n"
+                      + runtime_table(runtimes))
+        return
     quantized = api.compress(args.bundle, ["quantize", "export"], scratch / "a", dev, max_drop=100.0)
     print(json.dumps(quantized["rows"], indent=1), flush=True)
     distilled = api.compress(args.bundle, ["distill"], scratch / "b", dev, train, max_drop=100.0,

@@ -20,7 +20,7 @@ from common import machine, write_results  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(precision: str, target: float) -> dict:
+def one_run(precision: str, target: float, keep: str | None = None) -> dict:
     """Train the SST-2 config with ``precision``; the evaluations seen and when the target was reached."""
     from transformers import TrainerCallback
 
@@ -41,6 +41,11 @@ def one_run(precision: str, target: float) -> dict:
         cfg = load_config(ROOT / "configs" / "sst2.yaml", [f"train.precision={precision}", f"output.dir={out}",
                                                            "train.report_to=[]"])
         result = train_run(cfg, callbacks=[Clock()])
+        if keep:
+            import shutil
+
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(result.bundle_dir, keep)
     reached = next((e for e in evaluations if e["accuracy"] >= target), None)
     return {"precision": precision, "resolved": resolve_precision(precision).name, "evaluations": evaluations,
             "seconds_to_target": reached["seconds"] if reached else None,
@@ -52,8 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--precisions", default="fp32,auto")
+    parser.add_argument("--keep", default=None, help="copy the last run's bundle here (for bench/compress.py)")
     args = parser.parse_args()
-    rows = [one_run(p, args.target) for p in args.precisions.split(",")]
+    rows = [one_run(p, args.target, args.keep) for p in args.precisions.split(",")]
     facts = machine()
     lines = [f"# Time to {args.target:.2f} SST-2 dev accuracy (configs/sst2.yaml)", "",
              f"CPU: {facts['cpu']['model']} ({', '.join(facts['cpu']['flags'])}), {facts['cpus']} cores, "

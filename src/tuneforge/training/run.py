@@ -320,11 +320,11 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         elif resume_from:
             log.info("resuming from %s", resume_from)
         precision = resolve_precision(cfg.train.precision)
-        log.info("precision: %s (%s)", precision.name, precision.reason)
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"precision": precision.name})})
         dump_config(cfg, run_dir / "config.yaml")  # resolved: says what this run computed in
         set_seed(cfg.train.seed)
         prep = prepare(cfg, few_shot_seed)
+        log.info("precision: %s (%s)", precision.name, precision.reason)  # once the data and model are known good
         fitted = fit(cfg, prep, run_dir, resume_from, callbacks or ())
         if prep.method.uses_trainer or prep.method.trains_weights:
             fitted.facts.setdefault("precision", f"{precision.name} ({precision.reason})")
