@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -54,6 +55,8 @@ def test_lora_training_learns_and_the_adapter_bundle_reloads(tiny_llama_dir, tmp
     assert 'id="samples"' in html and "base model" in html
     report = (result.run_dir / "report.md").read_text()
     assert "base model, before fine-tuning" in report and "rougeL" in report
+    tokens = int(re.search(r"\*\*training tokens\*\*: (\d+)", report).group(1))
+    assert tokens > 0 and "**training tokens per second**:" in report
 
 
 def test_full_fine_tuning_memorises_the_answers(tiny_llama_dir, tmp_path):

@@ -74,10 +74,13 @@ class Generation(Task):
         return "loss"
 
     def training_facts(self):
-        """How many training conversations were cut to ``model.max_length``."""
+        """How many training conversations were cut to ``model.max_length``, and the training tokens."""
         counts = getattr(self, "truncated", [])
-        return {"truncated_conversations": " / ".join(f"{cut} of {n}" for n, cut in counts) + " (training / validation)"
-                } if counts else {}
+        facts = {"truncated_conversations": " / ".join(f"{cut} of {n}" for n, cut in counts) + " (training / validation)"
+                 } if counts else {}
+        if getattr(self, "tokens", None):
+            facts["training_tokens"] = self.tokens[0]  # one epoch of the training split, padding excluded
+        return facts
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -163,6 +166,7 @@ class Generation(Task):
             log.warning("%d of %d conversations are longer than %d tokens: the oldest prompt tokens were cut "
                         "(an answer longer than that on its own was cut at its end)", cut, len(encoded), max_length)
         self.truncated = [*getattr(self, "truncated", []), (len(encoded), cut)]  # training first, then validation
+        self.tokens = [*getattr(self, "tokens", []), sum(len(e.input_ids) for e in encoded)]
         empty = sum(1 for e in encoded if not loss_tokens(e))
         if empty:
             raise DataError(f"{empty} conversations have no answer token left to learn from")

@@ -281,7 +281,11 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
                                      f"{c['max_probability_diff']:.4f} on {c['examples']} {ev.split} examples")
     if fitted.best is not None:
         context["best validation " + prep.metric] = f"{fitted.best:.4f}"
-    context.update({k.replace("_", " "): v for k, v in {**fitted.facts, **prep.task.training_facts()}.items()})
+    task_facts = prep.task.training_facts()
+    context.update({k.replace("_", " "): v for k, v in {**fitted.facts, **task_facts}.items()})
+    if task_facts.get("training_tokens") and fitted.train_seconds and fitted.epochs:
+        seen = task_facts["training_tokens"] * fitted.epochs
+        context["training tokens per second"] = f"{seen / fitted.train_seconds:,.0f} ({seen:,.0f} tokens)"
     markdown = render_markdown(ev.metrics, f"TuneForge report: {cfg.name}", context, prep.task)
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"split": ev.split, **ev.metrics, "train": fitted.train_metrics, "best_validation": {prep.metric: fitted.best}},
