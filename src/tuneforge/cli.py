@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from .cli_info import print_version
 from .cli_support import _console, _fail, _run, _setup_logging, write_lines
 from .errors import TuneForgeError
 
@@ -19,11 +20,17 @@ PRECISION_HELP = ("torch backend: auto (bf16 where the CPU has AMX or AVX512-BF1
                   "parity gate, else fp32), fp32 or bf16")
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="TuneForge: fine-tune, evaluate and bundle pretrained models from one config.",
 )
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=lambda v: print_version(v), is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """TuneForge: fine-tune, evaluate and bundle pretrained models from one config."""
 
 
 @app.command()
@@ -300,9 +307,10 @@ def serve(
 
 
 from .cli_generation import chat, generate  # noqa: E402  (the commands register below)
+from .cli_info import env, methods, tasks  # noqa: E402
 
-app.command()(generate)
-app.command()(chat)
+for command in (generate, chat, env, methods, tasks):
+    app.command()(command)
 
 
 def main() -> None:
