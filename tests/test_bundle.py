@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -231,3 +232,13 @@ def test_every_method_names_a_registered_kind_and_migration_agrees():
             assert kind_for(name, options.model_dump(mode="json"), merged) == kind
     with pytest.raises(BundleError, match="unknown method"):
         kind_for("no_such_method", {}, True)
+
+
+def test_a_run_folder_given_for_its_bundle_gets_a_hint(bundle_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(bundle_dir, run / "bundle")
+    with pytest.raises(BundleError, match=r"did you mean .*run/bundle\?"):
+        read_manifest(run)
+    with pytest.raises(BundleError) as plain:
+        read_manifest(tmp_path)
+    assert "did you mean" not in str(plain.value)

@@ -100,7 +100,8 @@ def read_inputs(path: str | Path, manifest: Manifest, data_format: str | None = 
     task = get_task(manifest.task.type)
     if path.suffix.lower() == ".txt" and data_format is None and not require_labels:
         return read_plain_texts(path)
-    return read_task_file(task, path, data_format, DataColumns.of(manifest.data), require_labels)
+    return read_task_file(task, path, data_format, DataColumns.of(manifest.data), require_labels,
+                          format_setting="--format (data_format in the Python API)")
 
 
 def predict(
@@ -155,9 +156,12 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
     With ``output``, also writes ``metrics.json``, ``report.md`` and ``report.html`` (plots, calibration,
     most confident mistakes) into that folder.
     """
+    from .bundle import read_manifest
+
+    manifest = bundle.manifest if isinstance(bundle, Predictor) else read_manifest(bundle)
+    examples = read_inputs(data, manifest, data_format, require_labels=True)  # bad data fails before the model loads
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend,
                                                                              precision=precision)
-    examples = read_inputs(data, predictor.manifest, data_format, require_labels=True)
     predictor.task.check_known_labels(examples, predictor.label_names, "evaluation")
     metrics, predictions = predictor.evaluate(examples)
     if output is not None:

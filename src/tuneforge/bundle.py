@@ -230,7 +230,8 @@ def _read_raw(root: Path) -> dict[str, Any]:
     if not root.is_dir():
         raise BundleError(f"{root}: bundle folder not found")
     if not manifest_path.is_file():
-        raise BundleError(f"{root}: not a TuneForge bundle ({MANIFEST} is missing)")
+        hint = f"; did you mean {root / 'bundle'}?" if (root / "bundle" / MANIFEST).is_file() else ""
+        raise BundleError(f"{root}: not a TuneForge bundle ({MANIFEST} is missing){hint}")
     links = [p for p in walk_files(root) if p.is_symlink()]
     if links:
         raise BundleError(f"{links[0]}: bundles may not hold symlinks (a bundle is one self-contained folder)")

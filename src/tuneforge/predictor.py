@@ -79,7 +79,7 @@ class Predictor:
 
             chosen = inference_precision(manifest, precision)
             if chosen.bf16:
-                log.info("inference precision: bf16 (%s)", chosen.reason)
+                log.debug("inference precision: bf16 (%s)", chosen.reason)
         predictor = cls(model, tokenizer, manifest, chosen)
         predictor.backend = backend if backend == "torch" else f"{backend}:{variant or manifest.onnx['default']}"
         return predictor

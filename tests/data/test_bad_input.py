@@ -119,6 +119,17 @@ def test_unknown_extension(tmp_path):
     assert_clean_failure(result, "d.xlsx", "data.format")
 
 
+def test_unknown_extension_on_evaluate_names_the_flag(tiny_model_dir, tmp_path):
+    from ..conftest import train_tiny_bundle
+
+    trained, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
+    path = tmp_path / "new.dat"
+    path.write_text("text,label\ngood,positive\n", encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(trained.bundle_dir), "--data", str(path)])
+    assert_clean_failure(result, "new.dat", "--format")
+    assert "data.format" not in result.output
+
+
 def test_unknown_config_key_on_cli(tmp_path):
     path = write_csv(tmp_path / "d.csv", rows())
     config = tmp_path / "cfg.yaml"

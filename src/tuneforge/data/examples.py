@@ -98,10 +98,12 @@ def read_text_rows(path: Path, fmt: str, *, text_column: str = "text", text_pair
 
 
 def read_task_file(task, path: str | Path, data_format: str | None, columns: "DataColumns",
-                   require_labels: bool = True) -> list[dict[str, Any]]:
-    """Read a data file the way ``task`` reads it (``Task.read_examples``); an empty result is an error."""
+                   require_labels: bool = True, format_setting: str = "data.format") -> list[dict[str, Any]]:
+    """Read a data file the way ``task`` reads it (``Task.read_examples``); an empty result is an error.
+    ``format_setting`` names where the user gives the format (the config key, or a CLI flag)."""
     path = Path(path)
-    examples = task.read_examples(path, data_format or infer_format(path, task), columns, require_labels)
+    examples = task.read_examples(path, data_format or infer_format(path, task, format_setting), columns,
+                                  require_labels)
     if not examples:
         raise DataError(f"{path}: no examples found (the data set is empty)")
     return examples

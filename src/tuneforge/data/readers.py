@@ -47,9 +47,9 @@ class Sentence:
     tags: list[str] | None = field(default=None)
 
 
-def infer_format(path: Path, task=None) -> str:
+def infer_format(path: Path, task=None, setting: str = "data.format") -> str:
     """Guess the format from the file extension; ``.txt`` means what ``task.plain_text_format`` says
-    (CoNLL for entity tagging), if anything."""
+    (CoNLL for entity tagging), if anything. ``setting``: what the error tells the user to set."""
     suffix = path.suffix.lower()
     if suffix in EXTENSION_FORMATS:
         return EXTENSION_FORMATS[suffix]
@@ -57,7 +57,7 @@ def infer_format(path: Path, task=None) -> str:
         return task.plain_text_format
     raise DataError(
         f"{path}: cannot tell the format from the extension {suffix!r}; "
-        "set data.format to one of csv, tsv, jsonl, conll"
+        f"set {setting} to one of csv, tsv, jsonl, conll"
     )
 
 
