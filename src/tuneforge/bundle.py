@@ -63,7 +63,7 @@ class DataSection(_Section):
     text_pair_column: str | None = None
     label_column: str = "label"
     label_delimiter: str | None = None
-    label_names: list[str] | None = None
+    label_names: list[str] | dict[str, str] | None = None
     prompt_column: str | None = None
     response_column: str | list[str] | None = None
     system_column: str | None = None

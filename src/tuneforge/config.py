@@ -51,7 +51,8 @@ class DataConfig(StrictModel):
     text_pair_column: str | None = None
     label_column: str = "label"
     label_delimiter: str | None = None
-    label_names: list[str] | None = None
+    label_names: list[str] | dict[str, str] | None = Field(
+        None, description="label names: a list (integer labels index it) or a mapping raw label -> name")
     prompt_column: str | None = Field(None, description="generation: the column holding the prompt")
     response_column: str | list[str] | None = Field(
         None, description="generation: the answer column (a list: the first present is the target, all are references)")
@@ -62,6 +63,20 @@ class DataConfig(StrictModel):
     max_eval_samples: int | None = Field(None, gt=0, description="at most N validation and test examples (the first ones)")
     few_shot: FewShotConfig | None = None
     split: SplitConfig = SplitConfig()
+
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _raw_labels_as_text(cls, value: Any) -> Any:
+        """YAML reads ``{1: terrible}`` with integer keys; the labels read from files are text."""
+        if isinstance(value, dict):
+            for key, name in value.items():
+                if isinstance(key, (bool, float, list, dict)) or key is None or not isinstance(name, (str, int)):
+                    raise ValueError("data.label_names as a mapping takes raw labels (text or integers) to names")
+            names = {str(k).strip(): str(v) for k, v in value.items()}
+            if len(set(names.values())) < 2:
+                raise ValueError("data.label_names needs at least two distinct names")
+            return names
+        return value
 
 
 class ModelConfig(StrictModel):

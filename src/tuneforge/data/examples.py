@@ -17,8 +17,9 @@ from .readers import Row, infer_format, read_jsonl, read_table
 from .text import text_problem
 
 
-def label_value(value: Any, where: str, column: str, names: list[str] | None) -> str:
-    """Normalise one label cell to its string name."""
+def label_value(value: Any, where: str, column: str, names: list[str] | dict[str, str] | None) -> str:
+    """Normalise one label cell to its string name: with ``names`` a list, an integer cell is an index
+    into it; with a mapping, a raw label (its key) becomes its name."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise DataError(f"{where}: missing label in column {column!r}")
     if isinstance(value, bool) or isinstance(value, (list, dict)):
@@ -29,6 +30,13 @@ def label_value(value: Any, where: str, column: str, names: list[str] | None) ->
     problem = text_problem(text)
     if problem:
         raise DataError(f"{where}: the label in column {column!r} {problem}")
+    if isinstance(names, dict):  # raw label -> name, e.g. {1: terrible, 3: ok, 5: great}
+        if text in names:
+            return names[text]
+        if text in names.values():
+            return text
+        raise DataError(f"{where}: label {text!r} is not one of the raw labels of data.label_names "
+                        f"({', '.join(names)}) nor one of its names")
     if names is not None:
         if not text.lstrip("-").isdigit():
             if text in names:
@@ -36,12 +44,14 @@ def label_value(value: Any, where: str, column: str, names: list[str] | None) ->
             raise DataError(f"{where}: label {text!r} is neither an index nor one of data.label_names {names}")
         index = int(text)
         if not 0 <= index < len(names):
-            raise DataError(f"{where}: label index {index} is outside data.label_names (0..{len(names) - 1})")
+            raise DataError(f"{where}: label index {index} is outside data.label_names (0..{len(names) - 1}); for "
+                            f"raw labels that are not indexes give a mapping, e.g. label_names: {{{index}: name, ...}}")
         return names[index]
     return text
 
 
-def multi_labels(value: Any, where: str, column: str, delimiter: str | None, names: list[str] | None) -> list[str]:
+def multi_labels(value: Any, where: str, column: str, delimiter: str | None,
+                 names: list[str] | dict[str, str] | None) -> list[str]:
     """Normalise a multi-label cell (a list, or a delimited string) to a sorted list of names."""
     if isinstance(value, list):
         items = value
@@ -117,7 +127,7 @@ class DataColumns:
     text_pair_column: str | None = None
     label_column: str = "label"
     label_delimiter: str | None = None
-    label_names: list[str] | None = None
+    label_names: list[str] | dict[str, str] | None = None
     prompt_column: str | None = None
     response_columns: list[str] | None = None
     system_column: str | None = None

@@ -173,8 +173,10 @@ class Task:
 
     def label_space(self, train: list[dict[str, Any]], columns, source: str) -> list[str]:
         """The label names the model predicts (``columns``: the data section's ``DataColumns``):
-        ``data.label_names`` order if set, else sorted; at least two."""
+        ``data.label_names`` order if set (a mapping: its names), else sorted; at least two."""
         given = columns.label_names
+        if isinstance(given, dict):  # raw label -> name: the names, in the mapping's order
+            given = list(dict.fromkeys(given.values()))
         names = list(given) if given else sorted({n for e in train for n in self.labels_of(e)})
         if len(names) < 2:
             raise DataError(f"{source}: task {self.name} needs at least two distinct labels, found {names}")

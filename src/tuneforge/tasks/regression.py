@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from . import TASKS
 from .base import Task, TaskOptions
 
@@ -91,6 +91,8 @@ class TextRegression(Task):
 
     @staticmethod
     def _targets(columns) -> list[str]:
+        if isinstance(columns.label_names, dict):
+            raise ConfigError("regression takes data.label_names as a list of target columns, not a mapping")
         return list(columns.label_names) if columns.label_names else [columns.label_column]
 
     def read_examples(self, path, fmt, columns, require_labels=True):
