@@ -182,10 +182,11 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
     return metrics
 
 
-def export(bundle: str | Path, data: str | Path, data_format: str | None = None, quantize: bool = True,
+def export(bundle: str | Path, data: str | Path | None = None, data_format: str | None = None, quantize: bool = True,
            max_drop: float = 1.0, static_int8: bool = False, openvino: bool = False) -> dict[str, Any]:
     """Export a bundle to ONNX (plus an int8 variant; ``static_int8``: a calibrated static int8 one;
-    ``openvino``: OpenVINO fp32 and int8-weight ones), each checked on a labelled data file; see
+    ``openvino``: OpenVINO fp32 and int8-weight ones), each checked on a labelled data file (default: the
+    test, else validation, file of the run that made the bundle); see
     ``tuneforge.export.onnx_export.export_bundle``. Returns the manifest's ``onnx`` section.
 
     Example:
@@ -196,6 +197,10 @@ def export(bundle: str | Path, data: str | Path, data_format: str | None = None,
     from .export.onnx_export import export_bundle
 
     manifest = read_manifest(bundle)
+    if data is None:  # the test (or validation) file of the run that made the bundle, as compress does
+        data = _run_data(bundle)[1]
+        if data is None:
+            raise ConfigError("give evaluation data (--data FILE): the bundle's run folder does not name any")
     examples = read_inputs(data, manifest, data_format, require_labels=True)
     get_task(manifest.task.type).check_known_labels(examples, manifest.task.label_names, "evaluation")
     return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop, static_int8=static_int8,

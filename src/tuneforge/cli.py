@@ -182,7 +182,8 @@ def evaluate(
 @app.command()
 def export(
     bundle: Path = typer.Argument(..., help="bundle folder written by train"),
-    data: Path = typer.Option(..., "--data", "-d", help="labelled evaluation data for the parity check"),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="labelled evaluation data for the parity check "
+                                        "(default: the test, else validation, file of the bundle's run)"),
     data_format: Optional[str] = typer.Option(None, "--format", help="data format when the extension does not tell"),
     quantize: bool = typer.Option(True, "--quantize/--no-quantize", help="also write a dynamic int8 variant"),
     max_drop: float = typer.Option(1.0, "--max-drop", help="largest accuracy drop (points) a variant may cost"),

@@ -122,3 +122,14 @@ def test_adapter_bundles_export_merged_or_with_their_adapters(tiny_model_dir, tm
     assert result.predictor.manifest.method.merged is False
     section = api.export(result.bundle_dir, data, quantize=False)
     assert section["variants"]["fp32"]["max_abs_diff"] <= 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0
+
+
+def test_export_defaults_to_the_test_file_of_the_run(tiny_model_dir, tmp_path):
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path, data={"train": "{reviews}", "validation": "{reviews}",
+                                                                    "test": "{reviews}"})
+    section = api.export(result.bundle_dir, quantize=False)  # no data: the run's test file
+    assert section["variants"]["fp32"]["examples"] == 24
+    bare = tmp_path / "bare"
+    shutil.copytree(result.bundle_dir, bare / "bundle")  # a bundle whose run folder is gone
+    with pytest.raises(Exception, match="give evaluation data"):
+        api.export(bare / "bundle")
