@@ -72,3 +72,22 @@ def test_mlflow_needs_its_package_or_logs_a_run(tiny_model_dir, tmp_path):
     assert experiment is not None
     runs = mlflow.search_runs([experiment.experiment_id], output_format="list")
     assert runs and any(key.startswith("eval_") for key in runs[0].data.metrics)
+
+
+def test_a_failed_run_says_why_in_its_folder(tiny_model_dir, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nonly one class,positive\nstill one,positive\n", encoding="utf-8")
+    config = {"data": {"train": str(bad)}, "model": {"name": str(tiny_model_dir)},
+              "output": {"dir": str(tmp_path / "run")}, "train": {"report_to": []}}
+    with pytest.raises(Exception) as failure:
+        api.train(build_config(config))
+    run = tmp_path / "run"
+    assert (run / "FAILED").read_text().strip().endswith(str(failure.value))
+    assert "run failed:" in (run / "train.log").read_text() and str(failure.value) in (run / "train.log").read_text()
+    good = tmp_path / "good.csv"
+    good.write_text("text,label\n" + "".join(f"film {i},{'positive' if i % 2 else 'negative'}\n" for i in range(20)),
+                    encoding="utf-8")
+    config["data"] = {"train": str(good)}
+    config["train"].update(epochs=1, batch_size=8)
+    api.train(build_config(config))
+    assert not (run / "FAILED").exists()  # a later success in the same folder clears it

@@ -148,6 +148,16 @@ def peak_rss_mb() -> float:
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
+def _record_failure(run_dir: Path, handler: logging.Handler, exc: BaseException) -> None:
+    """Write the error into ``train.log`` only (not the console) and ``FAILED`` beside it."""
+    message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+    handler.handle(logging.LogRecord("tuneforge", logging.ERROR, __file__, 0, "run failed: %s", (message,), None))
+    try:
+        atomic_write_text(run_dir / "FAILED", message + "\n")
+    except OSError:
+        pass
+
+
 def finished_run(run_dir: Path, started: float) -> RunResult:
     """The result of a run that finished earlier, read back from its folder (``metrics.json`` and bundle)."""
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -312,6 +322,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
     checkpoints = run_dir / "checkpoints"
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale(run_dir)  # what a killed run left: checkpoints being deleted, half-written temporary files
+    (run_dir / "FAILED").unlink(missing_ok=True)  # an earlier failure in this folder no longer describes it
     handler = _attach_log_file(run_dir)
     try:
         resume_from = last_complete_checkpoint(checkpoints) if cfg.train.resume else None
@@ -350,6 +361,9 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         )
         return RunResult(run_dir, bundle_dir, ev.metrics, ev.split, wall, ev.predictor, fitted.train_seconds,
                          fitted.trainable, fitted.total, fitted.best, prep.metric, ev.examples)
+    except BaseException as exc:  # the run folder says it failed and why (the console shows the error once)
+        _record_failure(run_dir, handler, exc)
+        raise
     finally:
         for name in ("tuneforge", "transformers"):
             logging.getLogger(name).removeHandler(handler)
