@@ -163,6 +163,8 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend,
                                                                              precision=precision)
     predictor.task.check_known_labels(examples, predictor.label_names, "evaluation")
+    if not isinstance(bundle, Predictor):
+        _warn_training_overlap(bundle, manifest, examples, data)
     metrics, predictions = predictor.evaluate(examples)
     if output is not None:
         import json
@@ -205,6 +207,26 @@ def export(bundle: str | Path, data: str | Path | None = None, data_format: str 
     get_task(manifest.task.type).check_known_labels(examples, manifest.task.label_names, "evaluation")
     return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop, static_int8=static_int8,
                          openvino=openvino)
+
+
+def _warn_training_overlap(bundle, manifest: Manifest, examples: list[dict[str, Any]], data) -> None:
+    """Warn when evaluation examples also appear in the training file of the run that made ``bundle``."""
+    import logging
+
+    from .data import overlap_with_training
+
+    train_file = _run_data(bundle)[0]
+    if train_file is None or not Path(train_file).is_file():
+        return
+    try:
+        train = read_task_file(get_task(manifest.task.type), train_file, None, DataColumns.of(manifest.data))
+    except Exception:  # the training file changed since: no comparison, no failure
+        return
+    shared = overlap_with_training(examples, train)
+    if shared:
+        logging.getLogger("tuneforge").warning(
+            "%d of %d examples in %s also appear in the training data (%s): the metrics overstate how the model "
+            "does on new data", shared, len(examples), data, train_file)
 
 
 def _run_data(bundle: str | Path) -> tuple[Path | None, Path | None]:

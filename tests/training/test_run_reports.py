@@ -91,3 +91,16 @@ def test_a_failed_run_says_why_in_its_folder(tiny_model_dir, tmp_path):
     config["train"].update(epochs=1, batch_size=8)
     api.train(build_config(config))
     assert not (run / "FAILED").exists()  # a later success in the same folder clears it
+
+
+def test_evaluating_on_training_data_is_warned_about(tiny_model_dir, tmp_path, caplog):
+    result, reviews = train_tiny_bundle(tiny_model_dir, tmp_path)
+    with caplog.at_level("WARNING", logger="tuneforge"):
+        api.evaluate(result.bundle_dir, reviews)
+    assert "24 of 24 examples" in caplog.text and "also appear in the training data" in caplog.text
+    caplog.clear()
+    fresh = tmp_path / "fresh.csv"
+    fresh.write_text("text,label\nan unseen happy text,positive\nan unseen sad text,negative\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tuneforge"):
+        api.evaluate(result.bundle_dir, fresh)
+    assert "also appear in the training data" not in caplog.text

@@ -52,6 +52,12 @@ def _warn_duplicates_and_leakage(splits: dict[str, list[dict[str, Any]]]) -> Non
             log.warning("%d of %d %s examples also appear in the training data", leaked, len(examples), name)
 
 
+def overlap_with_training(examples: list[dict[str, Any]], train: list[dict[str, Any]]) -> int:
+    """How many of ``examples`` also appear (same text, case and spaces aside) in ``train``."""
+    keys = {_key(e) for e in train if "text" in e or "tokens" in e}
+    return sum(1 for e in examples if ("text" in e or "tokens" in e) and _key(e) in keys)
+
+
 def load_splits(data_cfg, task, few_shot_seed: int | None = None) -> DataSplits:
     """Read train/validation/test as configured, splitting the training file where needed.
 
