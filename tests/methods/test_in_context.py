@@ -87,6 +87,8 @@ def test_in_context_from_the_api_gives_a_bundle_that_reloads(tiny_config, tiny_d
         assert a["label"] == b["label"] and a["scores"] == pytest.approx(b["scores"], abs=1e-5)
     metrics, _ = reloaded.evaluate([{"text": "a great movie", "label": "positive"}])
     assert metrics["accuracy"] in (0.0, 1.0)
+    log = (result.run_dir / "train.log").read_text()
+    assert "in_context built its model in" in log and "0 steps" not in log  # the summary counts what happened
 
 
 def test_in_context_refuses_an_encoder(tiny_config):

@@ -10,7 +10,7 @@ from ..precision import resolve_precision
 def trainer_arguments(output_dir, *, epochs: float, learning_rate: float, batch_size: int, seed: int,
                       arguments_class=None, precision: str = "fp32", **options):
     """Trainer arguments every TuneForge training shares (no external trackers, no pinned memory, seeded
-    data order), bf16 autocast when ``precision`` is ``bf16`` (a resolved precision, see
+    data order, a progress bar), bf16 autocast when ``precision`` is ``bf16`` (a resolved precision, see
     ``tuneforge.precision``; weights and optimizer state stay fp32), plus ``options``;
     ``arguments_class`` e.g. sentence-transformers' own (default: transformers' ``TrainingArguments``).
     The run, distillation and SetFit all build theirs here.
@@ -20,7 +20,7 @@ def trainer_arguments(output_dir, *, epochs: float, learning_rate: float, batch_
     """
     if arguments_class is None:
         from transformers import TrainingArguments as arguments_class
-    defaults = dict(report_to="none", dataloader_pin_memory=False, data_seed=seed)
+    defaults = dict(report_to="none", dataloader_pin_memory=False, data_seed=seed, disable_tqdm=False)
     if precision == "bf16":
         defaults.update(bf16=True, use_cpu=True)
     return arguments_class(output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=learning_rate,

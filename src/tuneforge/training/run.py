@@ -353,9 +353,11 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             remove_dir(checkpoints)
         wall = time.perf_counter() - started
         task = prep.task
+        trained = (f"{fitted.steps} steps, {fitted.epochs:.1f} epochs, "
+                   f"{fitted.train_metrics.get('train_samples_per_second', 0):.1f} samples/s" if fitted.steps
+                   else f"{cfg.method.name} built its model in {_format_seconds(fitted.train_seconds)}")
         log.info(
-            "done in %s: %d steps, %.1f epochs, %.1f samples/s; %s %s %.4f (baseline %.4f); bundle: %s",
-            _format_seconds(wall), fitted.steps, fitted.epochs, fitted.train_metrics.get("train_samples_per_second", 0),
+            "done in %s: %s; %s %s %.4f (baseline %.4f); bundle: %s", _format_seconds(wall), trained,
             ev.split, task.default_metric, ev.metrics.get(task.default_metric, 0.0),
             ev.metrics.get("baseline", {}).get(task.default_metric, 0.0), bundle_dir,
         )
