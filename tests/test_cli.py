@@ -106,3 +106,14 @@ def test_in_context_on_the_cli_with_a_decoder_folder(trained, tiny_decoder_dir, 
     proc = run_cli("predict", tmp_path / "run" / "bundle", "--text", "a great movie")
     assert proc.returncode == 0, proc.stderr
     assert set(json.loads(proc.stdout)["scores"]) == {"negative", "positive"}
+
+
+def test_training_console_has_no_load_and_save_bars(trained, tmp_path):
+    cfg_path = trained[0].run_dir / "config.yaml"  # the resolved config of the fixture's run
+    result = subprocess.run([sys.executable, "-m", "tuneforge", "train", str(cfg_path), "method.name=bitfit",
+                             f"output.dir={tmp_path / 'quiet'}", "train.epochs=1", "train.report_to=[]"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = result.stdout + result.stderr
+    assert "Writing model shards" not in console and "Loading weights" not in console
+    assert "done in" in console  # TuneForge's own summary is still there

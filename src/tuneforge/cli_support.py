@@ -29,6 +29,7 @@ def _setup_logging() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" on every load and save
     except ImportError:
         pass
 
