@@ -104,3 +104,11 @@ def test_evaluating_on_training_data_is_warned_about(tiny_model_dir, tmp_path, c
     with caplog.at_level("WARNING", logger="tuneforge"):
         api.evaluate(result.bundle_dir, fresh)
     assert "also appear in the training data" not in caplog.text
+
+
+def test_the_report_names_the_backbone(tiny_model_dir, tmp_path):
+    from tuneforge.training.run import display_backbone
+
+    assert display_backbone("default") == "sentence-transformers/all-MiniLM-L6-v2 (the default backbone)"
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
+    assert f"**model**: {tiny_model_dir}" in (result.run_dir / "report.md").read_text()

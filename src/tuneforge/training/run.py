@@ -216,6 +216,13 @@ def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
     return Prepared(task, method, metric, model_path, splits, tokenizer, cfg.model.max_length or task.default_max_length)
 
 
+def display_backbone(name: str) -> str:
+    """What a report calls the backbone: the packaged default by its hub id, anything else by its name."""
+    from ..backbone import DEFAULT_BACKBONE_ID
+
+    return f"{DEFAULT_BACKBONE_ID} (the default backbone)" if name == "default" else name
+
+
 def backbone_name(cfg: RunConfig, task) -> str:
     """``model.name``, where ``default`` means the task's default backbone."""
     from ..config import DEFAULT_BACKBONE
@@ -275,7 +282,7 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
     trainable, total = fitted.trainable, fitted.total
     context = {
         "run": cfg.name,
-        "model": cfg.model.name,
+        "model": display_backbone(backbone_name(cfg, prep.task)),
         "method": f"{cfg.method.name} ({trainable:,} of {total:,} parameters trainable, {100 * trainable / total:.2f}%)",
         "data": f"{len(prep.splits.train)} train / {len(prep.splits.validation)} validation / {len(ev.examples)} "
                 f"{ev.split}",
