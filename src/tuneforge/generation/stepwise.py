@@ -10,6 +10,8 @@ counted from the attention mask the same way).
 
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -73,6 +75,12 @@ def _advance(tokenizer, row: Row, token: int) -> None:
         row.finish_reason = "length"
 
 
+def _forward_of(model):
+    """The forward of the causal LM itself (through a peft wrapper, which passes keyword arguments on)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.forward
+
+
 def decode_batch(model, tokenizer, rows: list[Row]) -> list[Row]:
     """Decode every row to its end; returns the rows with ``text``, ``tokens`` and ``finish_reason`` set."""
     from transformers import DynamicCache
@@ -85,8 +93,11 @@ def decode_batch(model, tokenizer, rows: list[Row]) -> list[Row]:
     ids, mask = pad_batch([r.prompt for r in rows], tokenizer.pad_token_id, left=True)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache()
+    # the prompt's logits are needed at its last position only (not batch x length x vocabulary)
+    last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(_forward_of(model)).parameters else {}
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
+                    **last_only)
         while True:
             logits = out.logits[:, -1, :]
             step = []
