@@ -208,7 +208,12 @@ class Generation(Task):
             ids = prompt_ids(tokenizer, prompt_messages(e))
             room = max(1, max_length - options.max_new_tokens)
             prompts.append(ids[-room:])  # the most recent context when the prompt is too long
-        generated = generate_all(model, tokenizer, prompts, options, batch_size=self.settings.eval_batch_size)
+        from tqdm.auto import tqdm
+
+        batch = self.settings.eval_batch_size
+        with tqdm(total=len(prompts), desc="generating", unit="answer", disable=len(prompts) <= batch,
+                  leave=False) as bar:  # evaluation generates for minutes on a CPU: show it moving
+            generated = generate_all(model, tokenizer, prompts, options, batch_size=batch, progress=bar.update)
         results = [{"text": g.text, "tokens": g.tokens, "finish_reason": g.finish_reason} for g in generated]
         if any(e.get("references") for e in examples):
             for result, nll in zip(results, _reference_nll(model, tokenizer, examples, max_length, batch_size)):
