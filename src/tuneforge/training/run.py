@@ -24,6 +24,7 @@ from ..predictor import Predictor
 from ..tasks import get_task
 from .arguments import training_arguments
 from .checkpoints import completion_marker, last_complete_checkpoint, remove_dir
+from .guardrails import run_warnings
 from .tracking import tracking_callbacks
 
 log = logging.getLogger("tuneforge")
@@ -291,6 +292,13 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
     }
     if "peak_rss_mb" in fitted.train_metrics:
         context["peak memory (resident)"] = f"{fitted.train_metrics['peak_rss_mb']:,.0f} MB"
+    warnings = run_warnings(steps=fitted.steps, trained_by_steps=prep.method.uses_trainer,
+                            eval_examples=len(ev.examples), split=ev.split, metric=prep.task.default_metric,
+                            metrics=ev.metrics, lower_is_better=prep.task.default_metric in prep.task.lower_is_better)
+    for warning in warnings:
+        log.warning(warning)
+    if warnings:
+        context["warnings"] = "; ".join(warnings)
     if ev.bf16_check:
         c = ev.bf16_check
         context["bf16 inference"] = (f"{'accepted' if c['accepted'] else 'refused, fp32 kept'}: agreement "
