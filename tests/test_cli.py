@@ -117,3 +117,17 @@ def test_training_console_has_no_load_and_save_bars(trained, tmp_path):
     console = result.stdout + result.stderr
     assert "Writing model shards" not in console and "Loading weights" not in console
     assert "done in" in console  # TuneForge's own summary is still there
+
+
+def test_predict_and_evaluate_read_other_column_names(trained, tmp_path):
+    result, _, _ = trained
+    other = tmp_path / "other.csv"
+    other.write_text("id,review,sentiment\n1,a great movie,positive\n2,so boring,negative\n", encoding="utf-8")
+    refused = run_cli("evaluate", result.bundle_dir, "--data", other)
+    assert refused.returncode != 0 and "column 'text' not found" in refused.stderr
+    proc = run_cli("evaluate", result.bundle_dir, "--data", other, "--text-column", "review", "--label-column",
+                   "sentiment")
+    assert proc.returncode == 0 and "accuracy" in proc.stdout, proc.stderr
+    proc = run_cli("predict", result.bundle_dir, "--input", other, "--text-column", "review")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["text"] for line in proc.stdout.splitlines()] == ["a great movie", "so boring"]

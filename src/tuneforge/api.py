@@ -90,8 +90,9 @@ def compare(config: RunConfig | str | Path, overrides: list[str] | None = None, 
 
 
 def read_inputs(path: str | Path, manifest: Manifest, data_format: str | None = None,
-                require_labels: bool = False) -> list[dict[str, Any]]:
-    """Read a file of inputs the way the bundle's task reads its data, with the bundle's column names.
+                require_labels: bool = False, columns: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Read a file of inputs the way the bundle's task reads its data, with the bundle's column names
+    (``columns`` renames some: ``text_column``, ``text_pair_column``, ``label_column``).
 
     Without labels, ``.txt`` is one text per line (``data_format`` names another reading, such as
     ``conll`` for entity tagging).
@@ -100,7 +101,11 @@ def read_inputs(path: str | Path, manifest: Manifest, data_format: str | None = 
     task = get_task(manifest.task.type)
     if path.suffix.lower() == ".txt" and data_format is None and not require_labels:
         return read_plain_texts(path)
-    return read_task_file(task, path, data_format, DataColumns.of(manifest.data), require_labels,
+    unknown = sorted(set(columns or {}) - {"text_column", "text_pair_column", "label_column"})
+    if unknown:
+        raise ConfigError(f"unknown column setting {unknown[0]!r}: give text_column, text_pair_column or label_column")
+    names = {**manifest.data.model_dump(), **{k: v for k, v in (columns or {}).items() if v}}
+    return read_task_file(task, path, data_format, DataColumns.of(names), require_labels,
                           format_setting="--format (data_format in the Python API)")
 
 
@@ -112,11 +117,14 @@ def predict(
     data_format: str | None = None,
     backend: str = "torch",
     precision: str = "auto",
+    columns: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Predict texts given directly or read from a file; one dict per input (with its text).
 
     ``backend="onnx"`` runs the bundle's ONNX export (see ``export``); ``precision`` (torch backend):
     ``auto`` (bf16 where the CPU has it and the bundle passed its bf16 parity gate), ``fp32``, ``bf16``.
+    ``columns`` names the input file's columns where they differ from training's (``text_column``,
+    ``text_pair_column``, ``label_column``).
     """
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend,
                                                                              precision=precision)
@@ -132,7 +140,7 @@ def predict(
                     raise ConfigError(f"{kind} {number} {problem}")
         examples += [{"text": t, "text_pair": p} for t, p in zip(texts, pairs)]
     if input_path is not None:
-        examples += read_inputs(input_path, predictor.manifest, data_format)
+        examples += read_inputs(input_path, predictor.manifest, data_format, columns=columns)
     if not examples:
         raise ConfigError("nothing to predict: give --text or --input")
     needs_pair = bool(predictor.manifest.data.text_pair_column)
@@ -149,9 +157,10 @@ def predict(
 
 
 def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str | None = None,
-             backend: str = "torch", output: str | Path | None = None, precision: str = "auto") -> dict[str, Any]:
-    """Metrics of a bundle on a labelled data file (same columns as training); ``backend`` torch or onnx;
-    ``precision`` as for ``predict``.
+             backend: str = "torch", output: str | Path | None = None, precision: str = "auto",
+             columns: dict[str, str] | None = None) -> dict[str, Any]:
+    """Metrics of a bundle on a labelled data file (training's columns, or ``columns`` as for
+    ``predict``); ``backend`` torch or onnx; ``precision`` as for ``predict``.
 
     With ``output``, also writes ``metrics.json``, ``report.md`` and ``report.html`` (plots, calibration,
     most confident mistakes) into that folder.
@@ -159,7 +168,8 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
     from .bundle import read_manifest
 
     manifest = bundle.manifest if isinstance(bundle, Predictor) else read_manifest(bundle)
-    examples = read_inputs(data, manifest, data_format, require_labels=True)  # bad data fails before the model loads
+    examples = read_inputs(data, manifest, data_format, require_labels=True,  # bad data fails before the model loads
+                           columns=columns)
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend,
                                                                              precision=precision)
     predictor.task.check_known_labels(examples, predictor.label_names, "evaluation")

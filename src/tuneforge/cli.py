@@ -143,6 +143,8 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
     data_format: Optional[str] = typer.Option(None, "--format", help="input format when the extension does not tell"),
     backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="the input file's text column (default: training's)"),
+    text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="its second-text column, for pairs"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Predict texts with a bundle; writes one JSON line per input."""
@@ -150,7 +152,8 @@ def predict(
 
     _setup_logging()
     results = _run(lambda: api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair,
-                                       data_format=data_format, backend=backend, precision=precision))
+                                       data_format=data_format, backend=backend, precision=precision,
+                                       columns={"text_column": text_column, "text_pair_column": text_pair_column}))
     write_lines(results, output, "predictions")
 
 
@@ -161,6 +164,9 @@ def evaluate(
     data_format: Optional[str] = typer.Option(None, "--format", help="data format when the extension does not tell"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write metrics.json and report.md in this folder"),
     backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="the input file's text column (default: training's)"),
+    text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="its second-text column, for pairs"),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="its label column (default: training's)"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Evaluate a bundle on a labelled data file; --output also writes metrics.json, report.md and report.html."""
@@ -169,7 +175,9 @@ def evaluate(
 
     _setup_logging()
     metrics = _run(lambda: api.evaluate(bundle, data, data_format, backend=backend, output=output,
-                                        precision=precision))
+                                        precision=precision, columns={"text_column": text_column,
+                                                                      "text_pair_column": text_pair_column,
+                                                                      "label_column": label_column}))
     from .bundle import read_manifest
     from .tasks import get_task
 
