@@ -83,3 +83,24 @@ def test_resolved_config_round_trips(tmp_path):
     dump_config(cfg, tmp_path / "config.yaml")
     again = load_config(tmp_path / "config.yaml")
     assert again.model_dump() == cfg.model_dump()
+
+
+def test_data_paths_in_a_config_file_resolve_beside_it(tmp_path, monkeypatch):
+    from tuneforge.config import load_config
+
+    project = tmp_path / "mydata"
+    project.mkdir()
+    (project / "reviews.csv").write_text("text,label\na,x\nb,y\n", encoding="utf-8")
+    (project / "reviews.yaml").write_text("data: {train: reviews.csv, test: missing.csv}\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config("../mydata/reviews.yaml")
+    assert cfg.data.train == (project / "reviews.csv").resolve()
+    assert cfg.data.test == (project / "missing.csv").resolve()  # the error will name this absolute path
+    # a config written against the current folder (as the shipped ones are) still finds its data
+    (elsewhere / "local.csv").write_text("text,label\na,x\nb,y\n", encoding="utf-8")
+    (project / "old.yaml").write_text("data: {train: local.csv}\n", encoding="utf-8")
+    assert load_config(project / "old.yaml").data.train == (elsewhere / "local.csv").resolve()
+    # paths given on the command line are relative to the current folder
+    assert load_config(project / "old.yaml", ["data.train=local.csv"]).data.train.name == "local.csv"

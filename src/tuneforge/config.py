@@ -307,7 +307,24 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     raw.setdefault("name", path.stem)
+    _resolve_data_paths(raw, path.parent)
     return build_config(raw, overrides)
+
+
+def _resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Data files named in a config file are found relative to that file; a path that exists only relative
+    to the current folder (how configs were written before) still works. Both become absolute, so errors
+    and the run's ``config.yaml`` name the file exactly. (Paths given on the command line stay relative
+    to the current folder.)"""
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    for key in ("train", "validation", "test"):
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip() or Path(value).is_absolute():
+            continue
+        beside = (folder / value).resolve()
+        data[key] = str(beside if beside.exists() or not Path(value).exists() else Path(value).resolve())
 
 
 def dump_config(cfg: RunConfig, path: str | Path) -> None:

@@ -65,7 +65,7 @@ def read_text(path: str | Path) -> str:
     """Read a UTF-8 file (BOM allowed), naming the line of the first invalid byte."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{Path(path).absolute()}: file not found")
     if not path.is_file():
         raise DataError(f"{path}: not a file")
     raw = path.read_bytes()
