@@ -108,3 +108,10 @@ def test_precision_is_a_config_choice(tiny_config):
         build_config(tiny_config)
     tiny_config["train"]["precision"] = "fp32"
     assert build_config(tiny_config).train.precision == "fp32"
+
+
+def test_gradient_checkpointing_is_a_train_option(tiny_config, tmp_path):
+    cfg = build_config(tiny_config)
+    assert not training_arguments(cfg, tmp_path, "accuracy").gradient_checkpointing
+    tiny_config["train"]["gradient_checkpointing"] = True
+    assert training_arguments(build_config(tiny_config), tmp_path, "accuracy").gradient_checkpointing
