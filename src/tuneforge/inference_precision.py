@@ -50,23 +50,11 @@ def _probabilities(logits: np.ndarray) -> np.ndarray:
 def bf16_parity(predictor, examples: list[dict[str, Any]]) -> dict[str, Any]:
     """Agreement of fp32 and bf16-autocast predictions on ``examples`` and the largest probability
     difference (softmax; the value for one-output regression); ``accepted`` when both are in bounds."""
-    from .export.logit_recorder import LogitRecorder
+    from .export.parity import compare
 
-    runs = []
-    for model in (predictor.model, Autocast(predictor.model)):
-        recorder = LogitRecorder(model)
-        with torch.inference_mode():
-            predictions = predictor.task.predict(recorder, predictor.tokenizer, examples, predictor.label_names,
-                                                 max_length=predictor.max_length, threshold=predictor.threshold)
-        runs.append((recorder.batches, predictions))
-    (ref_batches, ref_pred), (cand_batches, cand_pred) = runs
-    worst = 0.0
-    for (ref, mask), (cand, _) in zip(ref_batches, cand_batches):
-        diff = np.abs(_probabilities(ref) - _probabilities(cand))
-        if diff.ndim == 3:  # token tasks: real positions only
-            diff = diff[mask.astype(bool)]
-        worst = max(worst, float(diff.max()) if diff.size else 0.0)
-    agreement = sum(predictor.task.same_prediction(a, b) for a, b in zip(ref_pred, cand_pred)) / max(len(examples), 1)
+    with torch.inference_mode():
+        check = compare(predictor, predictor.model, Autocast(predictor.model), examples, transform=_probabilities)
+    agreement, worst = check["agreement"], check["max_abs_diff"]
     accepted = agreement >= MIN_AGREEMENT and worst <= MAX_PROBABILITY_DIFF
     return {"bf16": {"agreement": round(agreement, 6), "max_probability_diff": round(worst, 6),
                      "examples": len(examples), "accepted": accepted,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -119,13 +120,18 @@ def test_unknown_extension(tmp_path):
     assert_clean_failure(result, "d.xlsx", "data.format")
 
 
-def test_unknown_extension_on_evaluate_names_the_flag(tiny_model_dir, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_bundle(tiny_model_dir, tmp_path_factory):
+    """A bundle of the tiny model, for the tests that feed bad input to predict and evaluate."""
     from ..conftest import train_tiny_bundle
 
-    trained, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
+    return train_tiny_bundle(tiny_model_dir, tmp_path_factory.mktemp("bad-input"))[0].bundle_dir
+
+
+def test_unknown_extension_on_evaluate_names_the_flag(tiny_bundle, tmp_path):
     path = tmp_path / "new.dat"
     path.write_text("text,label\ngood,positive\n", encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", str(trained.bundle_dir), "--data", str(path)])
+    result = runner.invoke(app, ["evaluate", str(tiny_bundle), "--data", str(path)])
     assert_clean_failure(result, "new.dat", "--format")
     assert "data.format" not in result.output
 
@@ -192,14 +198,13 @@ def test_a_class_too_small_to_split_is_refused(tmp_path):
     assert_clean_failure(result, "label 'c' has only 1 example(s)", "at least 3 per label")
 
 
-def test_predict_input_with_a_lone_surrogate(tmp_path, tiny_model_dir):
+def test_predict_input_with_a_lone_surrogate(tmp_path, tiny_bundle):
     """Finding 1 (CLI): predict --input with such a JSONL line gave a traceback."""
-    from ..conftest import assert_one_error, train_tiny_bundle
+    from ..conftest import assert_one_error
 
-    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
     path = tmp_path / "inputs.jsonl"
     path.write_text('{"text": "fine"}\n{"text": "bad \\ud800"}\n', encoding="utf-8")
-    outcome = runner.invoke(app, ["predict", str(result.bundle_dir), "--input", str(path)])
+    outcome = runner.invoke(app, ["predict", str(tiny_bundle), "--input", str(path)])
     assert_one_error(outcome, "inputs.jsonl line 2", "unpaired surrogate")
-    outcome = runner.invoke(app, ["predict", str(result.bundle_dir), "--text", "bad \udcff"])
+    outcome = runner.invoke(app, ["predict", str(tiny_bundle), "--text", "bad \udcff"])
     assert_one_error(outcome, "text 1", "unpaired surrogate")

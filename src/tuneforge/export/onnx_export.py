@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from .logit_recorder import LogitRecorder
 from .onnx_runtime import ExportError, OnnxModel, _onnxruntime  # noqa: F401  (OnnxModel: part of this module's API)
+from .parity import compare  # noqa: F401  (part of this module's API)
 
 log = logging.getLogger("tuneforge")
 
@@ -48,26 +47,6 @@ class _LogitsOnly(nn.Module):
 
     def forward(self, *inputs):
         return self.model(**dict(zip(self.names, inputs))).logits
-
-
-def compare(predictor, reference_model, candidate_model, examples) -> dict[str, Any]:
-    """Largest absolute logit difference (real positions only) and prediction agreement, on ``examples``."""
-    runs = []
-    for model in (reference_model, candidate_model):
-        recorder = LogitRecorder(model)
-        predictions = predictor.task.predict(recorder, predictor.tokenizer, examples, predictor.label_names,
-                                             max_length=predictor.max_length, threshold=predictor.threshold)
-        runs.append((recorder.batches, predictions))
-    (ref_batches, ref_pred), (cand_batches, cand_pred) = runs
-    worst = 0.0
-    for (ref, mask), (cand, _) in zip(ref_batches, cand_batches):
-        diff = np.abs(ref - cand)  # (batch, labels) or (batch, seq, labels)
-        if diff.ndim == 3:
-            diff = diff[mask.astype(bool)]
-        worst = max(worst, float(diff.max()) if diff.size else 0.0)
-    agree = sum(predictor.task.same_prediction(a, b) for a, b in zip(ref_pred, cand_pred))
-    return {"max_abs_diff": worst, "agreement": agree / max(len(examples), 1), "examples": len(examples),
-            "predictions": cand_pred}
 
 
 def exportable_model(predictor):
