@@ -21,6 +21,7 @@ def test_version():
 
 def test_env_reports_versions_cpu_flags_and_what_auto_picks(monkeypatch):
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 3.0)
     facts = environment()
     assert facts["versions"]["torch"] in (torch.__version__, torch.__version__.split("+")[0])
     assert facts["cpu_flags"] == ["avx2", "avx512_bf16"] and facts["precision_auto"].startswith("bf16")

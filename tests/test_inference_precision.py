@@ -19,6 +19,7 @@ def gated_bundle(tiny_model_dir, tmp_path_factory):
     """A tiny classifier trained as on a bf16 CPU (so its bundle carries the parity check)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(precision, "cpu_flags", lambda: BF16_CPU)
+        mp.setattr(precision, "bf16_speedup", lambda: 3.0)
         result, reviews = train_tiny_bundle(tiny_model_dir, tmp_path_factory.mktemp("gated"))
     return result, reviews
 
@@ -38,6 +39,7 @@ def test_auto_uses_bf16_only_on_a_bf16_cpu_with_a_passed_gate(gated_bundle, monk
     result, _ = gated_bundle
     manifest = result.predictor.manifest
     manifest.inference["bf16"]["accepted"] = True
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 3.0)
     assert gate.inference_precision(manifest, "auto", BF16_CPU).name == "bf16"
     assert gate.inference_precision(manifest, "auto", {"avx2"}).name == "fp32"
     assert gate.inference_precision(manifest, "fp32", BF16_CPU).name == "fp32"
@@ -53,6 +55,7 @@ def test_auto_uses_bf16_only_on_a_bf16_cpu_with_a_passed_gate(gated_bundle, monk
 def test_a_loaded_predictor_computes_in_the_chosen_precision(gated_bundle, monkeypatch):
     result, _ = gated_bundle
     monkeypatch.setattr(precision, "cpu_flags", lambda: BF16_CPU)
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 3.0)
     manifest_gate = gate.inference_precision
     monkeypatch.setattr(gate, "inference_precision", lambda manifest, requested: (  # as if the gate passed
         precision.Precision("bf16", "test") if requested == "auto" else manifest_gate(manifest, requested)))

@@ -22,9 +22,29 @@ from tuneforge.training.arguments import training_arguments
     (set(), "fp32"),
 ])
 def test_auto_follows_the_cpu_flags(flags, expected):
-    chosen = resolve_precision("auto", flags)
+    chosen = resolve_precision("auto", flags, speedup=lambda: 3.0)
     assert chosen.name == expected
     assert chosen.reason.startswith("auto:")
+
+
+def test_auto_keeps_fp32_where_bf16_measures_slower():
+    slow = resolve_precision("auto", {"avx2", "avx512_bf16"}, speedup=lambda: 0.56)
+    assert slow.name == "fp32" and "0.56x" in slow.reason
+    assert resolve_precision("auto", {"amx_bf16"}, speedup=lambda: 1.05).name == "fp32"  # under MIN_SPEEDUP
+
+
+def test_the_speed_check_is_measured_once_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path))
+    precision.bf16_speedup.cache_clear()
+    try:
+        ratio = precision.bf16_speedup()
+        assert ratio > 0 and list((tmp_path / "precision").glob("*.json"))
+        precision.bf16_speedup.cache_clear()
+        cached = next((tmp_path / "precision").glob("*.json"))
+        cached.write_text('{"bf16_speedup": 7.5}')
+        assert precision.bf16_speedup() == 7.5  # read back, not measured again
+    finally:
+        precision.bf16_speedup.cache_clear()
 
 
 def test_an_explicit_choice_wins_and_says_when_it_will_be_slow():
@@ -59,6 +79,7 @@ def test_training_arguments_turn_autocast_on_only_for_bf16(tiny_config, tmp_path
     assert cfg.train.precision == "auto"
     assert not training_arguments(cfg, tmp_path, "accuracy").bf16
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "amx_bf16"})
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 3.0)
     assert training_arguments(cfg, tmp_path, "accuracy").bf16
 
 
@@ -79,6 +100,7 @@ class _RecordDtypes(TrainerCallback):
 @pytest.mark.parametrize("flags, expected", [({"avx2", "avx512_bf16"}, torch.bfloat16), ({"avx2"}, torch.float32)])
 def test_a_run_trains_under_the_resolved_precision_and_says_so(tiny_config, tmp_path, monkeypatch, flags, expected):
     monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 3.0)
     from tuneforge.training.run import train_run
 
     recorder = _RecordDtypes()
