@@ -3,7 +3,7 @@
 A run evaluates its model in fp32, then again under bf16 autocast on the same evaluation data, and
 records in the manifest's ``inference`` section how often the two predictions agree and the largest
 difference of their probabilities. ``Predictor.load(..., precision="auto")`` then computes in bf16
-only when the CPU has native bf16 (``tuneforge.precision``) and the gate passed; otherwise fp32.
+only when ``auto`` picks bf16 on this CPU (``tuneforge.precision``) and the gate passed; otherwise fp32.
 Tasks that generate text keep fp32 inference (no gate is measured for them).
 """
 

@@ -258,7 +258,7 @@ def evaluate(prep: Prepared, fitted: Fitted, manifest: Manifest) -> Evaluated:
     predictor = Predictor(fitted.model, prep.tokenizer, manifest)
     split, examples = ("test", prep.splits.test) if prep.splits.test else ("validation", prep.splits.validation)
     metrics, predictions = predictor.evaluate(examples)
-    if resolve_precision("auto").bf16:  # measured where bf16 is native (elsewhere auto means fp32 anyway)
+    if resolve_precision("auto").bf16:  # measured where auto picks bf16 (elsewhere auto means fp32 anyway)
         manifest.inference = check_bf16_inference(predictor, examples)
         predictor.precision = inference_precision(manifest)
     if prep.task.compares_with_base_model:
