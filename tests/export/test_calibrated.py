@@ -117,7 +117,7 @@ def test_re_export_forgets_the_cached_choice(exported, tmp_path, monkeypatch):
 def test_auto_can_pick_torch_in_fp32_over_its_bf16(exported, tmp_path, monkeypatch):
     bundle, _, _ = exported
     if not inference_precision(read_manifest(bundle)).bf16:
-        pytest.skip("this CPU has no native bf16: torch runs in fp32 only")
+        pytest.skip("precision auto keeps fp32 on this CPU: torch has one precision to measure")
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
 
     def stub(predict, pairs=False):  # fp32 torch fastest, everything else slower
