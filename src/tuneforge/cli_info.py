@@ -33,7 +33,7 @@ def environment() -> dict[str, Any]:
     from . import __version__
     from .export.backend_choice import cache_folder
     from .packaged_models import cache_home
-    from .precision import cpu_flags, resolve_precision
+    from .precision import cpu_flags, cpu_model, resolve_precision
 
     versions = {"tuneforge": __version__, "python": platform.python_version()}
     for name in PACKAGES:
@@ -41,21 +41,12 @@ def environment() -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
-                 platform.processor())
+    model = cpu_model()
     flags = cpu_flags()
     chosen = resolve_precision("auto")
     return {"versions": versions, "cpu": model, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cpu_flags": [f for f in SPEED_FLAGS if f in flags], "precision_auto": f"{chosen.name} ({chosen.reason})",
             "model_cache": str(cache_home()), "backend_choices": str(cache_folder())}
-
-
-def _cpuinfo() -> list[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            return handle.read().splitlines()
-    except OSError:
-        return []
 
 
 def env() -> None:

@@ -32,11 +32,9 @@ SOURCE_FILE = "tuneforge-source.json"  # what the folder was converted from, and
 
 def cache_home() -> Path:
     """The local model cache: ``$TUNEFORGE_HOME/models``, else the platform cache folder."""
-    home = os.environ.get("TUNEFORGE_HOME")
-    if home:
-        return Path(home).expanduser() / "models"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "tuneforge" / "models"
+    from .cache_dirs import cache_dir
+
+    return cache_dir("models")
 
 
 def packaged_folder(name: str) -> Path | None:

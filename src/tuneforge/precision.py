@@ -21,16 +21,26 @@ PRECISIONS = ("auto", "fp32", "bf16")
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # either makes bf16 matrix multiplication native
 
 
-def cpu_flags() -> set[str]:
-    """The instruction-set flags of the first CPU in ``/proc/cpuinfo`` (empty where there is none)."""
+def _cpuinfo_field(*keys: str) -> str | None:
+    """The value of the first ``/proc/cpuinfo`` line starting with one of ``keys`` (None where absent)."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")) and ":" in line:
-            return set(line.split(":", 1)[1].split())
-    return set()
+        return None
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith(keys) and ":" in line), None)
+
+
+def cpu_flags() -> set[str]:
+    """The instruction-set flags of the first CPU in ``/proc/cpuinfo`` (empty where there is none)."""
+    return set((_cpuinfo_field("flags", "Features") or "").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``)."""
+    import platform
+
+    return _cpuinfo_field("model name") or platform.processor()
 
 
 @dataclass(frozen=True)
@@ -98,9 +108,9 @@ def bf16_speedup() -> float:
 
     key = hashlib.sha256((" ".join(sorted(cpu_flags())) + f"|{os.cpu_count()}|{torch.__version__}|"
                           f"{torch.get_num_threads()}").encode()).hexdigest()[:16]
-    home = os.environ.get("TUNEFORGE_HOME") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                                                   / "tuneforge")
-    cache = Path(home) / "precision" / f"{key}.json"
+    from .cache_dirs import cache_dir
+
+    cache = cache_dir("precision") / f"{key}.json"
     try:
         return float(json.loads(cache.read_text(encoding="utf-8"))["bf16_speedup"])
     except (OSError, ValueError, KeyError, TypeError):

@@ -37,25 +37,15 @@ BATCH_SIZE = 32
 
 def cache_folder() -> Path:
     """Where choices are cached: ``$TUNEFORGE_HOME/backend-choices``, else the platform cache folder."""
-    home = os.environ.get("TUNEFORGE_HOME")
-    if home:
-        return Path(home) / "backend-choices"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tuneforge" / "backend-choices"
+    from ..cache_dirs import cache_dir
+
+    return cache_dir("backend-choices")
 
 
 def _cpu_key() -> str:
-    from ..precision import cpu_flags
+    from ..precision import cpu_flags, cpu_model
 
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = model + "|" + " ".join(sorted(cpu_flags())) + f"|{os.cpu_count()}"
+    text = cpu_model() + "|" + " ".join(sorted(cpu_flags())) + f"|{os.cpu_count()}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
