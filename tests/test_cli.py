@@ -131,3 +131,11 @@ def test_predict_and_evaluate_read_other_column_names(trained, tmp_path):
     proc = run_cli("predict", result.bundle_dir, "--input", other, "--text-column", "review")
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["text"] for line in proc.stdout.splitlines()] == ["a great movie", "so boring"]
+
+
+def test_bad_precision_and_backend_are_one_line_errors(trained):
+    result, _, _ = trained
+    for flag, value, message in (("--precision", "fp16", "precision must be one of auto, fp32, bf16"),
+                                 ("--backend", "bogus", "backend must be torch, onnx or auto")):
+        proc = run_cli("predict", result.bundle_dir, "--text", "hi", flag, value)
+        assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
