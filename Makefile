@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tuneforge train configs/demo.yaml output.dir=runs/demo
+	$(VENV)/bin/tuneforge train configs/demo.yaml output.dir=runs/demo --overwrite
 	$(VENV)/bin/tuneforge predict runs/demo/bundle \
 		--text "I was charged twice for the same blender, please refund one of them" \
 		--text "the tracking number says delivered but there is nothing at my door" \

@@ -104,3 +104,36 @@ def test_data_paths_in_a_config_file_resolve_beside_it(tmp_path, monkeypatch):
     assert load_config(project / "old.yaml").data.train == (elsewhere / "local.csv").resolve()
     # paths given on the command line are relative to the current folder
     assert load_config(project / "old.yaml", ["data.train=local.csv"]).data.train.name == "local.csv"
+
+
+def test_an_error_says_whether_the_bad_value_came_from_the_command_line_or_the_file(tmp_path):
+    path = tmp_path / "reviews.yaml"
+    path.write_text("data: {train: reviews.csv}\ntrain: {epochs: -1}\nmethod: {name: lora, r: many}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["train.batch_size=0"])
+    message = str(err.value)
+    assert f"train.epochs: Input should be greater than 0 (got -1) (in {path})" in message
+    assert "method.r: Input should be a valid integer" in message and f"(got 'many') (in {path})" in message
+    assert "train.batch_size: Input should be greater than 0 (got 0) (from the command line: train.batch_size=0)" \
+        in message
+    with pytest.raises(ConfigError, match=r"\(from the command line: method\.r=x\)$"):
+        load_config(ROOT / "configs" / "demo.yaml", ["method.name=lora", "method.r=x"])
+
+
+def test_conll_data_without_task_type_trains_entity_tagging(tmp_path):
+    tagged = tmp_path / "ner.txt"
+    tagged.write_text("-DOCSTART- -X- O O\n\nEU B-ORG\nrejects O\nGerman B-MISC\n\nPeter B-PER\n")
+    plain = tmp_path / "notes.txt"
+    plain.write_text("EU rejects German call\nPeter Blackburn\n")
+    assert load_config_from(tmp_path, "data: {train: ner.txt}").task.type == "token_classification"
+    assert load_config_from(tmp_path, "data: {train: ner.conll}").task.type == "token_classification"
+    assert load_config_from(tmp_path, "data: {train: notes.txt, format: conll}").task.type == "token_classification"
+    assert load_config_from(tmp_path, "data: {train: notes.txt}").task.type == "classification"
+    assert load_config_from(tmp_path, "data: {train: reviews.csv}").task.type == "classification"
+    assert load_config_from(tmp_path, "data: {train: ner.txt}\ntask: {type: multilabel}").task.type == "multilabel"
+
+
+def load_config_from(folder, text):
+    path = folder / "run.yaml"
+    path.write_text(text)
+    return load_config(path)

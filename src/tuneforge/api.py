@@ -23,11 +23,12 @@ from .training import FewShotResult, RunResult, few_shot_run, train_run
 
 
 def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
-          resume: str | Path | None = None) -> RunResult | FewShotResult:
+          resume: str | Path | None = None, overwrite: bool = False) -> RunResult | FewShotResult:
     """Train, evaluate and bundle a model from a config (object or YAML path) plus dotted overrides.
 
     ``resume`` names an earlier run folder: its resolved ``config.yaml`` is reused and training
-    continues from its last checkpoint. With ``data.few_shot`` there is one run per seed and the
+    continues from its last checkpoint. An ``output.dir`` that holds an earlier run is refused unless
+    ``overwrite`` (which empties it first). With ``data.few_shot`` there is one run per seed and the
     result is a ``FewShotResult`` (every seed's run plus mean and standard deviation).
     """
     if resume is not None:
@@ -39,11 +40,22 @@ def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
         cfg = build_config(config.model_dump(mode="json"), overrides) if overrides else config
     else:
         cfg = load_config(config, overrides)
+    if not cfg.train.resume:
+        cfg = _claimed_output(cfg, overwrite)
     if cfg.data.few_shot is not None:
         if cfg.train.resume:
             raise ConfigError("few-shot runs cannot be resumed; start them again (each seed takes little time)")
         return few_shot_run(cfg)
     return train_run(cfg)
+
+
+def _claimed_output(cfg: RunConfig, overwrite: bool) -> RunConfig:
+    """The config with its run folder fixed (``runs/<name>-<timestamp>`` when unset) and checked free."""
+    from .outputs import claim_run_folder, run_folder
+
+    folder = run_folder(cfg)
+    claim_run_folder(folder, overwrite)
+    return cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": folder})})
 
 
 def _config(config: RunConfig | str | Path, overrides: list[str] | None) -> RunConfig:

@@ -38,6 +38,7 @@ def train(
     config: Optional[Path] = typer.Argument(None, help="YAML run config, e.g. configs/sst2.yaml"),
     overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. train.epochs=3"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue an interrupted run folder"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the earlier run in output.dir"),
 ) -> None:
     """Train, evaluate and bundle a model."""
     from . import api
@@ -46,7 +47,7 @@ def train(
     _setup_logging()
     if config is None and resume is None:
         _fail(TuneForgeError("give a config file (or --resume RUN_DIR)"))
-    result = _run(lambda: api.train(config, overrides or [], resume=resume),
+    result = _run(lambda: api.train(config, overrides or [], resume=resume, overwrite=overwrite),
                   "interrupted; continue with: tuneforge train --resume RUN_DIR")
     console = _console()
     if isinstance(result, api.FewShotResult):

@@ -8,16 +8,18 @@ Example:
 
 from __future__ import annotations
 
+import re
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .methods import DEFAULT_METHOD, METHODS, MethodOptions
-from .tasks import DEFAULT_TASK, TASKS
+from .data.readers import data_format_of
+from .tasks import DEFAULT_TASK, TASKS, task_reading_only
 from .tasks.base import TaskOptions
 from .schema import ParamSpec, StrictModel  # noqa: F401  (ParamSpec: part of the config schema)
 
@@ -155,6 +157,19 @@ class RunConfig(StrictModel):
     output: OutputConfig = OutputConfig()
     tune: TuneConfig = TuneConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_from_data(cls, value: Any) -> Any:
+        """Without ``task.type``, data only one task reads (CoNLL: entity tagging) names the task."""
+        if not isinstance(value, dict) or not isinstance(value.get("data"), dict):
+            return value
+        task, data = value.get("task"), value["data"]
+        named = "type" in task if isinstance(task, dict) else task is not None
+        if named or not isinstance(data.get("train"), (str, Path)):
+            return value
+        inferred = task_reading_only(data_format_of(data["train"], data.get("format")))
+        return {**value, "task": {**(task or {}), "type": inferred}} if inferred else value
+
     @field_validator("task", mode="before")
     @classmethod
     def _task_options(cls, value: Any) -> TaskOptions:
@@ -287,13 +302,42 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def build_config(raw: dict[str, Any], overrides: list[str] | None = None) -> RunConfig:
-    """Validate a config mapping (plus dotted overrides) into a RunConfig or raise ConfigError."""
+def _override_for(key: str, overrides: list[str]) -> str | None:
+    """The command-line override that set ``key`` (or a section holding it), if one did."""
+    for item in reversed(overrides):
+        given = item.partition("=")[0].strip()
+        if key == given or key.startswith(given + ".") or given.startswith(key + "."):
+            return item
+    return None
+
+
+def _with_provenance(exc: ValidationError, overrides: list[str], source: str | None) -> str:
+    """Each problem with where its value came from: the command-line override, else the config file."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        single = ValidationError.from_exception_data(exc.title, [err])  # formatted alone
+        text = _format_errors(single)
+        nested = re.match(r"((?:task|method)\.[\w.]+)", str(err.get("msg", "")).removeprefix("Value error, "))
+        item = _override_for(nested.group(1) if nested else key, overrides)
+        if item is not None:
+            text += f" (from the command line: {item})"
+        elif source is not None:
+            text += f" (in {source})"
+        lines.append(text)
+    return "; ".join(lines)
+
+
+def build_config(raw: dict[str, Any], overrides: list[str] | None = None, source: str | None = None) -> RunConfig:
+    """Validate a config mapping (plus dotted overrides) into a RunConfig or raise ConfigError.
+
+    Each error names where the bad value came from: the override (``train.epochs=abc``) or ``source``,
+    the config file."""
     merged = _deep_merge(raw, parse_overrides(overrides or []))
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(f"invalid config: {_format_errors(exc)}") from None
+        raise ConfigError(f"invalid config: {_with_provenance(exc, overrides or [], source)}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
@@ -310,7 +354,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     raw.setdefault("name", path.stem)
     _resolve_data_paths(raw, path.parent)
-    return build_config(raw, overrides)
+    return build_config(raw, overrides, source=str(path))
 
 
 def _resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:

@@ -12,10 +12,14 @@ Example:
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from pathlib import Path
 
+from .errors import ConfigError
+
 RUNS = Path("runs")
+RUN_MARKERS = ("config.yaml", "train.log")  # what every training run writes first
 
 
 def _configured(cfg) -> Path | None:
@@ -40,3 +44,29 @@ def compare_folder(cfg, given: str | Path | None = None) -> Path:
 def compress_folder(bundle: str | Path, given: str | Path | None = None) -> Path:
     """A compressed bundle: ``given`` (``--output``) or ``<run>/compressed`` beside ``bundle``."""
     return Path(given) if given else Path(bundle).parent / "compressed"
+
+
+def claim_run_folder(folder: str | Path, overwrite: bool = False) -> None:
+    """Make sure a new training run may write into ``folder``: new or empty, or (with ``overwrite``) an
+    earlier run's folder, whose contents are removed so logs and TensorBoard events do not mix.
+    A folder holding anything that is not a run is never emptied."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ConfigError(f"output.dir {folder.absolute()} is a file, not a folder")
+    entries = list(folder.iterdir())
+    if not entries:
+        return
+    is_run = any((folder / marker).exists() for marker in RUN_MARKERS)
+    if not is_run:
+        raise ConfigError(f"output.dir {folder.absolute()} holds files and is not a run folder (no config.yaml or "
+                          "train.log); choose a new or empty folder")
+    if not overwrite:
+        raise ConfigError(f"output.dir {folder.absolute()} holds an earlier run; add --overwrite to replace it "
+                          f"(overwrite=True in the Python API), or continue it with --resume {folder}")
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()

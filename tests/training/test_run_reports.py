@@ -89,8 +89,24 @@ def test_a_failed_run_says_why_in_its_folder(tiny_model_dir, tmp_path):
                     encoding="utf-8")
     config["data"] = {"train": str(good)}
     config["train"].update(epochs=1, batch_size=8)
-    api.train(build_config(config))
+    with pytest.raises(ConfigError, match="holds an earlier run; add --overwrite to replace it"):
+        api.train(build_config(config))  # the failed run is kept until the user says to replace it
+    assert (run / "FAILED").exists()
+    api.train(build_config(config), overwrite=True)
     assert not (run / "FAILED").exists()  # a later success in the same folder clears it
+    assert "run failed:" not in (run / "train.log").read_text()  # and its log starts afresh
+
+
+def test_an_output_folder_that_is_not_a_run_is_never_emptied(tiny_model_dir, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    good = tmp_path / "good.csv"
+    good.write_text("text,label\n" + "".join(f"film {i},{'positive' if i % 2 else 'negative'}\n" for i in range(20)))
+    config = {"data": {"train": str(good)}, "model": {"name": str(tiny_model_dir)},
+              "output": {"dir": str(tmp_path / "mine")}, "train": {"report_to": []}}
+    with pytest.raises(ConfigError, match="is not a run folder"):
+        api.train(build_config(config), overwrite=True)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
 
 
 def test_evaluating_on_training_data_is_warned_about(tiny_model_dir, tmp_path, caplog):

@@ -201,3 +201,26 @@ def read_conll(path: str | Path, require_tags: bool = True) -> list[Sentence]:
         tokens.append(parts[0])
     flush()
     return sentences
+
+
+def looks_like_conll(path: str | Path, lines: int = 50) -> bool:
+    """Whether a file's first non-blank lines are ``token ... TAG`` with IOB tags (a ``.txt`` CoNLL file)."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            seen = [line.split() for _, line in zip(range(lines * 4), handle) if line.strip()][:lines]
+    except OSError:
+        return False
+    seen = [parts for parts in seen if parts[0] != "-DOCSTART-"]
+    return bool(seen) and all(len(parts) >= 2 and _IOB_TAG.match(parts[-1]) for parts in seen)
+
+
+def data_format_of(path: str | Path, given: str | None = None) -> str | None:
+    """``given``, else the format the extension names, else ``conll`` for a ``.txt`` file that looks like it;
+    None when it cannot tell."""
+    path = Path(path)
+    if given:
+        return given
+    suffix = path.suffix.lower()
+    if suffix in EXTENSION_FORMATS:
+        return EXTENSION_FORMATS[suffix]
+    return "conll" if suffix == ".txt" and looks_like_conll(path) else None

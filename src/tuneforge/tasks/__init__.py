@@ -29,6 +29,15 @@ def get_task(name: str) -> Task:
     return TASKS.get(name)
 
 
+def task_reading_only(fmt: str | None) -> str | None:
+    """The task that alone reads the data format ``fmt`` (CoNLL: entity tagging), if exactly one does:
+    what a config without ``task.type`` trains on such data."""
+    if fmt is None:
+        return None
+    readers = [name for name in TASKS.names() if fmt in get_task(name).formats]
+    return readers[0] if len(readers) == 1 else None
+
+
 def read_examples(path, *, task_type: str, data_format: str | None = None, require_labels: bool = True,
                   **columns) -> list[dict]:
     """Read a data file into checked examples the way the task ``task_type`` reads it.
