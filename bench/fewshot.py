@@ -66,7 +66,7 @@ def main() -> None:
         for k in ([None] if approach == "zero_shot" else [int(k) for k in args.k.split(",")]):
             out = Path(tempfile.mkdtemp(prefix=f"fewshot-{approach}-"))
             started = time.perf_counter()
-            result = api.train(build_config(config(approach, k, seeds, out)))
+            result = api.train(build_config(config(approach, k, seeds, out)), overwrite=True)
             wall = time.perf_counter() - started
             if k is None:
                 accuracies = [result.metrics["accuracy"]]

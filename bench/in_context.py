@@ -40,7 +40,7 @@ def main() -> None:
                                "template": "Review: {text}\nSentiment: {label}"},
                     "train": {"seed": args.seed, "report_to": []}, "output": {"dir": out}})
                 started = time.perf_counter()
-                result = api.train(cfg)
+                result = api.train(cfg, overwrite=True)
                 rows.append({"shots_per_class": shots, "calibrate": calibrate,
                              "accuracy": round(result.metrics["accuracy"], 4),
                              "macro_f1": round(result.metrics["macro_f1"], 4),

@@ -59,7 +59,7 @@ def run_one(method: str, task: str, train_size: int, epochs: float, seed: int) -
         "output": {"dir": str(out)},
     })
     started = time.perf_counter()
-    result = api.train(cfg)
+    result = api.train(cfg, overwrite=True)
     wall = time.perf_counter() - started
     train_metrics = json.loads((result.run_dir / "metrics.json").read_text())["train"]
     manifest = result.predictor.manifest["method"]
