@@ -43,7 +43,7 @@ def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bo
         seed=t.seed,
         precision=resolve_precision(t.precision).name,
         torch_compile=t.compile,
-        gradient_checkpointing=t.gradient_checkpointing,
+        activation_checkpointing=t.gradient_checkpointing,  # transformers 5 name of gradient checkpointing
         optim="adamw_torch_fused" if t.fused_optimizer else "adamw_torch",
         max_steps=t.max_steps or -1,
         per_device_eval_batch_size=t.eval_batch_size,

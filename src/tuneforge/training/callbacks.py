@@ -34,3 +34,30 @@ def time_limit_callback(seconds: float):
                 control.should_save = True
 
     return TimeLimit()
+
+
+def patient_early_stopping(patience: int):
+    """Trainer's early stopping, except that it never fires before the metric first moves: evaluations
+    that repeat the first one (a multi-label micro-F1 still at 0 while the sigmoid outputs climb towards
+    the threshold) do not count against the patience.
+
+    Example:
+        >>> Trainer(..., callbacks=[patient_early_stopping(2)])
+    """
+    from transformers import EarlyStoppingCallback
+
+    class PatientEarlyStopping(EarlyStoppingCallback):
+        first: float | None = None
+        moved = False
+
+        def check_metric_value(self, args, state, control, metric_value):
+            if self.first is None:
+                self.first = metric_value
+            self.moved = self.moved or metric_value != self.first
+            if self.moved:
+                super().check_metric_value(args, state, control, metric_value)
+            else:
+                log.info("%s has not moved from %s yet: early stopping waits for it", args.metric_for_best_model,
+                         metric_value)
+
+    return PatientEarlyStopping(early_stopping_patience=patience)

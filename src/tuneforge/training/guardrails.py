@@ -1,5 +1,6 @@
-"""Warnings every run checks for: too little training, an evaluation split too small to measure, and a
-model that does not beat its baseline. They go to the log and into the report."""
+"""Warnings every run checks for: too little training, an evaluation split too small to measure, a
+validation metric that never moved, a model that predicts no label at all, and a model that does not
+beat its baseline. They go to the log and into the report."""
 
 from __future__ import annotations
 
@@ -25,10 +26,28 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def metric_history(log_history: list[dict[str, Any]] | None, metric: str) -> list[float]:
+    """The validation values of ``metric`` at each evaluation of a Trainer run, in order."""
+    key = metric if metric.startswith("eval_") else f"eval_{metric}"
+    return [entry[key] for entry in log_history or [] if isinstance(entry.get(key), (int, float))]
+
+
 def run_warnings(*, steps: int, trained_by_steps: bool, eval_examples: int, split: str, metric: str,
-                 metrics: dict[str, Any], lower_is_better: bool) -> list[str]:
-    """The guardrail warnings of one run (empty when there is nothing to say)."""
+                 metrics: dict[str, Any], lower_is_better: bool, history: list[float] | None = None,
+                 checkpoint_metric: str | None = None, predictions: list[dict[str, Any]] | None = None) -> list[str]:
+    """The guardrail warnings of one run (empty when there is nothing to say).
+
+    ``history``: the validation values of ``checkpoint_metric`` at each evaluation; ``predictions``: what
+    the model predicted on the ``split`` examples (multi-label predictions hold a ``labels`` list)."""
     found = []
+    if history and len(history) >= 2 and len(set(history)) == 1:
+        found.append(f"validation {checkpoint_metric or metric} stayed at {history[0]:.4f} in all {len(history)} "
+                     "evaluations: the model did not learn; raise train.learning_rate or train.epochs (for "
+                     "multi-label data, lower task.threshold)")
+    multi = [p["labels"] for p in predictions or [] if isinstance(p.get("labels"), list)]
+    if multi and len(multi) == len(predictions) and not any(multi):
+        found.append(f"the model predicts no label at all for any of the {len(multi)} {split} examples (no score "
+                     "reaches task.threshold); lower task.threshold or train longer")
     if trained_by_steps and 0 < steps < MIN_STEPS:
         found.append(f"training took only {steps} optimizer steps (fewer than {MIN_STEPS}): the model may have "
                      "barely moved; lower train.batch_size or raise train.epochs")

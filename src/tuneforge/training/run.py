@@ -23,8 +23,9 @@ from ..precision import plain_model, resolve_precision
 from ..predictor import Predictor
 from ..tasks import get_task
 from .arguments import training_arguments
+from .callbacks import patient_early_stopping
 from .checkpoints import completion_marker, last_complete_checkpoint, remove_dir
-from .guardrails import run_warnings
+from .guardrails import metric_history, run_warnings
 from .tracking import tracking_callbacks
 
 log = logging.getLogger("tuneforge")
@@ -90,7 +91,7 @@ class Fitted:
 def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric, checkpoints,
                       resume_from, run_dir, extra_callbacks=()) -> Fitted:
     """The gradient path: method applied to a transformers model, trained by Trainer."""
-    from transformers import EarlyStoppingCallback, Trainer
+    from transformers import Trainer
 
     built = method.build_model(task, model_path, splits.label_names, cfg.method)
     model = method.apply(built.model, cfg.method, task)
@@ -101,7 +102,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     args = training_arguments(cfg, checkpoints, metric=metric, greater_is_better=metric not in task.lower_is_better)
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
+        callbacks.append(patient_early_stopping(cfg.train.early_stopping_patience))
     with tracking_callbacks(cfg, run_dir) as trackers:
         trainer = Trainer(
             model=model,
@@ -294,7 +295,9 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
         context["peak memory (resident)"] = f"{fitted.train_metrics['peak_rss_mb']:,.0f} MB"
     warnings = run_warnings(steps=fitted.steps, trained_by_steps=prep.method.uses_trainer,
                             eval_examples=len(ev.examples), split=ev.split, metric=prep.task.default_metric,
-                            metrics=ev.metrics, lower_is_better=prep.task.default_metric in prep.task.lower_is_better)
+                            metrics=ev.metrics, lower_is_better=prep.task.default_metric in prep.task.lower_is_better,
+                            history=metric_history(fitted.log_history, prep.metric), checkpoint_metric=prep.metric,
+                            predictions=ev.predictions)
     for warning in warnings:
         log.warning(warning)
     if warnings:
