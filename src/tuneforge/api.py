@@ -49,6 +49,21 @@ def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
     return train_run(cfg)
 
 
+def check(config: RunConfig | str | Path, overrides: list[str] | None = None, overwrite: bool = False):
+    """What ``train`` would do with this config, without training or writing anything: the resolved
+    config, split sizes, label counts, steps per epoch, evaluations and every warning (a ``RunPlan``;
+    ``plan.render()`` is what ``tuneforge check`` prints).
+
+    Example:
+        >>> plan = api.check("configs/demo.yaml")
+        >>> plan.split_sizes
+        {'train': 288, 'validation': 36, 'test': 36}
+    """
+    from .training.dry_run import plan_run
+
+    return plan_run(_config(config, overrides), overwrite=overwrite)
+
+
 def _claimed_output(cfg: RunConfig, overwrite: bool) -> RunConfig:
     """The config with its run folder fixed (``runs/<name>-<timestamp>`` when unset) and checked free."""
     from .outputs import claim_run_folder, run_folder

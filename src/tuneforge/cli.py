@@ -39,6 +39,7 @@ def train(
     overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. train.epochs=3"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue an interrupted run folder"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the earlier run in output.dir"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show what the run would do (tuneforge check) and stop"),
 ) -> None:
     """Train, evaluate and bundle a model."""
     from . import api
@@ -47,6 +48,10 @@ def train(
     _setup_logging()
     if config is None and resume is None:
         _fail(TuneForgeError("give a config file (or --resume RUN_DIR)"))
+    if dry_run:
+        if config is None:
+            _fail(TuneForgeError("--dry-run checks a config file; give one"))
+        return check(config, overrides, overwrite)
     result = _run(lambda: api.train(config, overrides or [], resume=resume, overwrite=overwrite),
                   "interrupted; continue with: tuneforge train --resume RUN_DIR")
     console = _console()
@@ -60,6 +65,21 @@ def train(
                   f"report: {result.run_dir / 'report.html'} (and report.md)")
     if (result.run_dir / "tensorboard").is_dir():
         console.print(f"tensorboard: tensorboard --logdir {result.run_dir / 'tensorboard'}")
+
+
+@app.command()
+def check(
+    config: Path = typer.Argument(..., help="YAML run config"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. train.epochs=3"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="the run would replace output.dir"),
+) -> None:
+    """Read and split the data as train would and show the plan (resolved config, split sizes, label
+    counts, steps per epoch, warnings) without training."""
+    from . import api
+
+    _setup_logging()
+    plan = _run(lambda: api.check(config, overrides or [], overwrite=overwrite), "interrupted")
+    _console().print(plan.render(), markup=False, highlight=False, soft_wrap=True)
 
 
 def parse_duration(text: str) -> float:
