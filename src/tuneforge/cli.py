@@ -346,3 +346,23 @@ for command in (generate, chat, env, methods, tasks):
 def main() -> None:
     """Entry point of the ``tuneforge`` script."""
     app()
+
+
+@app.command()
+def init(
+    data_file: Path = typer.Argument(..., help="your data: csv, tsv, jsonl, json or CoNLL"),
+    task: Optional[str] = typer.Option(None, "--task", help="the task, when the guess is wrong (see tuneforge tasks)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="config to write (default: DATA.yaml beside it)"),
+    data_format: Optional[str] = typer.Option(None, "--format", help="csv, tsv, jsonl, json or conll"),
+    force: bool = typer.Option(False, "--force", help="replace an existing config file"),
+) -> None:
+    """Look at a data file and write a commented starter config sized to it, then print how to run it."""
+    from .starter_config import write_starter_config
+
+    _setup_logging()
+    path, starter = _run(lambda: write_starter_config(data_file, output, task, data_format, force), "interrupted")
+    console = _console()
+    console.print(starter.text, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"wrote {path} (task {starter.task}, method {starter.method}); next:\n"
+                  f"  tuneforge check {path}    # what the run would do\n"
+                  f"  tuneforge train {path}", markup=False, highlight=False, soft_wrap=True)

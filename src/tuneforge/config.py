@@ -8,20 +8,25 @@ Example:
 
 from __future__ import annotations
 
-import re
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from .config_errors import format_errors, short, with_provenance
+from .data.readers import data_format_of
 from .errors import ConfigError
 from .methods import DEFAULT_METHOD, METHODS, MethodOptions
-from .data.readers import data_format_of
+from .schema import ParamSpec, StrictModel  # noqa: F401  (ParamSpec: part of the config schema)
 from .tasks import DEFAULT_TASK, TASKS, task_reading_only
 from .tasks.base import TaskOptions
-from .schema import ParamSpec, StrictModel  # noqa: F401  (ParamSpec: part of the config schema)
 
 DEFAULT_BACKBONE = "default"
 DataFormat = Literal["csv", "tsv", "jsonl", "json", "conll"]
@@ -199,49 +204,7 @@ def _registered_options(value: Any, base: type, registry, section: str, key: str
     try:
         return model(**{**value, key: name})
     except ValidationError as exc:
-        raise ValueError(_format_errors(exc, prefix=section, model=model)) from None
-
-
-def _section_model(model: type[BaseModel], path: tuple) -> type[BaseModel] | None:
-    """Follow ``path`` through nested pydantic models; None when it leaves them."""
-    for part in path:
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if not nested:
-            return None
-        model = nested[0]
-    return model
-
-
-def _format_errors(exc: ValidationError, prefix: str = "", model: type[BaseModel] = RunConfig) -> str:
-    """Turn pydantic's errors into lines that name the key and the valid choices."""
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
-        if err["type"] == "extra_forbidden":
-            section = _section_model(model, loc[:-1])
-            valid = sorted(section.model_fields) if section else []
-            hint = get_close_matches(str(loc[-1]), valid, n=1)
-            did = f" (did you mean {hint[0]!r}?)" if hint else ""
-            lines.append(f"unknown key {key!r}{did}; valid keys here: {', '.join(valid)}")
-        elif err["type"] == "value_error":
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"{key}: {msg}" if len(loc) > 1 or (prefix and loc) else msg)
-        elif err["type"] == "missing":
-            lines.append(f"missing required key {key!r}")
-        else:
-            lines.append(f"{key}: {err['msg']} (got {_short(err.get('input'))})")
-    return "; ".join(lines)
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+        raise ValueError(format_errors(exc, model, prefix=section)) from None
 
 
 MAX_YAML_VALUES = 100_000
@@ -266,7 +229,7 @@ def safe_yaml(text: str, source: str) -> Any:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {_short(str(exc), 300)}") from None
+        raise ConfigError(f"{source}: not valid YAML: {short(str(exc), 300)}") from None
     except RecursionError:
         raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
     if _expanded_size(value, {}) > MAX_YAML_VALUES:
@@ -302,32 +265,6 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _override_for(key: str, overrides: list[str]) -> str | None:
-    """The command-line override that set ``key`` (or a section holding it), if one did."""
-    for item in reversed(overrides):
-        given = item.partition("=")[0].strip()
-        if key == given or key.startswith(given + ".") or given.startswith(key + "."):
-            return item
-    return None
-
-
-def _with_provenance(exc: ValidationError, overrides: list[str], source: str | None) -> str:
-    """Each problem with where its value came from: the command-line override, else the config file."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        single = ValidationError.from_exception_data(exc.title, [err])  # formatted alone
-        text = _format_errors(single)
-        nested = re.match(r"((?:task|method)\.[\w.]+)", str(err.get("msg", "")).removeprefix("Value error, "))
-        item = _override_for(nested.group(1) if nested else key, overrides)
-        if item is not None:
-            text += f" (from the command line: {item})"
-        elif source is not None:
-            text += f" (in {source})"
-        lines.append(text)
-    return "; ".join(lines)
-
-
 def build_config(raw: dict[str, Any], overrides: list[str] | None = None, source: str | None = None) -> RunConfig:
     """Validate a config mapping (plus dotted overrides) into a RunConfig or raise ConfigError.
 
@@ -337,7 +274,7 @@ def build_config(raw: dict[str, Any], overrides: list[str] | None = None, source
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(f"invalid config: {_with_provenance(exc, overrides or [], source)}") from None
+        raise ConfigError(f"invalid config: {with_provenance(exc, RunConfig, overrides or [], source)}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:

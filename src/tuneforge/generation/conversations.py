@@ -118,3 +118,23 @@ def display_prompt(messages: list[dict[str, str]]) -> str:
     """The last user message of a conversation (what a report shows as the prompt)."""
     users = [m["content"] for m in messages if m["role"] == "user"]
     return users[-1] if users else ""
+
+
+PROMPT_RESPONSE_COLUMNS = (("prompt", "response"), ("prompt", "completion"), ("dialogue", "summary"),
+                           ("document", "summary"), ("article", "summary"), ("question", "answer"),
+                           ("input", "output"), ("source", "target"))
+
+
+def starter_columns(columns: list[str]) -> tuple[dict[str, str], str] | None:
+    """Which record shape a file with ``columns`` holds: the ``data:`` settings it needs and a description
+    (None: no shape this module reads). What ``tuneforge init`` asks of a generation data file."""
+    lower = {c.lower(): c for c in columns}
+    if "messages" in lower:
+        return {}, "chat records ('messages')"
+    if "instruction" in lower and "output" in lower:
+        return {}, "Alpaca-style records (instruction, input, output)"
+    for prompt, response in PROMPT_RESPONSE_COLUMNS:
+        if prompt in lower and response in lower:
+            return ({"prompt_column": lower[prompt], "response_column": lower[response]},
+                    f"prompt column {lower[prompt]!r}, response column {lower[response]!r}")
+    return None

@@ -20,7 +20,8 @@ Every method follows one contract, checked by one parametrized test over the reg
 - what the rest of TuneForge asks of it, declared here and nowhere else: ``check_task`` (the tasks
   and configs it supports), ``can_export`` (ONNX), ``default_learning_rate`` and ``search_space``
   (``tune``'s default space, ``compare``'s learning rate), ``prompt_adaptable`` (usable as
-  ``prompt``'s ``adapt``), ``compared_by_default`` and ``compare_options`` (``tuneforge compare``).
+  ``prompt``'s ``adapt``), ``compared_by_default`` and ``compare_options`` (``tuneforge compare``),
+  ``starter_choice`` (why ``tuneforge init`` would pick it for a task and data size).
 
 A new method is one module that registers itself with ``@METHODS.register(name)``; nothing else
 names it.
@@ -53,6 +54,12 @@ class Method:
     search_space: dict[str, ParamSpec] = {}  # dotted config keys tune searches besides the training options
     prompt_adaptable: bool = False  # prompt-based fine-tuning may hand "what trains" to it (method.adapt)
     compared_by_default: bool = False  # in `tuneforge compare` when no --methods are given
+
+    def starter_choice(self, task, n_train: int, data: dict) -> tuple[str, dict, float | None] | None:
+        """Whether a starter config (``tuneforge init``) should use this method for ``task`` with ``n_train``
+        training examples and these ``data:`` settings: why, the method options and the learning rate it
+        would set (None: ``default_learning_rate``); None when it is not the pick."""
+        return None
 
     def check_task(self, task, cfg) -> None:
         """Raise ``ConfigError`` when this method cannot train ``task`` as ``cfg`` sets it up."""

@@ -25,6 +25,8 @@ from . import METHODS, Method, MethodOptions, single_label_only
 # Contrastive pairs SetFit may use per second of a compare budget share: on one CPU core it trains about
 # 15 pairs/s and the rest of the share goes to encoding every training text for the head.
 PAIRS_PER_SECOND = 10
+FEW_EXAMPLES = 500  # below this, a starter config (tuneforge init) picks SetFit
+STARTER_PAIRS = 3000  # the contrastive pairs a starter config allows: about 5 minutes on one core
 
 log = logging.getLogger("tuneforge")
 
@@ -77,6 +79,11 @@ def _sentence_transformers():
     return sentence_transformers
 
 
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 @METHODS.register("setfit")
 class SetFit(Method):
     """Contrastive encoder fine-tuning on sentence pairs, then a logistic-regression head."""
@@ -88,6 +95,16 @@ class SetFit(Method):
     def check_task(self, task, cfg) -> None:
         """Single-text classification into one label."""
         single_label_only("setfit", task, cfg)
+
+    def starter_choice(self, task, n_train: int, data: dict) -> tuple[str, dict, float | None] | None:
+        """The pick for single-text classification with under ``FEW_EXAMPLES`` training examples."""
+        if not task.single_label or data.get("text_pair_column") is not None or n_train >= FEW_EXAMPLES:
+            return None
+        pairs = min(20 * n_train, STARTER_PAIRS)
+        return (f"under {FEW_EXAMPLES} training examples ({n_train}): SetFit learns from pairs of examples, which "
+                f"makes more of few labels than fine-tuning the whole model does; {pairs} pairs take about "
+                f"{_minutes(pairs / PAIRS_PER_SECOND)} on one CPU core. With more data, "
+                "method: {name: full} fine-tunes everything", {"max_pairs": pairs}, None)
 
     def compare_options(self, share_seconds: float) -> dict:
         """Cap the contrastive pairs so that the phase fits the share (about 10 pairs/s on one core,

@@ -28,6 +28,19 @@ class BuiltModel:
     new_parameters: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Starter:
+    """How a task would train on a profiled data file (``tuneforge init``): how well the data fits it
+    (the best fit wins), the ``data:`` and ``task:`` settings it needs, and notes for the config."""
+
+    fit: float
+    data: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    train: dict[str, Any] = field(default_factory=dict)  # settings the task needs whatever the data size says
+    model: dict[str, Any] = field(default_factory=dict)
+
+
 class TaskOptions(StrictModel):
     """The ``task:`` config section: ``type`` (a registered task) plus the task's own options."""
 
@@ -53,6 +66,8 @@ class Task:
     - reports: ``report_sections`` (HTML parts) and ``markdown_sections``; ``per_class_title``;
     - export: ``same_prediction`` (how the ONNX parity check compares two predictions);
     - ``peft_task_type``: peft's task type for the task's model (parameter-efficient methods ask it);
+    - ``starter(profile)``: whether a profiled data file (``tuneforge.data.profile``) fits the task, and
+      the settings a starter config needs (``tuneforge init``);
     - options: ``with_options`` gives the task working with a ``task:`` section (``self.options``);
       ``checkpoint_metric`` (validation metric for the best checkpoint), ``default_backbone``,
       ``prepare_tokenizer``, ``compares_with_base_model`` (the base model is evaluated as the baseline),
@@ -98,6 +113,10 @@ class Task:
 
     def prepare_tokenizer(self, tokenizer) -> None:
         """Adjust the backbone's tokenizer before training (the bundle saves it as adjusted)."""
+
+    def starter(self, profile) -> Starter | None:
+        """How this task would train on the profiled file (None: the data does not fit it)."""
+        return None
 
     def training_facts(self) -> dict[str, Any]:
         """Facts about the encoded training data for the report (e.g. how many examples were cut)."""

@@ -16,7 +16,7 @@ from ..errors import DataError
 
 from ..evaluation.metrics import classification_metrics, multilabel_metrics
 from . import TASKS
-from .base import Task, sigmoid, softmax
+from .base import Starter, Task, sigmoid, softmax
 
 
 class SequenceClassification(Task):
@@ -34,6 +34,32 @@ class SequenceClassification(Task):
         """Two short reviews of each sentiment."""
         return [{"text": t, "text_pair": None, "label": label, "where": "demo"} for t, label in (
             ("a great movie", "pos"), ("lovely acting", "pos"), ("so boring", "neg"), ("awful music", "neg"))]
+
+    def starter(self, profile) -> Starter | None:
+        """A text (or text pair) column and a label column of a few distinct values: one label per row here,
+        several (JSON lists or delimited strings) for multi-label."""
+        if profile.format not in self.formats:
+            return None
+        pair = profile.pair_columns()
+        text = pair[0] if pair else profile.text_column()
+        label = profile.label_column(exclude=(text, *(pair or ()))) if text else None
+        if label is None:
+            return None
+        lists = profile.label_lists(label)
+        numbers = profile.numbers(label)
+        if (lists is not None) != self.multilabel or (
+                numbers and (any(v != int(v) for v in numbers) or profile.distinct(label) > 20)):
+            return None  # several labels per row, or a numeric target: another task's data
+        data = {"text_column": text, "label_column": label}
+        if pair:
+            data["text_pair_column"] = pair[1]
+        if lists not in (None, "list"):
+            data["label_delimiter"] = lists
+        kinds = (f"labels per row from {profile.distinct(label)} combinations" if self.multilabel
+                 else f"{profile.distinct(label)} labels")
+        what = f"text pairs {text!r} + {pair[1]!r}" if pair else f"text column {text!r}"
+        return Starter(fit=1.5 if self.multilabel else 1.0, data=data,
+                       notes=[f"{what}, label column {label!r} ({kinds})"])
 
     def check_training_data(self, train, splits_carved: int, source: str) -> None:
         """Besides the shared warnings: refuse a class too small to appear in every split carved from

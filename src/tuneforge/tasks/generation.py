@@ -23,7 +23,7 @@ from pydantic import Field
 from ..errors import ConfigError, DataError
 from ..generation.decoding import DecodingOptions
 from . import TASKS
-from .base import BuiltModel, Task, TaskOptions
+from .base import BuiltModel, Starter, Task, TaskOptions
 
 log = logging.getLogger("tuneforge")
 SAMPLE_ROWS = 8
@@ -40,6 +40,9 @@ class GenerationOptions(TaskOptions):
     decoding: DecodingOptions = Field(default_factory=DecodingOptions)
     compare_base_model: bool = Field(True, description="evaluate the base model too (the report's before column)")
     eval_batch_size: int = Field(8, ge=1, le=256, description="prompts generated together")
+
+
+STARTER_EXAMPLES = 1000  # what a starter config (tuneforge init) trains on from a larger file
 
 
 class Generation(Task):
@@ -83,6 +86,22 @@ class Generation(Task):
         return facts
 
     # -- data ------------------------------------------------------------------------------------
+
+    def starter(self, profile) -> Starter | None:
+        """Chat, Alpaca-style or prompt/response records."""
+        from ..generation.conversations import starter_columns
+
+        found = starter_columns(profile.columns) if profile.format in self.formats else None
+        if found is None:
+            return None
+        data, what = found
+        notes = [what, "the report compares the LLM before and after fine-tuning"]
+        if profile.n_rows > STARTER_EXAMPLES:  # a CPU trains a 135M-parameter LLM at roughly 200 tokens/s
+            data = {**data, "max_train_samples": STARTER_EXAMPLES, "max_eval_samples": 100}
+            notes.append(f"{STARTER_EXAMPLES} training and 100 evaluation examples keep a CPU run near an hour; "
+                         "raise data.max_train_samples when you have the time")
+        return Starter(fit=2.0, data=data, notes=notes, model={"max_length": 512},
+                       train={"epochs": 1, "batch_size": 8, "early_stopping_patience": None})
 
     def read_examples(self, path, fmt, columns, require_labels=True):
         """Conversations from any record shape ``conversations`` knows; with labels, each ends with an answer."""

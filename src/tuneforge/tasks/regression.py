@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from . import TASKS
-from .base import Task, TaskOptions
+from .base import Starter, Task, TaskOptions
 
 TOP_ERRORS = 10
 
@@ -105,6 +105,20 @@ class TextRegression(Task):
         return read_text_rows(path, fmt, text_column=columns.text_column, text_pair_column=columns.text_pair_column,
                               label_columns=targets, require_labels=require_labels,
                               parse_label=lambda values, where: [_number(values.get(t), where, t) for t in targets])
+
+    def starter(self, profile) -> Starter | None:
+        """A text column and a numeric column that is not a handful of class numbers."""
+        if profile.format not in self.formats:
+            return None
+        pair = profile.pair_columns()
+        text = pair[0] if pair else profile.text_column()
+        label = profile.label_column(exclude=(text, *(pair or ()))) if text else None
+        numbers = profile.numbers(label) if label else None
+        if not numbers or (all(v == int(v) for v in numbers) and profile.distinct(label) <= 20):
+            return None
+        data = {"text_column": text, "label_column": label, **({"text_pair_column": pair[1]} if pair else {})}
+        return Starter(fit=1.2, data=data, notes=[f"text column {text!r}, numeric target {label!r} "
+                                                  f"({min(numbers):g} to {max(numbers):g})"])
 
     def demo_examples(self):
         """Sentences with a sentiment score."""

@@ -15,7 +15,7 @@ import numpy as np
 from ..evaluation.metrics import entity_metrics
 from . import TASKS
 from ..errors import DataError
-from .base import Task, batched_logits, softmax
+from .base import Starter, Task, batched_logits, softmax
 
 _WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
 IGNORE = -100
@@ -88,6 +88,12 @@ class TokenClassification(Task):
     plain_text_format = "conll"
     per_class_title = "Per entity type"
     peft_task_type = "TOKEN_CLS"
+
+    def starter(self, profile) -> Starter | None:
+        """CoNLL files: only this task reads them."""
+        if profile.format not in self.formats:
+            return None
+        return Starter(fit=2.0, notes=[f"{profile.n_rows} tagged sentences ('token TAG' per line)"])
 
     def read_examples(self, path, fmt, columns, require_labels=True):
         """CoNLL sentences (``token TAG`` lines); unlabelled input may also be text rows, split into words."""
