@@ -17,6 +17,7 @@ from .config import RunConfig, build_config, load_config
 from .data.examples import DataColumns, read_plain_texts, read_task_file
 from .data.text import text_problem
 from .errors import ConfigError
+from .logs import api_logging
 from .predictor import Predictor
 from .tasks import get_task
 from .training import FewShotResult, RunResult, few_shot_run, train_run
@@ -31,6 +32,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
     ``overwrite`` (which empties it first). With ``data.few_shot`` there is one run per seed and the
     result is a ``FewShotResult`` (every seed's run plus mean and standard deviation).
     """
+    api_logging()
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "config.yaml").is_file():
@@ -59,6 +61,7 @@ def check(config: RunConfig | str | Path, overrides: list[str] | None = None, ov
         >>> plan.split_sizes
         {'train': 288, 'validation': 36, 'test': 36}
     """
+    api_logging()
     from .training.dry_run import plan_run
 
     return plan_run(_config(config, overrides), overwrite=overwrite)
@@ -92,6 +95,7 @@ def tune(config: RunConfig | str | Path, overrides: list[str] | None = None, tri
         >>> result.best_config
         PosixPath('runs/sst2_tune-tune/best_config.yaml')
     """
+    api_logging()
     from .tuning.search import run_search
 
     return run_search(_config(config, overrides), trials=trials, timeout=timeout)
@@ -110,6 +114,7 @@ def compare(config: RunConfig | str | Path, overrides: list[str] | None = None, 
         >>> result.recommended
         'lora'
     """
+    api_logging()
     from .tuning.advisor import compare_methods, default_methods
 
     return compare_methods(_config(config, overrides), list(methods or default_methods()), budget_seconds,
@@ -153,6 +158,7 @@ def predict(
     ``columns`` names the input file's columns where they differ from training's (``text_column``,
     ``text_pair_column``, ``label_column``).
     """
+    api_logging()
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend,
                                                                              precision=precision)
     examples: list[dict[str, Any]] = []
@@ -192,6 +198,7 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
     With ``output``, also writes ``metrics.json``, ``report.md`` and ``report.html`` (plots, calibration,
     most confident mistakes) into that folder.
     """
+    api_logging()
     from .bundle import read_manifest
 
     manifest = bundle.manifest if isinstance(bundle, Predictor) else read_manifest(bundle)
@@ -232,6 +239,7 @@ def export(bundle: str | Path, data: str | Path | None = None, data_format: str 
         >>> api.export("runs/sst2/bundle", "../shared/data/sst2/dev.tsv")["variants"]["fp32"]["max_abs_diff"] < 1e-4
         True
     """
+    api_logging()
     from .bundle import read_manifest
     from .export.onnx_export import export_bundle
 
@@ -288,6 +296,7 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
     Example:
         >>> api.compress("runs/sst2/bundle", ["distill", "quantize", "export"], max_drop=1.0)["final"]
     """
+    api_logging()
     from .compress.pipeline import compress_bundle
     from .data.splits import split_examples
 
@@ -340,7 +349,9 @@ def generate(bundle: str | Path | Predictor, prompts: list[str] | None = None, i
     Example:
         >>> api.generate("runs/lima_lora/bundle", prompts=["Name three primary colours."])[0]["text"]
     """
-    from .generation.session import decoding_for, generate as generate_answers, require_generator
+    api_logging()
+    from .generation.session import decoding_for, require_generator
+    from .generation.session import generate as generate_answers
 
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
     require_generator(predictor)

@@ -29,8 +29,16 @@ app = typer.Typer(
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=lambda v: print_version(v), is_eager=True,
-                                       help="print the version and exit")) -> None:
+                                       help="print the version and exit"),
+          verbose: bool = typer.Option(False, "--verbose", "-v",
+                                       help="show every library warning and Trainer's raw log lines")) -> None:
     """TuneForge: fine-tune, evaluate and bundle pretrained models from one config."""
+    if verbose:
+        import os
+
+        from .logs import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
 
 
 @app.command()

@@ -23,12 +23,15 @@ def _setup_logging() -> None:
         handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    from .logs import quiet_libraries, verbose
+
+    logger.setLevel(logging.DEBUG if verbose() else logging.INFO)
     logger.propagate = False
+    quiet_libraries()
     try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
+        hf_logging.set_verbosity_warning() if verbose() else hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" on every load and save
     except ImportError:
         pass

@@ -151,6 +151,9 @@ def load_model(auto_class: str | type, path: str | Path, error: type[TuneForgeEr
     """
     import transformers
 
+    from .logs import quiet_loading
+
     cls = getattr(transformers, auto_class) if isinstance(auto_class, str) else auto_class
-    return guarded(lambda: cls.from_pretrained(str(path), trust_remote_code=False, use_safetensors=True, **kwargs),
-                   path, "model", error)
+    with quiet_loading():
+        return guarded(lambda: cls.from_pretrained(str(path), trust_remote_code=False, use_safetensors=True,
+                                                   **kwargs), path, "model", error)

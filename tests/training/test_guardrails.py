@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from types import SimpleNamespace
+
+import pytest
 
 from tuneforge import api
 from tuneforge.config import build_config

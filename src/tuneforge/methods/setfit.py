@@ -120,9 +120,10 @@ class SetFit(Method):
         from ..fewshot.embedding_classifier import EmbeddingClassifier, encode_texts
 
         st = _sentence_transformers()
+        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+
         from ..precision import resolve_precision
         from ..training.arguments import trainer_arguments
-        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
         options: SetFitOptions = cfg.method
         texts = [e["text"] for e in splits.train]

@@ -13,7 +13,6 @@ import numpy as np
 
 from ..data.examples import multi_labels
 from ..errors import DataError
-
 from ..evaluation.metrics import classification_metrics, multilabel_metrics
 from . import TASKS
 from .base import Starter, Task, sigmoid, softmax

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..evaluation.metrics import entity_metrics
 from . import TASKS
-from ..errors import DataError
 from .base import Starter, Task, batched_logits, softmax
 
 _WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")

@@ -57,7 +57,41 @@ def patient_early_stopping(patience: int):
             if self.moved:
                 super().check_metric_value(args, state, control, metric_value)
             else:
-                log.info("%s has not moved from %s yet: early stopping waits for it", args.metric_for_best_model,
+                log.debug("%s has not moved from %.4f yet: early stopping waits for it", args.metric_for_best_model,
                          metric_value)
 
     return PatientEarlyStopping(early_stopping_patience=patience)
+
+
+def quiet_progress():
+    """Trainer's progress bar without its dictionaries: the bar shows the latest loss, each evaluation is one
+    ``tuneforge`` log line (so it reaches the console and ``train.log``), and evaluation draws no bar of its
+    own. The raw dictionaries go to the log at DEBUG level (``tuneforge --verbose`` shows them).
+
+    Example:
+        >>> trainer.remove_callback(ProgressCallback); trainer.add_callback(quiet_progress())
+    """
+    from transformers.trainer_callback import ProgressCallback
+
+    class QuietProgress(ProgressCallback):
+        def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+            """No bar per evaluation: one line when it ends."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = {k: v for k, v in (logs or {}).items() if k != "total_flos"}
+            log.debug("step %d: %s", state.global_step, logs)
+            if self.training_bar is not None and isinstance(logs.get("loss"), (int, float)):
+                self.training_bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            scores = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items()
+                      if isinstance(v, (int, float)) and not k.endswith(("runtime", "per_second")) and k != "epoch"}
+            if scores and state.is_world_process_zero:
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+                if self.training_bar is not None:
+                    self.training_bar.clear()
+                log.info("evaluation at step %d (epoch %.2f): %s", state.global_step, state.epoch or 0.0, shown)
+                if self.training_bar is not None:
+                    self.training_bar.refresh()
+
+    return QuietProgress()

@@ -23,7 +23,7 @@ from ..precision import plain_model, resolve_precision
 from ..predictor import Predictor
 from ..tasks import get_task
 from .arguments import training_arguments
-from .callbacks import patient_early_stopping
+from .callbacks import patient_early_stopping, quiet_progress
 from .checkpoints import completion_marker, last_complete_checkpoint, remove_dir
 from .guardrails import metric_history, run_warnings
 from .tracking import tracking_callbacks
@@ -61,7 +61,9 @@ def _attach_log_file(run_dir: Path) -> logging.Handler:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("tuneforge", "transformers"):
         logging.getLogger(name).addHandler(handler)
-    logging.getLogger("tuneforge").setLevel(logging.INFO)
+    logger = logging.getLogger("tuneforge")
+    if logger.getEffectiveLevel() > logging.INFO:  # the log file holds INFO at least (DEBUG when asked for)
+        logger.setLevel(logging.INFO)
     return handler
 
 
@@ -114,6 +116,10 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
             compute_metrics=task.trainer_metrics(splits.label_names, cfg.task.threshold),
             callbacks=callbacks + trackers,
         )
+        from transformers.trainer_callback import ProgressCallback
+
+        if trainer.pop_callback(ProgressCallback) is not None:  # one line per evaluation instead of dictionaries
+            trainer.add_callback(quiet_progress())
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume_from)
         seconds = time.perf_counter() - started
