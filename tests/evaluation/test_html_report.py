@@ -224,3 +224,35 @@ def test_multilabel_report(tmp_path):
     assert f"<b>{expected['ece']:.4f}</b>" in section(page, "calibration")
     mistakes = section(page, "mistakes")
     assert "1 of 3 examples" in mistakes and "0.7500" in mistakes and "refund" not in mistakes
+
+
+def test_curves_mark_the_restored_checkpoint_and_give_sparse_series_markers():
+    from tuneforge.evaluation.plots import loss_curves_figure
+
+    history = [{"loss": 0.9, "step": 5}, {"eval_loss": 0.7, "eval_accuracy": 0.6, "step": 5},
+               {"eval_loss": 0.8, "eval_accuracy": 0.5, "step": 10}]
+    fig, plt = loss_curves_figure(history, best_step=5)
+    try:
+        loss_ax, metric_ax = fig.axes
+        training = next(line for line in loss_ax.lines if line.get_label() == "training loss")
+        assert training.get_marker() not in (None, "None", "")  # one point: visible only as a marker
+        for ax in (loss_ax, metric_ax):
+            assert any(list(line.get_xdata()) == [5, 5] for line in ax.lines)  # the vertical line at step 5
+        assert any("best checkpoint (step 5)" in line.get_label() for line in loss_ax.lines)
+    finally:
+        plt.close(fig)
+    many = [{"loss": 1 / (i + 1), "step": i} for i in range(1, 40)]
+    fig, plt = loss_curves_figure(many)
+    try:
+        assert fig.axes[0].lines[0].get_marker() in (None, "None", "")  # a dense curve needs no markers
+    finally:
+        plt.close(fig)
+
+
+def test_the_calibration_note_explains_both_directions():
+    examples = [{"text": f"t{i}", "label": "a" if i % 2 else "b"} for i in range(20)]
+    predictions = [{"label": "a", "score": 0.9, "scores": {"a": 0.9, "b": 0.1}} for _ in range(20)]
+    from tuneforge.evaluation.html_report import classification_calibration
+
+    note = classification_calibration(examples, predictions)
+    assert "over-confidence" in note and "under-confidence" in note

@@ -38,3 +38,22 @@ def test_markdown_report_has_sections():
     md = render_markdown(m, "Title", {"run": "x"})
     assert md.startswith("# Title") and "- **run**: x" in md
     assert "## Per class" in md and "## Confusion matrix" in md and "always 'a'" in md
+
+
+def test_a_tied_majority_counts_each_tied_class_equally():
+    truth = ["a", "a", "a", "b", "c", "c"]
+    first = classification_metrics(truth, truth, ["a", "b", "c"], "a")["baseline"]
+    assert first["name"] == "always 'a'" and first["accuracy"] == pytest.approx(0.5)
+    tie = classification_metrics(truth, truth, ["a", "b", "c"], ["b", "c"])["baseline"]
+    assert tie["accuracy"] == pytest.approx((1 / 6 + 2 / 6) / 2)  # neither tied class is picked arbitrarily
+    assert "2 tied in training: 'b', 'c'" in tie["name"]
+
+
+def test_the_classification_task_finds_the_tie_in_the_training_counts():
+    from tuneforge.tasks import get_task
+
+    examples = [{"label": label} for label in ["a", "a", "b", "c"]]
+    predictions = [{"label": "a"}] * 4
+    metrics = get_task("classification").score(examples, predictions, ["a", "b", "c"],
+                                               {"label_counts": {"a": 5, "b": 5, "c": 1}})
+    assert metrics["baseline"]["accuracy"] == pytest.approx((2 / 4 + 1 / 4) / 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 
 import pytest
@@ -128,3 +129,15 @@ def test_the_report_names_the_backbone(tiny_model_dir, tmp_path):
     assert display_backbone("default") == "sentence-transformers/all-MiniLM-L6-v2 (the default backbone)"
     result, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
     assert f"**model**: {tiny_model_dir}" in (result.run_dir / "report.md").read_text()
+
+
+def test_the_report_names_the_restored_checkpoint(tiny_model_dir, tmp_path):
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path, train={"epochs": 2, "batch_size": 4})
+    report = (result.run_dir / "report.md").read_text()
+    steps = re.search(r"best validation accuracy\*\*: [0-9.]+ at step (\d+) \(that checkpoint is the model saved\)",
+                      report)
+    assert steps, report
+    history = json.loads((result.run_dir / "log_history.json").read_text())
+    evaluated = [row["step"] for row in history if "eval_accuracy" in row]
+    assert len(evaluated) == 2 and int(steps.group(1)) in evaluated
+    assert "best checkpoint (step" in (result.run_dir / "report.html").read_text()

@@ -163,7 +163,9 @@ def classification_calibration(examples, predictions) -> str | None:
     correct = [p["label"] == e["label"] for e, p in zip(examples, predictions)]
     return _calibration(scores, correct, "Confidence is the probability of the predicted label. Bars on the "
                         "dashed diagonal mean the model is right as often as it claims; bars below it mean "
-                        "over-confidence.", "confidence", "accuracy")
+                        "over-confidence (right less often than its scores say: do not take a 0.9 at its word); "
+                        "bars above it mean under-confidence (right more often than it says: its scores are too "
+                        "modest, and a threshold on them can be set lower).", "confidence", "accuracy")
 
 
 def multilabel_calibration(examples, predictions) -> str | None:
@@ -174,7 +176,9 @@ def multilabel_calibration(examples, predictions) -> str | None:
             confidences.append(probability)
             truth.append(label in gold)
     return _calibration(confidences, truth, "Every (example, label) pair counts once: the label's sigmoid "
-                        "probability against whether the label is really there.",
+                        "probability against whether the label is really there. Bars below the diagonal mean "
+                        "over-confidence (labels predicted more often than they are there), above it "
+                        "under-confidence (labels there more often than their probability says).",
                         "predicted probability of the label", "fraction where the label is true")
 
 
@@ -189,18 +193,21 @@ def entity_calibration(pairs) -> str | None:
             correct.append((entity["type"], entity["start"], entity["end"]) in gold_keys)
     return _calibration(confidences, correct, "Each predicted entity's score (the mean probability of its words' "
                         "tags) against whether the entity is exactly right: same type and same span as a gold "
-                        "entity.", "entity score", "share of exactly right entities")
+                        "entity. Bars below the diagonal mean over-confidence, above it under-confidence.",
+                        "entity score", "share of exactly right entities")
 
 
-def _curves(log_history: list[dict[str, Any]] | None) -> str:
+def _curves(log_history: list[dict[str, Any]] | None, best_step: int | None = None) -> str:
     from .plots import loss_curves_png
 
-    uri = loss_curves_png(log_history or [])
+    uri = loss_curves_png(log_history or [], best_step)
     if uri is None:
         return ('<p class="note">No training curves: this report has no training log with losses '
                 "(an evaluation-only report, or a method trained without gradient steps).</p>")
+    best = (f" The dotted green line marks the best checkpoint (step {best_step}): the model saved and "
+            "evaluated is the one from that step." if best_step is not None else "")
     return ('<p class="note">Training loss is logged every few steps, validation loss and metrics at each '
-            "evaluation. A validation loss that climbs while training loss falls means over-fitting.</p>"
+            f"evaluation. A validation loss that climbs while training loss falls means over-fitting.{best}</p>"
             + _img(uri, "training and validation curves"))
 
 
@@ -313,13 +320,14 @@ def render_html(
     predictions: list[dict[str, Any]] | None = None,
     log_history: list[dict[str, Any]] | None = None,
     task=None,
+    best_step: int | None = None,
 ) -> str:
     """One self-contained HTML page: run summary, metrics vs baseline, per-class table, plots, mistakes.
 
     ``metrics`` comes from a task's ``score()`` (``Predictor.evaluate``); ``examples`` and
     ``predictions`` (same order) add calibration, the most confident mistakes and, for
     entity tagging, missed and spurious entities; ``log_history`` is Trainer's
-    ``state.log_history`` for the loss curves; ``task`` adds its own parts (``Task.report_sections``:
+    ``state.log_history`` for the loss curves (``best_step``: the restored checkpoint, marked); ``task`` adds its own parts (``Task.report_sections``:
     per-class tables, confusion, calibration, mistakes or entity errors). All user text is HTML-escaped.
 
     Why: the markdown report gives the numbers; this page shows where a model fails
@@ -341,7 +349,7 @@ def render_html(
     if task is not None:
         sections += task.report_sections(metrics, examples if have_predictions else None,
                                          predictions if have_predictions else None)
-    sections.append(("curves", "Training curves", _curves(log_history)))
+    sections.append(("curves", "Training curves", _curves(log_history, best_step)))
     shown = [(sid, heading, body) for sid, heading, body in sections if body]
     nav = "".join(f'<a href="#{sid}">{heading.split(" (")[0]}</a>' for sid, heading, _ in shown)
     content = "\n".join(f'<section id="{sid}">\n<h2>{heading}</h2>\n{body}\n</section>' for sid, heading, body in shown)

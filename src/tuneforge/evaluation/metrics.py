@@ -19,9 +19,11 @@ def _per_class(precision, recall, f1, support, names) -> dict[str, dict[str, flo
 
 
 def classification_metrics(
-    y_true: list[str], y_pred: list[str], label_names: list[str], majority_label: str | None = None
+    y_true: list[str], y_pred: list[str], label_names: list[str], majority_label: str | list[str] | None = None
 ) -> dict[str, Any]:
-    """Accuracy, macro/micro F1, per-class table, confusion matrix and the majority baseline.
+    """Accuracy, macro/micro F1, per-class table, confusion matrix and the majority baseline (classes tied
+    for the majority in training, ``majority_label`` as a list, count equally: the baseline is the mean of
+    always predicting each, not whichever came first).
 
     Example:
         >>> classification_metrics(["a", "b"], ["a", "a"], ["a", "b"], "a")["accuracy"]
@@ -42,13 +44,19 @@ def classification_metrics(
         },
     }
     if majority_label is not None:
-        base = [majority_label] * len(y_true)
-        metrics["baseline"] = {
-            "name": f"always '{majority_label}'",
-            "accuracy": float(accuracy_score(y_true, base)),
-            "macro_f1": float(f1_score(y_true, base, labels=label_names, average="macro", zero_division=0)),
-            "micro_f1": float(f1_score(y_true, base, labels=label_names, average="micro", zero_division=0)),
-        }
+        tied = [majority_label] if isinstance(majority_label, str) else list(majority_label)
+        runs = []
+        for label in tied:
+            base = [label] * len(y_true)
+            runs.append({
+                "accuracy": float(accuracy_score(y_true, base)),
+                "macro_f1": float(f1_score(y_true, base, labels=label_names, average="macro", zero_division=0)),
+                "micro_f1": float(f1_score(y_true, base, labels=label_names, average="micro", zero_division=0)),
+            })
+        shown = ", ".join(f"'{label}'" for label in tied[:5]) + (", ..." if len(tied) > 5 else "")
+        name = (f"always '{tied[0]}'" if len(tied) == 1 else
+                f"the majority class ({len(tied)} tied in training: {shown}; the mean of always predicting each)")
+        metrics["baseline"] = {"name": name, **{k: sum(r[k] for r in runs) / len(runs) for k in runs[0]}}
     return metrics
 
 

@@ -146,8 +146,12 @@ def curve_series(log_history: list[dict[str, Any]]) -> dict[str, list[tuple[floa
     return series
 
 
-def loss_curves_png(log_history: list[dict[str, Any]]) -> str | None:
-    """Training and validation loss against step, with validation metrics in a second panel.
+SPARSE = 20  # series with at most this many points get a marker on each (a single point draws no line)
+
+
+def loss_curves_png(log_history: list[dict[str, Any]], best_step: int | None = None) -> str | None:
+    """Training and validation loss against step, with validation metrics in a second panel;
+    ``best_step`` (the checkpoint restored at the end) is marked by a dotted line on both.
 
     Returns ``None`` when the history holds no losses (evaluation-only runs, methods
     trained without gradients), so callers can leave the plot out.
@@ -157,6 +161,12 @@ def loss_curves_png(log_history: list[dict[str, Any]]) -> str | None:
         >>> loss_curves_png(history).startswith("data:image/png;base64,")
         True
     """
+    drawn = loss_curves_figure(log_history, best_step)
+    return None if drawn is None else _data_uri(*drawn)
+
+
+def loss_curves_figure(log_history: list[dict[str, Any]], best_step: int | None = None):
+    """The figure ``loss_curves_png`` renders, and pyplot (None without losses)."""
     series = curve_series(log_history)
     losses = {k: v for k, v in series.items() if k in ("loss", "eval_loss")}
     if not losses:
@@ -170,7 +180,11 @@ def loss_curves_png(log_history: list[dict[str, Any]]) -> str | None:
     for key, points in losses.items():
         label, color, marker = styles[key]
         steps, values = zip(*points)
-        loss_ax.plot(steps, values, label=label, color=color, marker=marker, markersize=4)
+        marker = marker or ("." if len(points) <= SPARSE else None)
+        loss_ax.plot(steps, values, label=label, color=color, marker=marker, markersize=4 if marker == "o" else 6)
+    if best_step is not None:
+        loss_ax.axvline(best_step, color="#2ca02c", linestyle=":", linewidth=1.5,
+                        label=f"best checkpoint (step {best_step}), restored")
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("loss")
     loss_ax.set_title("Loss")
@@ -184,10 +198,12 @@ def loss_curves_png(log_history: list[dict[str, Any]]) -> str | None:
         for points, names in merged.items():
             steps, values = zip(*points)
             metric_ax.plot(steps, values, marker="o", markersize=4, label=" = ".join(names))
+        if best_step is not None:
+            metric_ax.axvline(best_step, color="#2ca02c", linestyle=":", linewidth=1.5)
         metric_ax.set_xlabel("step")
         metric_ax.set_ylabel("value")
         metric_ax.set_title("Validation metrics")
         metric_ax.grid(alpha=0.3)
         metric_ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    return _data_uri(fig, plt)
+    return fig, plt

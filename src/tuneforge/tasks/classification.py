@@ -172,7 +172,8 @@ class SequenceClassification(Task):
     def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
         """Metrics of ``predictions`` against the examples' labels."""
         counts = train_stats.get("label_counts") or {}
-        majority = max(label_names, key=lambda n: counts.get(n, 0)) if counts else None
+        top = max((counts.get(n, 0) for n in label_names), default=0)
+        majority = [n for n in label_names if counts.get(n, 0) == top] if counts else None
         return classification_metrics(
             [e["label"] for e in examples], [p["label"] for p in predictions], label_names, majority
         )

@@ -83,6 +83,7 @@ class Fitted:
     train_seconds: float
     train_metrics: dict[str, Any]
     best: float | None = None
+    best_step: int | None = None  # the checkpoint restored at the end (Trainer's best_global_step)
     steps: int = 0
     epochs: float = 0.0
     facts: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +131,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     return Fitted(
         model=method.merge(trained) if merged else trained, trainable=trainable, total=total,
         merged=merged, train_seconds=seconds, train_metrics=output.metrics, best=trainer.state.best_metric,
+        best_step=trainer.state.best_global_step,
         steps=trainer.state.global_step, epochs=trainer.state.epoch or 0.0, log_history=trainer.state.log_history,
         new_parameters=built.new_parameters,
     )
@@ -314,7 +316,8 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
                                      f"{c['agreement']:.4f}, largest probability difference "
                                      f"{c['max_probability_diff']:.4f} on {c['examples']} {ev.split} examples")
     if fitted.best is not None:
-        context["best validation " + prep.metric] = f"{fitted.best:.4f}"
+        at = f" at step {fitted.best_step} (that checkpoint is the model saved)" if fitted.best_step else ""
+        context["best validation " + prep.metric] = f"{fitted.best:.4f}{at}"
     task_facts = prep.task.training_facts()
     context.update({k.replace("_", " "): v for k, v in {**fitted.facts, **task_facts}.items()})
     if task_facts.get("training_tokens") and fitted.train_seconds and fitted.epochs:
@@ -326,7 +329,7 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
         indent=2))
     atomic_write_text(run_dir / "report.md", markdown)
     write_html_report(run_dir / "report.html", ev.metrics, f"TuneForge report: {cfg.name}", context, ev.examples,
-                      ev.predictions, fitted.log_history, task=prep.task)
+                      ev.predictions, fitted.log_history, task=prep.task, best_step=fitted.best_step)
     return markdown
 
 
