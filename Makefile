@@ -23,6 +23,7 @@ demo: $(STAMP)
 		--text "the tracking number says delivered but there is nothing at my door" \
 		--text "my smart watch will not pair with my phone since the last update" \
 		--text "can I swap the lamp I bought for the black one?"
+	@echo "tuneforge is installed in $(VENV)/bin: run 'source $(VENV)/bin/activate' to put it on your PATH"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests

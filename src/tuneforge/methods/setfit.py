@@ -101,7 +101,7 @@ class SetFit(Method):
         if not task.single_label or data.get("text_pair_column") is not None or n_train >= FEW_EXAMPLES:
             return None
         pairs = min(20 * n_train, STARTER_PAIRS)
-        return (f"under {FEW_EXAMPLES} training examples ({n_train}): SetFit learns from pairs of examples, which "
+        return (f"{n_train} training examples, under {FEW_EXAMPLES}: SetFit learns from pairs of examples, which "
                 f"makes more of few labels than fine-tuning the whole model does; {pairs} pairs take about "
                 f"{_minutes(pairs / PAIRS_PER_SECOND)} on one CPU core. With more data, "
                 "method: {name: full} fine-tunes everything", {"max_pairs": pairs}, None)
