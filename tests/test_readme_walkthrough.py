@@ -59,3 +59,15 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path):
     assert prediction["label"] in {"positive", "negative", "neutral"}
     metrics = json.loads((tmp_path / "runs" / "reviews" / "metrics.json").read_text())
     assert metrics["accuracy"] > metrics["baseline"]["accuracy"], metrics
+
+
+def test_the_readme_states_the_python_version_pyproject_requires_and_how_to_get_the_command():
+    import tomllib
+
+    required = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    minimum = required.removeprefix(">=")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    two_commands = readme[readme.index("## Two commands"):readme.index(SECTION)]
+    assert f"Python {minimum} or newer" in two_commands
+    assert "source .venv/bin/activate" in two_commands
+    assert "source $(VENV)/bin/activate" in (ROOT / "Makefile").read_text()  # make demo prints the line too
