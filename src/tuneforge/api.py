@@ -18,6 +18,7 @@ from .data.examples import DataColumns, read_plain_texts, read_task_file
 from .data.text import text_problem
 from .errors import ConfigError
 from .logs import api_logging
+from .outputs import claimed_run_config
 from .predictor import Predictor
 from .tasks import get_task
 from .training import FewShotResult, RunResult, few_shot_run, train_run
@@ -43,7 +44,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
     else:
         cfg = load_config(config, overrides)
     if not cfg.train.resume:
-        cfg = _claimed_output(cfg, overwrite)
+        cfg = claimed_run_config(cfg, overwrite)
     if cfg.data.few_shot is not None:
         if cfg.train.resume:
             raise ConfigError("few-shot runs cannot be resumed; start them again (each seed takes little time)")
@@ -65,15 +66,6 @@ def check(config: RunConfig | str | Path, overrides: list[str] | None = None, ov
     from .training.dry_run import plan_run
 
     return plan_run(_config(config, overrides), overwrite=overwrite)
-
-
-def _claimed_output(cfg: RunConfig, overwrite: bool) -> RunConfig:
-    """The config with its run folder fixed (``runs/<name>-<timestamp>`` when unset) and checked free."""
-    from .outputs import claim_run_folder, run_folder
-
-    folder = run_folder(cfg)
-    claim_run_folder(folder, overwrite)
-    return cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": folder})})
 
 
 def _config(config: RunConfig | str | Path, overrides: list[str] | None) -> RunConfig:

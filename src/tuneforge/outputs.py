@@ -70,3 +70,11 @@ def claim_run_folder(folder: str | Path, overwrite: bool = False) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def claimed_run_config(cfg, overwrite: bool = False):
+    """``cfg`` with its run folder fixed (``runs/<name>-<timestamp>`` when ``output.dir`` is unset) and
+    checked free by ``claim_run_folder``."""
+    folder = run_folder(cfg)
+    claim_run_folder(folder, overwrite)
+    return cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": folder})})
