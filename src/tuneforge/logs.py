@@ -60,7 +60,7 @@ def quiet_libraries() -> None:
     for category in (FutureWarning, DeprecationWarning, PendingDeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
     for module in ("torch", "transformers", "onnxruntime", "onnx", "peft", "sentence_transformers", "optimum",
-                   "setfit", "sklearn", "openvino", "nncf", "mlflow", "accelerate", "datasets"):
+                   "sklearn", "openvino", "nncf", "mlflow", "accelerate", "datasets"):
         warnings.filterwarnings("ignore", module=module)
     try:
         from torch.jit import TracerWarning

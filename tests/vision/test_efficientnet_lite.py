@@ -57,7 +57,7 @@ def test_imagenet_weights_with_half_scaling_see_a_bell_cote_and_a_daisy():
     folder = lite.efficientnet_lite0_folder()
     model = lite.ImageClassifier.from_folder(folder, num_labels=1000, image_size=224)
     head = load_file(str(folder / "model.safetensors"))
-    model.net._fc.load_state_dict({"weight": head["_fc.weight"], "bias": head["_fc.bias"]})
+    model.classifier.load_state_dict({"weight": head["_fc.weight"], "bias": head["_fc.bias"]})
     model.eval()
 
     def pixels(name):
@@ -66,7 +66,7 @@ def test_imagenet_weights_with_half_scaling_see_a_bell_cote_and_a_daisy():
         return (x - torch.tensor(lite.MEAN)[:, None, None]) / torch.tensor(lite.STD)[:, None, None]
 
     with torch.no_grad():
-        top = model(torch.stack([pixels("china.jpg"), pixels("flower.jpg")]))["logits"].argmax(-1).tolist()
+        top = model(torch.stack([pixels("china.jpg"), pixels("flower.jpg")])).logits.argmax(-1).tolist()
     assert top == [442, 985]  # ImageNet's bell cote and daisy
     assert sum(p.numel() for p in model.parameters()) == 4_652_008
 
@@ -74,4 +74,4 @@ def test_imagenet_weights_with_half_scaling_see_a_bell_cote_and_a_daisy():
 def test_a_new_head_and_another_image_size_train(tmp_path):
     model = lite.ImageClassifier.from_folder(lite.efficientnet_lite0_folder(), num_labels=3, image_size=64)
     out = model(torch.randn(2, 3, 64, 64), labels=torch.tensor([0, 2]))
-    assert out["logits"].shape == (2, 3) and out["loss"].requires_grad
+    assert out.logits.shape == (2, 3) and out.loss.requires_grad

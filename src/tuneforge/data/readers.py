@@ -51,13 +51,14 @@ def infer_format(path: Path, task=None, setting: str = "data.format") -> str:
     """Guess the format from the file extension; ``.txt`` means what ``task.plain_text_format`` says
     (CoNLL for entity tagging), if anything. ``setting``: what the error tells the user to set."""
     suffix = path.suffix.lower()
-    if suffix in EXTENSION_FORMATS:
-        return EXTENSION_FORMATS[suffix]
+    known = data_format_of(path)
+    if known is not None:
+        return known
     if suffix == ".txt" and getattr(task, "plain_text_format", None):
         return task.plain_text_format
     raise DataError(
         f"{path}: cannot tell the format from the extension {suffix!r}; "
-        f"set {setting} to one of csv, tsv, jsonl, conll"
+        f"set {setting} to one of csv, tsv, jsonl, json, conll, idx, imagefolder"
     )
 
 
@@ -215,11 +216,16 @@ def looks_like_conll(path: str | Path, lines: int = 50) -> bool:
 
 
 def data_format_of(path: str | Path, given: str | None = None) -> str | None:
-    """``given``, else the format the extension names, else ``conll`` for a ``.txt`` file that looks like it;
-    None when it cannot tell."""
+    """``given``, else ``imagefolder`` for a folder, ``idx`` for an MNIST-style ``*-idx?-ubyte[.gz]`` file,
+    the format the extension names, or ``conll`` for a ``.txt`` file that looks like it; None when it
+    cannot tell."""
     path = Path(path)
     if given:
         return given
+    if path.is_dir():
+        return "imagefolder"
+    if "idx" in path.name.lower() and path.name.lower().removesuffix(".gz").endswith("ubyte"):
+        return "idx"
     suffix = path.suffix.lower()
     if suffix in EXTENSION_FORMATS:
         return EXTENSION_FORMATS[suffix]

@@ -53,9 +53,9 @@ def classification_metrics(
                 "macro_f1": float(f1_score(y_true, base, labels=label_names, average="macro", zero_division=0)),
                 "micro_f1": float(f1_score(y_true, base, labels=label_names, average="micro", zero_division=0)),
             })
-        shown = ", ".join(f"'{label}'" for label in tied[:5]) + (", ..." if len(tied) > 5 else "")
+        shown = ": " + ", ".join(f"'{label}'" for label in tied) if len(tied) <= 3 else ""
         name = (f"always '{tied[0]}'" if len(tied) == 1 else
-                f"the majority class ({len(tied)} tied in training: {shown}; the mean of always predicting each)")
+                f"the majority class ({len(tied)} tied in training{shown}; mean of always predicting each)")
         metrics["baseline"] = {"name": name, **{k: sum(r[k] for r in runs) / len(runs) for k in runs[0]}}
     return metrics
 

@@ -59,6 +59,9 @@ def exportable_model(predictor):
     options = method.Options.model_validate(section.options)
     if not method.can_export(options):
         raise ExportError(f"method {section.name} builds its inputs in Python and cannot be exported to ONNX")
+    if predictor.task.reads_images:
+        raise ExportError(f"ONNX export of task {predictor.task.name}'s image models is not built yet; "
+                          "the bundle serves predictions from PyTorch (api.predict / tuneforge evaluate)")
     if not section.merged and method.can_merge:
         model = method.merge(model)
     return model.eval()

@@ -54,6 +54,7 @@ class Method:
     search_space: dict[str, ParamSpec] = {}  # dotted config keys tune searches besides the training options
     prompt_adaptable: bool = False  # prompt-based fine-tuning may hand "what trains" to it (method.adapt)
     compared_by_default: bool = False  # in `tuneforge compare` when no --methods are given
+    model_families: tuple[str, ...] = ("transformers",)  # the kinds of task model it can train (Task.model_family)
 
     def starter_choice(self, task, n_train: int, data: dict) -> tuple[str, dict, float | None] | None:
         """Whether a starter config (``tuneforge init``) should use this method for ``task`` with ``n_train``
@@ -115,6 +116,16 @@ class Method:
 
 METHODS: Registry[type[Method]] = Registry("method")
 DEFAULT_METHOD = "full"  # what a config without method.name trains; also how a compressed plain model is recorded
+
+
+def check_model_family(method_name: str, task) -> None:
+    """Refuse a task whose kind of model (``Task.model_family``) the method cannot train, naming those that can."""
+    from ..errors import ConfigError
+
+    if task.model_family not in METHODS.get(method_name).model_families:
+        able = [n for n in METHODS.names() if task.model_family in METHODS.get(n).model_families]
+        raise ConfigError(f"method {method_name} cannot train task {task.name}'s {task.model_family} models yet; "
+                          f"methods that can: {', '.join(able)}")
 
 
 def single_label_only(method_name: str, task, cfg, pairs: bool = False) -> None:

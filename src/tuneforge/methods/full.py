@@ -24,6 +24,7 @@ class FullFineTuning(Method):
     default_learning_rate = 1e-4
     prompt_adaptable = True
     compared_by_default = True
+    model_families = ("transformers", "vision")
 
     def apply(self, model, options: FullOptions, task):
         """Mark every parameter trainable."""

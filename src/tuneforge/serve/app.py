@@ -273,6 +273,8 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, body)
         if engine.predictor is None:
             return _error(503, "not ready: loading", {"Retry-After": "1"})
+        if engine.predictor.task.reads_images:
+            return _error(422, "this bundle classifies images: the server takes text only so far")
         if engine.predictor.task.generates_text:
             return _error(422, "this bundle generates text: use POST /v1/chat/completions or /v1/completions")
         needs_pair = bool(engine.predictor.manifest.data.text_pair_column)

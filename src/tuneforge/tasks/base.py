@@ -66,6 +66,9 @@ class Task:
     - reports: ``report_sections`` (HTML parts) and ``markdown_sections``; ``per_class_title``;
     - export: ``same_prediction`` (how the ONNX parity check compares two predictions);
     - ``peft_task_type``: peft's task type for the task's model (parameter-efficient methods ask it);
+    - inputs: ``load_processor`` (training: the method's tokenizer, or an image processor) and
+      ``load_inputs_processor`` (a bundle's), ``encode_training`` (the training split, maybe augmented),
+      ``model_family`` (which methods can train it) and ``length_grouping``;
     - ``starter(profile)``: whether a profiled data file (``tuneforge.data.profile``) fits the task, and
       the settings a starter config needs (``tuneforge init``);
     - options: ``with_options`` gives the task working with a ``task:`` section (``self.options``);
@@ -88,6 +91,9 @@ class Task:
     default_backbone: str = "default"  # what model.name "default" means for this task
     single_label: bool = False  # one of a set of labels per example (what few-shot methods need)
     generates_text: bool = False  # answers are generated text (``tuneforge generate``/``chat``, the OpenAI routes)
+    reads_images: bool = False  # inputs are images (the text routes and text export refuse its bundles)
+    model_family: str = "transformers"  # what kind of model it trains (methods declare the families they handle)
+    length_grouping: bool = True  # batches grouped by input length (``train.group_by_length``) make sense
     compares_with_base_model: bool = False  # evaluate the untrained base model too (the report's baseline)
 
     auto_class: str = ""
@@ -110,6 +116,20 @@ class Task:
     def checkpoint_metric(self) -> str:
         """The validation metric that picks the best checkpoint (``eval.metric`` overrides it)."""
         return self.default_metric
+
+    def load_processor(self, method, options, model_path):
+        """What turns inputs into model inputs for training: the method's tokenizer by default."""
+        return method.load_tokenizer(options, model_path)
+
+    def load_inputs_processor(self, folder, error):
+        """The tokenizer (or other inputs processor) a bundle saved in ``folder``."""
+        from ..model_files import load_tokenizer
+
+        return load_tokenizer(folder, error)
+
+    def encode_training(self, examples, tokenizer, label_names, max_length, seed: int = 0):
+        """The training split as model inputs: ``encode`` by default (a task may augment here)."""
+        return self.encode(examples, tokenizer, label_names, max_length)
 
     def prepare_tokenizer(self, tokenizer) -> None:
         """Adjust the backbone's tokenizer before training (the bundle saves it as adjusted)."""

@@ -27,7 +27,8 @@ def trainer_arguments(output_dir, *, epochs: float, learning_rate: float, batch_
                            per_device_train_batch_size=batch_size, seed=seed, **{**defaults, **options})
 
 
-def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bool = True):
+def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bool = True,
+                       group_by_length: bool | None = None):
     """TrainingArguments for a run: dynamic padding is the collator's job, length grouping here.
 
     Evaluation and checkpointing happen each epoch (or every ``train.eval_steps`` steps);
@@ -62,7 +63,8 @@ def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bo
         greater_is_better=greater_is_better,
         logging_strategy="steps",
         logging_steps=t.logging_steps,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        train_sampling_strategy="group_by_length" if (t.group_by_length if group_by_length is None
+                                                      else group_by_length) else "random",
         length_column_name="length",
         remove_unused_columns=False,
         disable_tqdm=False,

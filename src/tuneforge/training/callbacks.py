@@ -95,3 +95,11 @@ def quiet_progress():
                     self.training_bar.refresh()
 
     return QuietProgress()
+
+
+def use_quiet_progress(trainer) -> None:
+    """Swap Trainer's progress callback (bar + printed dictionaries) for ``quiet_progress``."""
+    from transformers.trainer_callback import ProgressCallback
+
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(quiet_progress())

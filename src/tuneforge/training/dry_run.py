@@ -156,7 +156,7 @@ def plan_run(cfg: RunConfig, overwrite: bool = False) -> RunPlan:
     if 0 < sizes[evaluated] < MIN_EVAL_EXAMPLES:
         warnings.append(f"the {evaluated} split has only {sizes[evaluated]} examples, too few to measure the model; "
                         f"use at least {MIN_EVAL_EXAMPLES}")
-    truncated = _truncated(splits.train, prep.tokenizer, prep.max_length)
+    truncated = None if prep.task.reads_images else _truncated(splits.train, prep.tokenizer, prep.max_length)
     if truncated and truncated[0] > 0.05 * truncated[1]:
         warnings.append(f"{truncated[0]} of {truncated[1]} training examples are longer than {prep.max_length} "
                         "tokens and will be cut; raise model.max_length if the end of a text matters")

@@ -18,12 +18,12 @@ from ..evaluation.html_report import write_html_report
 from ..evaluation.report import headline, render_markdown
 from ..fileops import atomic_write_text, remove_stale
 from ..inference_precision import check_bf16_inference, inference_precision
-from ..methods import METHODS, count_parameters
+from ..methods import METHODS, check_model_family, count_parameters
 from ..precision import plain_model, resolve_precision
 from ..predictor import Predictor
 from ..tasks import get_task
 from .arguments import training_arguments
-from .callbacks import patient_early_stopping, quiet_progress
+from .callbacks import patient_early_stopping, use_quiet_progress
 from .checkpoints import completion_marker, last_complete_checkpoint, remove_dir
 from .guardrails import metric_history, run_warnings
 from .tracking import tracking_callbacks
@@ -100,9 +100,10 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     model = method.apply(built.model, cfg.method, task)
     trainable, total = count_parameters(model)
     log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
-    train_ds = task.encode(splits.train, tokenizer, splits.label_names, max_length)
+    train_ds = task.encode_training(splits.train, tokenizer, splits.label_names, max_length, cfg.train.seed)
     val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
-    args = training_arguments(cfg, checkpoints, metric=metric, greater_is_better=metric not in task.lower_is_better)
+    args = training_arguments(cfg, checkpoints, metric=metric, greater_is_better=metric not in task.lower_is_better,
+                              group_by_length=cfg.train.group_by_length and task.length_grouping)
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(patient_early_stopping(cfg.train.early_stopping_patience))
@@ -117,10 +118,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
             compute_metrics=task.trainer_metrics(splits.label_names, cfg.task.threshold),
             callbacks=callbacks + trackers,
         )
-        from transformers.trainer_callback import ProgressCallback
-
-        if trainer.pop_callback(ProgressCallback) is not None:  # one line per evaluation instead of dictionaries
-            trainer.add_callback(quiet_progress())
+        use_quiet_progress(trainer)  # one line per evaluation instead of Trainer's dictionaries
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume_from)
         seconds = time.perf_counter() - started
@@ -212,6 +210,7 @@ def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
     checked and split; the tokenizer the method's model reads with loaded."""
     task = get_task(cfg.task.type).with_options(cfg.task)
     method = METHODS.get(cfg.method.name)()
+    check_model_family(cfg.method.name, task)
     method.check_task(task, cfg)
     metric = cfg.eval.metric or task.checkpoint_metric
     if metric not in task.trainer_metric_names:
@@ -221,7 +220,7 @@ def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
     splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
     log.info("data: %d train, %d validation, %s test examples; %d labels", len(splits.train), len(splits.validation),
              len(splits.test) if splits.test else "no", len(splits.label_names))
-    tokenizer = method.load_tokenizer(cfg.method, model_path)
+    tokenizer = task.load_processor(method, cfg.method, model_path)
     task.prepare_tokenizer(tokenizer)
     return Prepared(task, method, metric, model_path, splits, tokenizer, cfg.model.max_length or task.default_max_length)
 

@@ -71,10 +71,10 @@ def efficientnet_lite0_folder() -> Path:
     """The ImageNet weights as a safetensors model folder in the local cache, converted on first use."""
     from safetensors.torch import save_file
 
+    from ..cache_dirs import cache_dir
     from ..fileops import replace_dir, sha256_file
-    from ..packaged_models import cache_home
 
-    target = cache_home() / f"{NAME}-{WEIGHTS_SHA256[:12]}"
+    target = cache_dir("models") / f"{NAME}-{WEIGHTS_SHA256[:12]}"
     config_path = target / CONFIG
     if config_path.is_file():
         recorded = json.loads(config_path.read_text(encoding="utf-8"))
@@ -108,31 +108,71 @@ def _build(num_labels: int, image_size: int, **overrides):
 
 
 class ImageClassifier(torch.nn.Module):
-    """EfficientNet-Lite with a head for ``num_labels`` classes, taking ``pixel_values`` (scaled with
-    ``MEAN``/``STD``) and optional ``labels``, returning ``{"loss", "logits"}`` as Trainer expects."""
+    """EfficientNet-Lite's body (``net``, its own 1000-class layer removed) and a head (``classifier``)
+    for ``num_labels`` classes; takes ``pixel_values`` (scaled with ``MEAN``/``STD``) and optional
+    ``labels`` and returns transformers' ``SequenceClassifierOutput`` (``loss``, ``logits``), as Trainer
+    and the method contract expect."""
 
-    def __init__(self, num_labels: int, image_size: int, **overrides) -> None:
+    base_model_prefix = "net"  # the backbone; everything else is the task head (methods.head_parameter_names)
+
+    def __init__(self, num_labels: int, image_size: int, id2label: dict[int, str] | None = None,
+                 **overrides) -> None:
         super().__init__()
         self.num_labels, self.image_size = num_labels, image_size
-        self.net = _build(num_labels, image_size, **overrides)
+        self.id2label = dict(id2label or {i: str(i) for i in range(num_labels)})
+        self.net = _build(1000, image_size, **overrides)
+        features = self.net._fc.in_features
+        self.net._fc = torch.nn.Identity()  # the body ends with pooled, dropped-out features
+        self.classifier = torch.nn.Linear(features, num_labels)
 
     def forward(self, pixel_values, labels=None):
         """Logits, and the cross-entropy loss when ``labels`` are given."""
-        logits = self.net(pixel_values)
-        if labels is None:
-            return {"logits": logits}
-        return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        logits = self.classifier(self.net(pixel_values))
+        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, folder: str | Path, safe_serialization: bool = True, **_: Any) -> None:
+        """``config.json`` (architecture, labels, image size) and ``model.safetensors``, like transformers."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
+        config = {"architectures": ["EfficientNetLiteForImageClassification"], "model_type": NAME,
+                  "image_size": self.image_size, "num_labels": self.num_labels,
+                  "id2label": {str(i): name for i, name in self.id2label.items()}}
+        (folder / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
 
     @classmethod
-    def from_folder(cls, folder: str | Path, num_labels: int, image_size: int) -> "ImageClassifier":
+    def from_pretrained(cls, folder: str | Path, error=ConfigError) -> "ImageClassifier":
+        """A model ``save_pretrained`` wrote (safetensors only; every tensor must match)."""
+        from safetensors.torch import load_file
+
+        from ..model_files import read_json_object
+
+        config = read_json_object(Path(folder) / CONFIG, error)
+        try:
+            id2label = {int(k): str(v) for k, v in config["id2label"].items()}
+            model = cls(len(id2label), int(config["image_size"]), id2label)
+            model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")), strict=True)
+        except (KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:
+            raise error(f"{folder}: not an image model this version can load ({type(exc).__name__}: "
+                        f"{str(exc)[:200]})") from None
+        return model
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, num_labels: int, image_size: int,
+                    id2label: dict[int, str] | None = None) -> "ImageClassifier":
         """The pretrained network of a model folder (safetensors) with a fresh head for ``num_labels``."""
         from safetensors.torch import load_file
 
-        model = cls(num_labels, image_size)
+        model = cls(num_labels, image_size, id2label)
         state = load_file(str(Path(folder) / "model.safetensors"))
-        body = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        body = {k: v for k, v in state.items() if not k.startswith("_fc.")}  # ImageNet's 1000-class layer
         missing, unexpected = model.net.load_state_dict(body, strict=False)
-        if unexpected or any(not k.startswith("_fc.") for k in missing):
+        if missing or unexpected:
             raise ConfigError(f"{folder}: not EfficientNet-Lite0 weights (missing {list(missing)[:3]}, "
                               f"unexpected {list(unexpected)[:3]})")
         return model

@@ -1,0 +1,221 @@
+"""Image classification: one label per image, on a pretrained CNN (EfficientNet-Lite0 by default).
+
+Data: IDX files (images + labels beside them, the MNIST layout), a folder of class sub-folders, or a
+CSV/JSONL file whose ``task.image_column`` names image files relative to it. Images are decoded with
+limits on bytes and pixels, grey ones expanded to three channels, resized to ``task.image_size`` and,
+for training, augmented (``task.augment``). Metrics, reports and baselines are single-label
+classification's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from ..errors import BundleError, DataError
+from . import TASKS
+from .base import BuiltModel, Starter, TaskOptions, softmax
+from .classification import SequenceClassification
+
+IMAGE_COLUMNS = ("image", "path", "file", "filename", "image_path")
+
+
+class ImageOptions(TaskOptions):
+    """The ``task:`` section of image classification."""
+
+    image_size: int = Field(96, ge=16, le=512, description="images are resized to this many pixels square")
+    augment: bool = Field(True, description="random resized crops, flips and brightness/contrast jitter in training")
+    image_column: str = Field("image", description="CSV/JSONL: the column naming each image file")
+    skip_bad_images: bool = Field(False, description="leave out (and list) images that do not decode, "
+                                                     "instead of stopping with the first one")
+
+
+class ImageDataset:
+    """Examples decoded and prepared on the fly (augmented, from a seeded generator, for training)."""
+
+    def __init__(self, examples, processor, label_ids, augment: bool, seed: int = 0) -> None:
+        self.examples, self.processor, self.label_ids = examples, processor, label_ids
+        self.augment, self.rng = augment, np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import torch
+
+        pixels = self.processor.array(self.examples[index], self.rng if self.augment else None)
+        item = {"pixel_values": torch.from_numpy(pixels)}
+        if self.label_ids is not None:
+            item["labels"] = self.label_ids[index]
+        return item
+
+
+def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    batch = {"pixel_values": torch.stack([i["pixel_values"] for i in items])}
+    if "labels" in items[0]:
+        batch["labels"] = torch.tensor([i["labels"] for i in items], dtype=torch.long)
+    return batch
+
+
+class ImageClassification(SequenceClassification):
+    """Single-label classification of images."""
+
+    name = "image_classification"
+    Options = ImageOptions
+    formats = ("idx", "imagefolder", "csv", "jsonl")
+    default_backbone = "efficientnet-lite0"
+    auto_class = ""
+    peft_task_type = ""
+    model_family = "vision"
+    length_grouping = False
+    reads_images = True
+
+    @property
+    def settings(self) -> ImageOptions:
+        """The ``task:`` options this instance works with (the defaults when none were given)."""
+        return self.options if isinstance(self.options, ImageOptions) else ImageOptions(type=self.name)
+
+    def starter(self, profile) -> Starter | None:
+        """IDX files and image folders; tables with an image path column."""
+        if profile.format in ("idx", "imagefolder"):
+            return Starter(fit=2.0, notes=[f"{profile.n_rows} images ({profile.format})"])
+        lower = {c.lower(): c for c in profile.columns}
+        column = next((lower[c] for c in IMAGE_COLUMNS if c in lower), None)
+        label = profile.label_column(exclude=(column,)) if column else None
+        if column is None or label is None or profile.format not in self.formats:
+            return None
+        suffixes = {Path(str(v)).suffix.lower() for v in profile.values(column)}
+        if not suffixes & {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}:
+            return None
+        return Starter(fit=2.0, options={"image_column": column}, data={"label_column": label},
+                       notes=[f"image paths in {column!r}, labels in {label!r}"])
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def read_examples(self, path, fmt, columns, require_labels=True):
+        """Images with their labels (``data.label_names`` names integer labels, as for text)."""
+        from ..data.examples import label_value
+        from ..data.readers import read_records
+        from ..vision.image_data import (
+            read_idx_examples,
+            read_image_folder,
+            read_image_table,
+        )
+
+        path = Path(path)
+        if fmt not in self.formats:
+            raise DataError(f"{path}: task {self.name} reads {', '.join(self.formats)}, not {fmt}")
+        if fmt == "idx":
+            return read_idx_examples(path, lambda raw, where: label_value(raw, where, "labels", columns.label_names),
+                                     require_labels)
+        if fmt == "imagefolder":
+            examples = self._decodable(read_image_folder(path, require_labels))
+            for example in examples:
+                if "label" in example:
+                    example["label"] = label_value(example["label"], example["where"], "folder", columns.label_names)
+            return examples
+        label = (lambda values, where: label_value(values.get(columns.label_column), where, columns.label_column,
+                                                   columns.label_names)) if require_labels else None
+        return self._decodable(read_image_table(path, read_records(path, fmt), self.settings.image_column, label))
+
+    def _decodable(self, examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every image file decoded once before training starts, so a bad one stops the run at once with its
+        name (or, with ``task.skip_bad_images``, is left out and listed) instead of failing mid-training."""
+        import logging
+
+        from ..vision.images import open_image
+
+        kept, bad = [], []
+        for example in examples:
+            try:
+                open_image(example["path"], where=example["where"])
+                kept.append(example)
+            except DataError as exc:
+                if not self.settings.skip_bad_images:
+                    raise DataError(f"{exc} (task.skip_bad_images: true leaves such images out)") from None
+                bad.append(str(exc))
+        if bad:
+            logging.getLogger("tuneforge").warning("skipped %d bad images: %s", len(bad), "; ".join(bad[:20]))
+        return kept
+
+    def demo_examples(self):
+        """Four small random images of two classes."""
+        rng = np.random.default_rng(0)
+        return [{"pixels": rng.integers(0, 255, (32, 32), dtype=np.uint8), "label": label, "text": f"demo {i}",
+                 "where": "demo"} for i, label in enumerate(("pos", "pos", "neg", "neg"))]
+
+    # -- model -----------------------------------------------------------------------------------
+
+    def load_processor(self, method, options, model_path):
+        """The image processor the backbone expects (its size from ``task.image_size``)."""
+        from ..vision.efficientnet_lite import MEAN, STD
+        from ..vision.processor import ImageProcessor
+
+        return ImageProcessor(self.settings.image_size, MEAN, STD, self.settings.augment)
+
+    def load_inputs_processor(self, folder, error=BundleError):
+        """The processor a bundle saved (``image_processor.json``)."""
+        from ..vision.processor import ImageProcessor
+
+        return ImageProcessor.from_pretrained(folder, error)
+
+    def build_model(self, model_path, label_names) -> BuiltModel:
+        """The pretrained CNN with a fresh head for ``label_names``."""
+        from ..vision.efficientnet_lite import ImageClassifier
+
+        model = ImageClassifier.from_folder(model_path, len(label_names), self.settings.image_size,
+                                            dict(enumerate(label_names)))
+        return BuiltModel(model, ["classifier.weight", "classifier.bias"])
+
+    def load_trained(self, model_dir):
+        """A trained image model from a bundle (safetensors, every tensor checked)."""
+        from ..vision.efficientnet_lite import ImageClassifier
+
+        return ImageClassifier.from_pretrained(model_dir, BundleError)
+
+    def model_config_problem(self, config, label_names):
+        """The saved model must be an image classifier for exactly these labels."""
+        if "EfficientNetLiteForImageClassification" not in (config.get("architectures") or []):
+            return f"task {self.name} needs an EfficientNet-Lite image model, config.json has {config.get('architectures')}"
+        id2label = config.get("id2label") or {}
+        saved = [id2label.get(str(i)) for i in range(len(id2label))]
+        return None if saved == list(label_names) else f"labels {list(label_names)} in the manifest, {saved} in config.json"
+
+    def encode(self, examples, tokenizer, label_names, max_length, with_labels=True):
+        """A dataset that prepares each image when Trainer asks for it (no augmentation)."""
+        ids = {n: i for i, n in enumerate(label_names)}
+        return ImageDataset(examples, tokenizer, [ids[e["label"]] for e in examples] if with_labels else None, False)
+
+    def encode_training(self, examples, tokenizer, label_names, max_length, seed: int = 0):
+        """The training split: augmented when ``task.augment`` is on."""
+        ids = {n: i for i, n in enumerate(label_names)}
+        return ImageDataset(examples, tokenizer, [ids[e["label"]] for e in examples], self.settings.augment, seed)
+
+    def collator(self, tokenizer):
+        """Stacks prepared images (all the same size)."""
+        return _collate
+
+    def predict(self, model, tokenizer, examples, label_names, *, max_length, threshold=0.5, batch_size=64):
+        """Label, score and every label's probability per image."""
+        import torch
+
+        results = []
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(examples), batch_size):
+                batch = examples[start:start + batch_size]
+                logits = model(pixel_values=tokenizer.pixels(batch)).logits.float().numpy()
+                for example, probs in zip(batch, softmax(logits)):
+                    best = int(probs.argmax())
+                    results.append({"image": example.get("text", ""), "label": label_names[best],
+                                    "score": round(float(probs[best]), 6),
+                                    "scores": {n: round(float(p), 6) for n, p in zip(label_names, probs)}})
+        return results
+
+
+TASKS.register("image_classification")(ImageClassification())

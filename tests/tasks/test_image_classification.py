@@ -1,0 +1,110 @@
+"""Image classification end to end on scikit-learn's digits (8x8, upscaled), with the packaged
+EfficientNet-Lite0: image folders, IDX files and CSV tables of paths; bad images; reload and predict."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tuneforge import api
+from tuneforge.config import build_config
+from tuneforge.errors import ConfigError, DataError, TuneForgeError
+from tuneforge.predictor import Predictor
+
+CLASSES = (0, 1, 7)
+
+
+def digits(per_class: int = 12):
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    picked = [(img, int(t)) for img, t in zip(data.images, data.target) if t in CLASSES]
+    out = []
+    for label in CLASSES:
+        out += [(np.uint8(img * 255 / 16), t) for img, t in picked if t == label][:per_class]
+    return out
+
+
+def image_folder(root):
+    for i, (pixels, label) in enumerate(digits()):
+        (root / f"digit-{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels, mode="L").save(root / f"digit-{label}" / f"{i}.png")
+    return root
+
+
+def config(train, tmp_path, **task):
+    return build_config({"data": {"train": str(train), "split": {"validation": 0.2, "test": 0.2, "seed": 0}},
+                         "task": {"image_size": 32, **task},
+                         "train": {"epochs": 3, "batch_size": 8, "learning_rate": 1e-3, "report_to": [],
+                                   "logging_steps": 2},
+                         "output": {"dir": str(tmp_path / "run")}})
+
+
+def test_an_image_folder_trains_without_a_task_type_and_its_bundle_predicts_the_same(tmp_path):
+    cfg = config(image_folder(tmp_path / "digits"), tmp_path)
+    assert cfg.task.type == "image_classification"  # a folder of class folders names the task
+    result = api.train(cfg)
+    assert result.predictor.label_names == ["digit-0", "digit-1", "digit-7"]
+    assert {"accuracy", "macro_f1", "confusion_matrix", "baseline"} <= set(result.metrics)
+    reloaded = Predictor.load(result.bundle_dir)
+    examples = [{"path": str(p), "text": p.name, "where": str(p)} for p in sorted((tmp_path / "digits").rglob("*.png"))]
+    ours, theirs = result.predictor.predict(examples[:6]), reloaded.predict(examples[:6])
+    assert [p["label"] for p in ours] == [p["label"] for p in theirs]
+    for a, b in zip(ours, theirs):
+        assert a["score"] == pytest.approx(b["score"], abs=1e-5)
+    assert (result.bundle_dir / "model" / "image_processor.json").is_file()
+    assert "Confusion" in (result.run_dir / "report.html").read_text()
+
+
+def idx(array: np.ndarray) -> bytes:
+    return bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape) + array.tobytes()
+
+
+def test_idx_files_with_named_labels_train(tmp_path):
+    pairs = digits()
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx(np.stack([p for p, _ in pairs]))))
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx(np.array([CLASSES.index(t) for _, t in pairs], dtype=np.uint8))))
+    cfg = config(tmp_path / "train-images-idx3-ubyte.gz", tmp_path)
+    cfg = build_config({**cfg.model_dump(mode="json"), "data": {**cfg.data.model_dump(mode="json"),
+                                                                "label_names": ["zero", "one", "seven"]}})
+    result = api.train(cfg)
+    assert result.predictor.label_names == ["zero", "one", "seven"] and result.metrics["n"] == 8  # 20% of 36
+
+
+def test_a_table_of_image_paths_trains_and_paths_may_not_leave_its_folder(tmp_path):
+    image_folder(tmp_path / "imgs")
+    rows = [f"imgs/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted((tmp_path / "imgs").rglob("*.png"))]
+    (tmp_path / "images.csv").write_text("image,label\n" + "\n".join(rows) + "\n")
+    assert api.train(config(tmp_path / "images.csv", tmp_path, type="image_classification")).metrics["n"] == 8
+    (tmp_path / "escape.csv").write_text("image,label\n../../etc/passwd,a\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="must be relative to .* and stay inside it"):
+        api.check(config(tmp_path / "escape.csv", tmp_path, type="image_classification"))
+
+
+def test_a_bad_image_stops_the_run_before_training_unless_skipped(tmp_path, caplog):
+    root = image_folder(tmp_path / "digits")
+    good = (root / "digit-0" / "0.png").read_bytes()
+    (root / "digit-0" / "cut.png").write_bytes(good[: len(good) // 2])
+    (root / "digit-1" / "notes.png").write_text("not a picture")
+    with pytest.raises(DataError, match=r"cut.png: truncated or corrupt image"):
+        api.train(config(root, tmp_path))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    with caplog.at_level("WARNING", logger="tuneforge"):
+        plan = api.check(config(root, tmp_path, skip_bad_images=True))
+    assert "skipped 2 bad images" in caplog.text and plan.split_sizes["train"] + plan.split_sizes["validation"] \
+        + plan.split_sizes["test"] == 36
+
+
+def test_methods_that_cannot_train_an_image_model_say_so_and_export_refuses(tmp_path):
+    root = image_folder(tmp_path / "digits")
+    cfg = build_config({**config(root, tmp_path).model_dump(mode="json"), "method": {"name": "lora"}})
+    with pytest.raises(ConfigError, match="method lora cannot train task image_classification's vision models yet"):
+        api.train(cfg)
+    result = api.train(config(root, tmp_path / "ok"))
+    with pytest.raises(TuneForgeError, match="ONNX export of task image_classification's image models is not built"):
+        api.export(result.bundle_dir, root)
