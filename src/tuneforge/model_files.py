@@ -157,3 +157,18 @@ def load_model(auto_class: str | type, path: str | Path, error: type[TuneForgeEr
     with quiet_loading():
         return guarded(lambda: cls.from_pretrained(str(path), trust_remote_code=False, use_safetensors=True,
                                                    **kwargs), path, "model", error)
+
+
+def installed_package_file(package: str, relative: str, model: str, install: str) -> Path:
+    """A file shipped inside an installed package (found through its metadata, the package never
+    imported); ``model`` and ``install`` (the pip command) go into the error when it is missing."""
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(f"model {model} needs its package: {install}") from None
+    path = Path(str(dist.locate_file(relative)))
+    if not path.is_file():
+        raise ConfigError(f"{package} is installed but {relative} is missing; reinstall it")
+    return path

