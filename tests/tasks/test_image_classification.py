@@ -108,3 +108,14 @@ def test_methods_that_cannot_train_an_image_model_say_so_and_export_refuses(tmp_
     result = api.train(config(root, tmp_path / "ok"))
     with pytest.raises(TuneForgeError, match="ONNX export of task image_classification's image models is not built"):
         api.export(result.bundle_dir, root)
+
+
+@pytest.mark.parametrize("method", [{"name": "freeze", "train_layers": 2}, {"name": "linear_probe"}])
+def test_partial_fine_tuning_trains_the_top_blocks_or_the_head_and_reloads(method, tmp_path):
+    cfg = build_config({**config(image_folder(tmp_path / "digits"), tmp_path).model_dump(mode="json"),
+                        "method": method})
+    result = api.train(cfg)
+    assert result.trainable_parameters < result.total_parameters
+    reloaded = Predictor.load(result.bundle_dir)
+    example = [{"path": str(next((tmp_path / "digits").rglob("*.png"))), "where": "x"}]
+    assert reloaded.predict(example)[0]["label"] == result.predictor.predict(example)[0]["label"]

@@ -13,11 +13,11 @@ from ..errors import ConfigError
 from ..schema import ParamSpec
 from . import METHODS, Method, MethodOptions, head_parameter_names, set_trainable
 
-_LAYER = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
+_LAYER = re.compile(r"\.(?:layer|layers|h|block|_blocks)\.(\d+)\.")  # _blocks: EfficientNet's
 
 
 def encoder_layer_count(model) -> int:
-    """Number of numbered transformer blocks in the backbone."""
+    """Number of numbered blocks in the backbone (transformer layers, or a CNN's blocks)."""
     indices = {int(m.group(1)) for name, _ in model.named_parameters() if (m := _LAYER.search(name))}
     if not indices:
         raise ConfigError(f"cannot find numbered encoder layers in {type(model).__name__}")
@@ -46,6 +46,8 @@ class Freeze(Method):
     search_space = {"method.train_layers": ParamSpec(low=1, high=6, integer=True)}
     prompt_adaptable = True
     compared_by_default = True
+
+    model_families = ("transformers", "vision")
 
     def apply(self, model, options: FreezeOptions, task):
         """Freeze all but the chosen layers, the pooler and the head (and embeddings if asked)."""
@@ -88,6 +90,8 @@ class LinearProbe(Method):
     default_learning_rate = 3e-3
     prompt_adaptable = True
 
+    model_families = ("transformers", "vision")
+
     def apply(self, model, options: LinearProbeOptions, task):
         """Leave only head parameters trainable."""
         head = head_parameter_names(model)
@@ -109,6 +113,8 @@ class BitFit(Method):
     default_learning_rate = 5e-3
     prompt_adaptable = True
     compared_by_default = True
+
+    model_families = ("transformers", "vision")
 
     def apply(self, model, options: BitFitOptions, task):
         """Leave bias terms and head parameters trainable."""
