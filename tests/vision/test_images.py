@@ -79,3 +79,17 @@ def test_a_grey_image_comes_out_rgb(tmp_path):
     image = open_image(tmp_path / "grey.png")
     assert image.mode == "RGB" and image.size == (7, 5) and np.asarray(image)[0, 0].tolist() == [200, 200, 200]
     assert grey_to_rgb(np.zeros((2, 3), dtype=np.uint8)).shape == (2, 3, 3)
+
+
+def test_the_mistakes_grid_shows_the_most_confident_wrong_images_escaped():
+    from tuneforge.vision.processor import ImageProcessor
+    from tuneforge.vision.thumbnails import mistakes_grid
+
+    pixels = np.full((28, 28), 120, dtype=np.uint8)
+    examples = [{"pixels": pixels, "label": "Coat", "text": f"img <{i}>"} for i in range(3)]
+    predictions = [{"label": "Shirt", "score": 0.6}, {"label": "Coat", "score": 0.99}, {"label": "Bag", "score": 0.9}]
+    page = mistakes_grid(examples, predictions, ImageProcessor())
+    assert page.count('src="data:image/png;base64,') == 2 and "2 of 3 images are wrong" in page
+    assert page.index("img &lt;2&gt;") < page.index("img &lt;0&gt;")  # most confident first, text escaped
+    assert "<2>" not in page
+    assert "No mistakes" in mistakes_grid(examples[1:2], predictions[1:2], ImageProcessor())

@@ -149,6 +149,17 @@ class ImageClassification(SequenceClassification):
         return [{"pixels": rng.integers(0, 255, (32, 32), dtype=np.uint8), "label": label, "text": f"demo {i}",
                  "where": "demo"} for i, label in enumerate(("pos", "pos", "neg", "neg"))]
 
+    def report_sections(self, metrics, examples, predictions):
+        """Classification's sections, with the most confident mistakes as a grid of thumbnails."""
+        from ..vision.processor import ImageProcessor
+        from ..vision.thumbnails import mistakes_grid
+
+        sections = super().report_sections(metrics, examples, predictions)
+        if not examples:
+            return sections
+        grid = mistakes_grid(examples, predictions, ImageProcessor())
+        return [(sid, title, grid if sid == "mistakes" else body) for sid, title, body in sections]
+
     # -- model -----------------------------------------------------------------------------------
 
     def load_processor(self, method, options, model_path):
