@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request  # module level: FastAPI resolves the handl
 
 from .batching import InputRejected, QueueFull
 from .engine import SETTINGS_ENV, Engine, ServeSettings  # noqa: F401  (ServeSettings, SETTINGS_ENV: this module's API)
+from .image_requests import TooLarge, images_from_body
 from .requests import PREDICT_SCHEMA, RELOAD_SCHEMA, examples_from_body, parse_json
 from .security import allowed_host_names, authorized, host_allowed, origin_allowed
 
@@ -273,12 +274,17 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, body)
         if engine.predictor is None:
             return _error(503, "not ready: loading", {"Retry-After": "1"})
-        if engine.predictor.task.reads_images:
-            return _error(422, "this bundle classifies images: the server takes text only so far")
         if engine.predictor.task.generates_text:
             return _error(422, "this bundle generates text: use POST /v1/chat/completions or /v1/completions")
-        needs_pair = bool(engine.predictor.manifest.data.text_pair_column)
-        examples = examples_from_body(body, settings.max_texts, settings.max_text_chars, needs_pair)
+        if engine.predictor.task.reads_images:
+            try:
+                examples = images_from_body(body, settings.max_texts, settings.max_body_bytes)
+            except TooLarge as exc:
+                metrics.rejected.labels("body_too_large").inc()
+                return _error(413, str(exc))
+        else:
+            needs_pair = bool(engine.predictor.manifest.data.text_pair_column)
+            examples = examples_from_body(body, settings.max_texts, settings.max_text_chars, needs_pair)
         if isinstance(examples, str):
             metrics.rejected.labels("invalid").inc()
             return _error(422, examples)

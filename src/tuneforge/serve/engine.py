@@ -148,6 +148,8 @@ class Engine:
 
 
 def _warm_up(predictor) -> list[dict[str, Any]]:
+    if predictor.task.reads_images:
+        return predictor.task.demo_examples()[:1]
     pairs = predictor.manifest.data.text_pair_column
     return [{"text": "warm-up", "text_pair": "warm-up"} if pairs else {"text": "warm-up"}]
 

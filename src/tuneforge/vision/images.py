@@ -78,7 +78,7 @@ def open_image(source: str | Path | bytes, where: str | None = None, max_pixels:
     except Image.DecompressionBombError:
         raise DataError(f"{name}: more pixels than the limit of {max_pixels:,}; refusing to decode it") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{name}: unreadable image ({exc})") from None
+        raise DataError(f"{name}: truncated or corrupt image ({exc})") from None
     width, height = image.size
     if width * height > max_pixels:
         raise DataError(f"{name}: {width} x {height} pixels, over the limit of {max_pixels:,}; refusing to decode it")
