@@ -122,3 +122,13 @@ def test_partial_fine_tuning_trains_the_top_blocks_or_the_head_and_reloads(metho
     reloaded = Predictor.load(result.bundle_dir)
     example = [{"path": str(next((tmp_path / "digits").rglob("*.png"))), "where": "x"}]
     assert reloaded.predict(example)[0]["label"] == result.predictor.predict(example)[0]["label"]
+
+
+def test_compare_weighs_methods_on_images(tmp_path):
+    cfg = config(image_folder(tmp_path / "digits"), tmp_path)
+    result = api.compare(cfg, methods=["full", "linear_probe"], budget_seconds=120, output=tmp_path / "compare")
+    rows = {row["method"]: row for row in result.rows}
+    assert set(rows) == {"full", "linear_probe"} and result.recommended in rows
+    assert all(row["ms_per_text_b1"] > 0 and row["texts_per_s_b32"] > 0 for row in rows.values())
+    assert rows["linear_probe"]["trainable_parameters"] < rows["full"]["trainable_parameters"]
+    assert (tmp_path / "compare" / "comparison.md").is_file()

@@ -45,7 +45,6 @@ def latency(model, tokenizer, texts: list[str], batch_size: int, max_length: int
         >>> latency(model, tokenizer, dev_sentences[:200], batch_size=1)["p50_ms"]
         4.1
     """
-    import torch
 
     batches = [tokenizer(texts[i : i + batch_size], pairs[i : i + batch_size] if pairs else None, padding=True,
                          truncation=True, max_length=max_length, return_tensors="pt")
@@ -53,7 +52,14 @@ def latency(model, tokenizer, texts: list[str], batch_size: int, max_length: int
     if max_batches:
         batches = batches[:max_batches]
     names = {"input_ids", "attention_mask", "token_type_ids"}
-    batches = [{k: v for k, v in b.items() if k in names} for b in batches]
+    return timed_batches(model, [{k: v for k, v in b.items() if k in names} for b in batches], batch_size, warmup)
+
+
+def timed_batches(model, batches: list[dict[str, Any]], batch_size: int, warmup: int = 3) -> dict[str, Any]:
+    """Time ``model`` on ready input ``batches`` (dicts of tensors): p50/p95 milliseconds per batch and
+    inputs per second, the first ``warmup`` batches untimed."""
+    import torch
+
     times = []
     with torch.inference_mode():
         for batch in batches[:warmup]:
@@ -62,6 +68,6 @@ def latency(model, tokenizer, texts: list[str], batch_size: int, max_length: int
             started = time.perf_counter()
             model(**batch)
             times.append(time.perf_counter() - started)
-    count = sum(len(b["input_ids"]) for b in batches)
+    count = sum(len(next(iter(b.values()))) for b in batches)
     return {"batch_size": batch_size, "batches": len(batches), "p50_ms": 1000 * statistics.median(times),
             "p95_ms": 1000 * _percentile(times, 95), "texts_per_second": count / sum(times)}

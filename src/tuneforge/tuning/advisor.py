@@ -65,8 +65,17 @@ def measure_latency(predictor, examples: list[dict[str, Any]], singles: int = 50
         >>> measure_latency(Predictor.load("runs/demo/bundle"), examples)["ms_per_text_b1"]
         4.1
     """
-    from ..compress.measure import example_text, latency
+    from ..compress.measure import example_text, latency, timed_batches
 
+    task = predictor.task
+    if task.reads_images:  # images: the task prepares the batches
+        grow = 1 + 128 // max(1, len(examples))
+        one = timed_batches(predictor.model, [{"pixel_values": predictor.tokenizer.pixels([e])}
+                                              for e in examples[:singles]], 1)
+        many = (examples * grow)[:128]
+        batched = timed_batches(predictor.model, [{"pixel_values": predictor.tokenizer.pixels(many[i:i + 32])}
+                                                  for i in range(0, len(many), 32)], 32)
+        return {"ms_per_text_b1": one["p50_ms"], "texts_per_s_b32": batched["texts_per_second"]}
     texts = [example_text(e) for e in examples]
     pairs = [e.get("text_pair") or "" for e in examples] if any(e.get("text_pair") for e in examples) else None
     grow = 1 + 128 // max(1, len(texts))
