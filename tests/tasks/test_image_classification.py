@@ -12,7 +12,7 @@ from PIL import Image
 
 from tuneforge import api
 from tuneforge.config import build_config
-from tuneforge.errors import ConfigError, DataError, TuneForgeError
+from tuneforge.errors import ConfigError, DataError
 from tuneforge.predictor import Predictor
 
 CLASSES = (0, 1, 7)
@@ -103,14 +103,26 @@ def test_a_bad_image_stops_the_run_before_training_unless_skipped(tmp_path, capl
         + plan.split_sizes["test"] == 36
 
 
-def test_methods_that_cannot_train_an_image_model_say_so_and_export_refuses(tmp_path):
+def test_methods_that_cannot_train_an_image_model_say_so(tmp_path):
     root = image_folder(tmp_path / "digits")
     cfg = build_config({**config(root, tmp_path).model_dump(mode="json"), "method": {"name": "lora"}})
     with pytest.raises(ConfigError, match="method lora cannot train task image_classification's vision models yet"):
         api.train(cfg)
-    result = api.train(config(root, tmp_path / "ok"))
-    with pytest.raises(TuneForgeError, match="ONNX export of task image_classification's image models is not built"):
-        api.export(result.bundle_dir, root)
+
+
+def test_onnx_export_passes_the_parity_gate_and_the_onnx_backend_predicts_the_same(tmp_path):
+    root = image_folder(tmp_path / "digits")
+    result = api.train(config(root, tmp_path))
+    section = api.export(result.bundle_dir, root, static_int8=True)
+    assert section["variants"]["fp32"]["max_abs_diff"] < 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0
+    assert {"int8", "static_int8"} <= set(section["variants"])  # measured; kept only within max_drop
+    for name in ("int8", "static_int8"):
+        row = section["variants"][name]
+        assert row["accepted"] == (row["drop_points"] <= section["max_drop"])
+    examples = [{"path": str(p), "where": str(p)} for p in sorted(root.rglob("*.png"))[:10]]
+    onnx = Predictor.load(result.bundle_dir, backend="onnx", variant="fp32").predict(examples)
+    torch_run = Predictor.load(result.bundle_dir).predict(examples)
+    assert [p["label"] for p in onnx] == [p["label"] for p in torch_run]
 
 
 @pytest.mark.parametrize("method", [{"name": "freeze", "train_layers": 2}, {"name": "linear_probe"}])

@@ -39,9 +39,10 @@ def calibration_batches(tokenizer, examples: list[dict[str, Any]], names: list[s
     return batches
 
 
-def quantize_static_int8(source: Path, target: Path, batches: list[dict[str, np.ndarray]]) -> None:
-    """ONNX Runtime static quantization (QDQ format) of ``source``'s MatMul/Gemm nodes, calibrated on
-    ``batches`` (MinMax ranges), written to ``target``."""
+def quantize_static_int8(source: Path, target: Path, batches: list[dict[str, np.ndarray]],
+                         op_types: tuple[str, ...] = ("MatMul", "Gemm")) -> None:
+    """ONNX Runtime static quantization (QDQ format) of ``source``'s ``op_types`` nodes (MatMul/Gemm for
+    transformers, Conv too for CNNs), calibrated on ``batches`` (MinMax ranges), written to ``target``."""
     _onnxruntime()
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -59,7 +60,7 @@ def quantize_static_int8(source: Path, target: Path, batches: list[dict[str, np.
 
     quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    op_types_to_quantize=["MatMul", "Gemm"])
+                    op_types_to_quantize=list(op_types))
 
 
 def export_openvino(source: Path, folder: Path, int8: bool) -> Path:

@@ -59,21 +59,23 @@ def exportable_model(predictor):
     options = method.Options.model_validate(section.options)
     if not method.can_export(options):
         raise ExportError(f"method {section.name} builds its inputs in Python and cannot be exported to ONNX")
-    if predictor.task.reads_images:
-        raise ExportError(f"ONNX export of task {predictor.task.name}'s image models is not built yet; "
-                          "the bundle serves predictions from PyTorch (api.predict / tuneforge evaluate)")
     if not section.merged and method.can_merge:
         model = method.merge(model)
     return model.eval()
 
 
-def export_model(model, tokenizer, path: Path, opset: int = 17) -> list[str]:
-    """Trace ``model`` to ONNX at ``path`` with dynamic batch and sequence axes; return its input names."""
-    names = [n for n in INPUT_NAMES if n in tokenizer.model_input_names]
-    sample = tokenizer(["a short example", "and a second, somewhat longer example text"], padding=True,
-                       return_tensors="pt")
-    inputs = tuple(sample[n] for n in names)
-    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+def export_model(model, tokenizer, path: Path, opset: int = 17, task=None) -> list[str]:
+    """Trace ``model`` to ONNX at ``path`` with dynamic batch (and sequence) axes; return its input names.
+    The inputs are the tokenizer's for text, or ``task.export_sample`` (images)."""
+    sample = task.export_sample(tokenizer) if task is not None else None
+    if sample is not None:
+        names, inputs, axes = sample
+    else:
+        names = [n for n in INPUT_NAMES if n in tokenizer.model_input_names]
+        encoded = tokenizer(["a short example", "and a second, somewhat longer example text"], padding=True,
+                            return_tensors="pt")
+        inputs = tuple(encoded[n] for n in names)
+        axes = {n: {0: "batch", 1: "sequence"} for n in names}
     with torch.no_grad():
         logits = model(**dict(zip(names, inputs))).logits
     axes["logits"] = {0: "batch", 1: "sequence"} if logits.dim() == 3 else {0: "batch"}
@@ -141,7 +143,7 @@ def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantiz
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tuneforge-onnx-") as scratch:
         raw = Path(scratch) / "raw.onnx"
-        export_model(model, predictor.tokenizer, raw)
+        export_model(model, predictor.tokenizer, raw, task=predictor.task)
         fp32 = Path(scratch) / "model.onnx"
         optimise(raw, fp32)
         check = compare(predictor, model, OnnxModel(fp32), examples)
@@ -174,12 +176,13 @@ def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantiz
             add("int8", "model.int8.onnx", int8, OnnxModel(int8))
             files["model.int8.onnx"] = int8
         if static_int8:
-            from .calibrated import calibration_batches, quantize_static_int8
+            from .calibrated import CALIBRATION_EXAMPLES, calibration_batches, quantize_static_int8
 
             qdq = Path(scratch) / "model.qdq.onnx"
             names = [i.name for i in OnnxModel(raw).session.get_inputs()]
-            quantize_static_int8(raw, qdq, calibration_batches(predictor.tokenizer, examples, names,
-                                                               predictor.max_length))
+            batches = predictor.task.calibration_inputs(predictor.tokenizer, examples, CALIBRATION_EXAMPLES) \
+                or calibration_batches(predictor.tokenizer, examples, names, predictor.max_length)
+            quantize_static_int8(raw, qdq, batches, predictor.task.quantized_ops)
             add("static_int8", "model.qdq.onnx", qdq, OnnxModel(qdq))
             files["model.qdq.onnx"] = qdq
         for name, as_int8 in (("openvino", False), ("openvino_int8", True)) if openvino else ():

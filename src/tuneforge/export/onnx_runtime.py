@@ -47,10 +47,11 @@ class OnnxModel(nn.Module):
         self.path = str(path)
         self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.input_types = {i.name: np.float32 if "float" in i.type else np.int64 for i in self.session.get_inputs()}
 
     def forward(self, **batch):
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        feed = {name: batch[name].cpu().numpy().astype(np.int64) for name in self.input_names}
+        feed = {name: batch[name].cpu().numpy().astype(self.input_types[name]) for name in self.input_names}
         (logits,) = self.session.run(["logits"], feed)
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))

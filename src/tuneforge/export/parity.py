@@ -10,7 +10,7 @@ from torch import nn
 
 
 class LogitRecorder(nn.Module):
-    """Pass batches through ``model`` and keep each batch's logits (fp32) and attention mask."""
+    """Pass batches through ``model`` and keep each batch's logits (fp32) and attention mask (if any)."""
 
     def __init__(self, model) -> None:
         super().__init__()
@@ -20,7 +20,8 @@ class LogitRecorder(nn.Module):
     def forward(self, **batch):
         """The wrapped model's output; its logits and the batch's attention mask are kept."""
         out = self.model(**batch)
-        self.batches.append((out.logits.detach().float().cpu().numpy(), batch["attention_mask"].cpu().numpy()))
+        mask = batch.get("attention_mask")  # images have none: every output is real
+        self.batches.append((out.logits.detach().float().cpu().numpy(), None if mask is None else mask.cpu().numpy()))
         return out
 
 

@@ -64,7 +64,8 @@ class Task:
     - ``score``: examples + predictions -> the metrics dict of the report (``train_stats``:
       ``{"examples": n, "label_counts": {...}}`` of the training data, for baselines);
     - reports: ``report_sections`` (HTML parts) and ``markdown_sections``; ``per_class_title``;
-    - export: ``same_prediction`` (how the ONNX parity check compares two predictions);
+    - export: ``same_prediction`` (how the ONNX parity check compares two predictions), ``export_sample``
+      and ``calibration_inputs`` (inputs that are not tokenized text), ``quantized_ops``;
     - ``peft_task_type``: peft's task type for the task's model (parameter-efficient methods ask it);
     - inputs: ``load_processor`` (training: the method's tokenizer, or an image processor) and
       ``load_inputs_processor`` (a bundle's), ``encode_training`` (the training split, maybe augmented),
@@ -83,6 +84,7 @@ class Task:
     per_class_title: str = "Per class"
     lower_is_better: tuple[str, ...] = ()  # metrics where smaller is better (for the best checkpoint)
     peft_task_type: str = "SEQ_CLS"
+    quantized_ops: tuple[str, ...] = ("MatMul", "Gemm")  # what static int8 quantizes in its ONNX graph
 
     name: str = ""
     default_metric: str = ""
@@ -130,6 +132,15 @@ class Task:
     def encode_training(self, examples, tokenizer, label_names, max_length, seed: int = 0):
         """The training split as model inputs: ``encode`` by default (a task may augment here)."""
         return self.encode(examples, tokenizer, label_names, max_length)
+
+    def export_sample(self, tokenizer):
+        """ONNX export's sample inputs: (input names, tensors, dynamic axes), or None for the tokenizer's
+        text inputs (batch and sequence axes)."""
+        return None
+
+    def calibration_inputs(self, tokenizer, examples, limit: int):
+        """Static int8's calibration batches (dicts of numpy arrays), or None for tokenized texts."""
+        return None
 
     def prepare_tokenizer(self, tokenizer) -> None:
         """Adjust the backbone's tokenizer before training (the bundle saves it as adjusted)."""

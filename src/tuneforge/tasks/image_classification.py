@@ -72,6 +72,7 @@ class ImageClassification(SequenceClassification):
     auto_class = ""
     peft_task_type = ""
     model_family = "vision"
+    quantized_ops = ("Conv", "MatMul", "Gemm")
     length_grouping = False
     reads_images = True
 
@@ -206,6 +207,18 @@ class ImageClassification(SequenceClassification):
         """The training split: augmented when ``task.augment`` is on."""
         ids = {n: i for i, n in enumerate(label_names)}
         return ImageDataset(examples, tokenizer, [ids[e["label"]] for e in examples], self.settings.augment, seed)
+
+    def export_sample(self, tokenizer):
+        """Two images' pixels; the batch axis is dynamic (the size is fixed by the model)."""
+        import torch
+
+        size = tokenizer.image_size
+        return ["pixel_values"], (torch.zeros(2, 3, size, size),), {"pixel_values": {0: "batch"}}
+
+    def calibration_inputs(self, tokenizer, examples, limit: int):
+        """Batches of 8 prepared images from the first ``limit`` examples."""
+        chosen = examples[:limit]
+        return [{"pixel_values": tokenizer.pixels(chosen[i:i + 8]).numpy()} for i in range(0, len(chosen), 8)]
 
     def collator(self, tokenizer):
         """Stacks prepared images (all the same size)."""
