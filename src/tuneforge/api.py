@@ -154,6 +154,9 @@ def predict(
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle, backend=backend,
                                                                              precision=precision)
     examples: list[dict[str, Any]] = []
+    if texts and predictor.task.reads_images:
+        raise ConfigError("this bundle classifies images: give --input IMAGE, a folder of images, IDX files or a "
+                          "table of image paths (input_path in the Python API)")
     if texts:
         pairs = text_pairs or [None] * len(texts)
         if len(pairs) != len(texts):

@@ -29,7 +29,7 @@ from .tasks import DEFAULT_TASK, TASKS, task_reading_only
 from .tasks.base import TaskOptions
 
 DEFAULT_BACKBONE = "default"
-DataFormat = Literal["csv", "tsv", "jsonl", "json", "conll", "idx", "imagefolder"]
+DataFormat = Literal["csv", "tsv", "jsonl", "json", "conll", "idx", "imagefolder", "image"]
 
 
 class SplitConfig(StrictModel):

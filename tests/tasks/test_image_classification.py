@@ -144,3 +144,16 @@ def test_compare_weighs_methods_on_images(tmp_path):
     assert all(row["ms_per_text_b1"] > 0 and row["texts_per_s_b32"] > 0 for row in rows.values())
     assert rows["linear_probe"]["trainable_parameters"] < rows["full"]["trainable_parameters"]
     assert (tmp_path / "compare" / "comparison.md").is_file()
+
+
+def test_predict_takes_one_image_or_a_folder_and_says_what_an_image_bundle_needs(tmp_path):
+    root = image_folder(tmp_path / "digits")
+    result = api.train(config(root, tmp_path))
+    one = next((root / "digit-7").glob("*.png"))
+    single = api.predict(result.bundle_dir, input_path=one)
+    assert len(single) == 1 and single[0]["label"] in result.predictor.label_names
+    assert len(api.predict(result.bundle_dir, input_path=root / "digit-7")) == 12  # a folder of images
+    with pytest.raises(ConfigError, match="this bundle classifies images: give --input IMAGE"):
+        api.predict(result.bundle_dir, texts=["a seven"])
+    with pytest.raises(DataError, match="one image carries no label"):
+        api.evaluate(result.bundle_dir, one)

@@ -27,6 +27,7 @@ EXTENSION_FORMATS = {
     ".iob": "conll",
     ".bio": "conll",
 }
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}  # one image: predict input
 _IOB_TAG = re.compile(r"^(O|[BIES]-\S+)$")
 
 
@@ -227,6 +228,8 @@ def data_format_of(path: str | Path, given: str | None = None) -> str | None:
     if "idx" in path.name.lower() and path.name.lower().removesuffix(".gz").endswith("ubyte"):
         return "idx"
     suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
     if suffix in EXTENSION_FORMATS:
         return EXTENSION_FORMATS[suffix]
     return "conll" if suffix == ".txt" and looks_like_conll(path) else None

@@ -67,7 +67,7 @@ class ImageClassification(SequenceClassification):
 
     name = "image_classification"
     Options = ImageOptions
-    formats = ("idx", "imagefolder", "csv", "jsonl")
+    formats = ("idx", "imagefolder", "csv", "jsonl", "image")
     default_backbone = "efficientnet-lite0"
     auto_class = ""
     peft_task_type = ""
@@ -114,6 +114,11 @@ class ImageClassification(SequenceClassification):
         if fmt == "idx":
             return read_idx_examples(path, lambda raw, where: label_value(raw, where, "labels", columns.label_names),
                                      require_labels)
+        if fmt == "image":  # one image file: something to predict
+            if require_labels:
+                raise DataError(f"{path}: one image carries no label; give a folder of class folders, IDX files "
+                                "or a table of image paths")
+            return self._decodable([{"path": str(path), "text": path.name, "where": str(path)}])
         if fmt == "imagefolder":
             examples = self._decodable(read_image_folder(path, require_labels))
             for example in examples:

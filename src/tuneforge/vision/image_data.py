@@ -14,10 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from ..data.readers import IMAGE_SUFFIXES
 from ..errors import DataError
 from .images import read_idx
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def labels_file_of(images: Path) -> Path:
