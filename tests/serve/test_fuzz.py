@@ -159,15 +159,29 @@ def _through_the_model(run: str, server: Server, case, headers: dict[str, str] |
     assert response.status_code < 500, f"{response.status_code} {response.text[:500]}\nReproduce with:\n    {curl}"
 
 
-def _over_budget(run: str) -> bool:
+MIN_PER_MODE = 5  # cases every (operation, phase, mode) still sends once the time budget is spent
+
+
+def _over_budget(run: str, case) -> bool:
+    """Whether the configuration's time budget is spent, for this case. Every (operation, phase, mode)
+    still gets its first ``MIN_PER_MODE`` cases: on a loaded machine the budget can run out while
+    schemathesis is still on one mode, and the other mode must not go unsent."""
     LAST[run] = time.monotonic()
-    return not SERVER_ERRORS and LAST[run] - STARTED.setdefault(run, LAST[run]) > TIME_BUDGET_S
+    STARTED.setdefault(run, LAST[run])
+    if SERVER_ERRORS:
+        return False
+    meta = case.meta
+    key = (f"{case.method.upper()} {case.path}", meta.phase.name.value if meta else "?",
+           meta.generation.mode.value if meta else "?")
+    if sum(1 for sent in SENT[run] if sent[:3] == key) < MIN_PER_MODE:
+        return False
+    return LAST[run] - STARTED[run] > TIME_BUDGET_S
 
 
 @open_schema.parametrize()
 @SETTINGS
 def test_fuzz_without_keys(case, open_server):
-    if _over_budget("open"):
+    if _over_budget("open", case):
         return
     _send("open", open_server, case)
     _through_the_model("open", open_server, case)
@@ -176,7 +190,7 @@ def test_fuzz_without_keys(case, open_server):
 @keyed_schema.parametrize()
 @SETTINGS
 def test_fuzz_with_keys(case, keyed_server):
-    if _over_budget("keyed"):
+    if _over_budget("keyed", case):
         return
     admin = case.path.startswith("/v1/admin/")
     protected = case.path not in ("/livez", "/readyz")
