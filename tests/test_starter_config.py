@@ -110,3 +110,16 @@ def test_a_starter_config_trains_without_edits(make, tiny_model_dir, tmp_path):
     assert result.bundle_dir.is_dir() and metric in result.metrics
     if data == DEMO:  # the demo data has enough examples per class to beat the majority class
         assert result.metrics[metric] > result.metrics["baseline"][metric] + 0.1, result.metrics
+
+
+def test_image_data_gets_an_image_config(tmp_path):
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / "pets" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / "pets" / label / f"{i}.png")
+    starter = starter_config(tmp_path / "pets", config_dir=tmp_path)
+    assert starter.task == "image_classification" and starter.profile.n_rows == 6
+    assert "6 images (imagefolder)" in starter.text
+    assert yaml.safe_load(starter.text)["data"]["train"] == "pets"

@@ -30,6 +30,7 @@ from .tasks import TASKS, get_task
 
 TARGET_STEPS = 60  # fewer optimizer steps barely move a pretrained model (the guardrail warns under 50)
 MIN_EVAL_ROWS = 30  # evaluation splits smaller than this cannot measure the model
+UNITS = {"conll": "sentences", "idx": "images", "imagefolder": "images"}
 
 
 @dataclass
@@ -125,7 +126,7 @@ def starter_config(data_file: str | Path, task: str | None = None, data_format: 
         train_path, where = str(profile.path.resolve()), ""
 
     lines = [f"# Starter config for {profile.path.name}, written by `tuneforge init` on {date.today()}.",
-             f"# {profile.n_rows} {'sentences' if not profile.columns else 'rows'} ({profile.format}); task {name}: "
+             f"# {profile.n_rows} {UNITS.get(profile.format, 'rows')} ({profile.format}); task {name}: "
              + "; ".join(starter.notes) + ".",
              "# Check it with `tuneforge check`, then train with `tuneforge train` (both take this file).",
              f"name: {_value(profile.path.stem)}", "data:",

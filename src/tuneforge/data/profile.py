@@ -129,9 +129,18 @@ class DataProfile:
 def profile_file(path: str | Path, data_format: str | None = None, sample: int = SAMPLE) -> DataProfile:
     """Read ``path`` (format from ``data_format`` or its extension/content) into a ``DataProfile``."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path.absolute()}: file not found")
     fmt = data_format_of(path, data_format)
+    if fmt == "imagefolder":  # class sub-folders of images
+        from .readers import IMAGE_SUFFIXES
+
+        images = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        return DataProfile(path, fmt, [], [], len(images))
+    if fmt == "idx":
+        from ..vision.images import read_idx
+
+        return DataProfile(path, fmt, [], [], len(read_idx(path)))
     if fmt is None:
         raise DataError(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
                         "give --format csv, tsv, jsonl, json or conll")
