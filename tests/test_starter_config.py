@@ -123,3 +123,17 @@ def test_image_data_gets_an_image_config(tmp_path):
     assert starter.task == "image_classification" and starter.profile.n_rows == 6
     assert "6 images (imagefolder)" in starter.text
     assert yaml.safe_load(starter.text)["data"]["train"] == "pets"
+
+
+def test_a_table_of_image_paths_gets_an_image_config(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    rows = []
+    for i in range(6):
+        Image.new("RGB", (8, 8)).save(tmp_path / "img" / f"{i}.jpg")
+        rows.append({"file": f"img/{i}.jpg", "species": "cat" if i % 2 else "dog"})
+    starter = starter_config(write_csv(tmp_path / "pets.csv", rows), config_dir=tmp_path)
+    settings = yaml.safe_load(starter.text)
+    assert starter.task == "image_classification" and settings["task"]["image_column"] == "file"
+    assert settings["data"]["label_column"] == "species"

@@ -93,8 +93,9 @@ class ImageClassification(SequenceClassification):
         label = profile.label_column(exclude=(column,)) if column else None
         if column is None or label is None or profile.format not in self.formats:
             return None
-        suffixes = {Path(str(v)).suffix.lower() for v in profile.values(column)}
-        if not suffixes & {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}:
+        from ..data.readers import IMAGE_SUFFIXES
+
+        if not {Path(str(v)).suffix.lower() for v in profile.values(column)} & IMAGE_SUFFIXES:
             return None
         return Starter(fit=2.0, options={"image_column": column}, data={"label_column": label},
                        notes=[f"image paths in {column!r}, labels in {label!r}"])
@@ -105,11 +106,7 @@ class ImageClassification(SequenceClassification):
         """Images with their labels (``data.label_names`` names integer labels, as for text)."""
         from ..data.examples import label_value
         from ..data.readers import read_records
-        from ..vision.image_data import (
-            read_idx_examples,
-            read_image_folder,
-            read_image_table,
-        )
+        from ..vision.image_data import read_idx_examples, read_image_folder, read_image_table
 
         path = Path(path)
         if fmt not in self.formats:
