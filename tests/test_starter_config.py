@@ -137,3 +137,12 @@ def test_a_table_of_image_paths_gets_an_image_config(tmp_path):
     settings = yaml.safe_load(starter.text)
     assert starter.task == "image_classification" and settings["task"]["image_column"] == "file"
     assert settings["data"]["label_column"] == "species"
+
+
+def test_init_never_writes_over_the_data_file(tmp_path):
+    data = int_labels(tmp_path)
+    before = data.read_bytes()
+    for target in (data, tmp_path / "notes.txt"):
+        with pytest.raises(ConfigError, match="must be a new .yaml file"):
+            write_starter_config(data, output=target, force=True)
+    assert data.read_bytes() == before and not (tmp_path / "notes.txt").exists()

@@ -159,6 +159,8 @@ def write_starter_config(data_file: str | Path, output: str | Path | None = None
     loads; an existing file is kept unless ``force``."""
     data_file = Path(data_file)
     path = Path(output) if output is not None else data_file.with_suffix(".yaml")
+    if path.resolve() == data_file.resolve() or path.suffix.lower() not in (".yaml", ".yml"):
+        raise ConfigError(f"{path}: the config must be a new .yaml file, not the data file or another kind of file")
     if path.exists() and not force:
         raise ConfigError(f"{path.absolute()} exists; pass --output OTHER.yaml or --force to replace it")
     starter = starter_config(data_file, task, data_format, config_dir=path.parent)
