@@ -109,6 +109,13 @@ class DataProfile:
                       and self.distinct(c) <= max(2, min(50, len(self.values(c)) // 2))]
         return candidates[-1] if candidates else None
 
+    def text_pair_label(self) -> tuple[str | None, str | None, str | None]:
+        """(text column, second text column of a pair or None, label column): what text tasks read."""
+        pair = self.pair_columns()
+        text = pair[0] if pair else self.text_column()
+        label = self.label_column(exclude=(text, *(pair or ()))) if text else None
+        return text, pair[1] if pair else None, label
+
     def label_lists(self, column: str) -> str | None:
         """How ``column`` holds several labels per row: ``"list"`` (JSON lists), a delimiter such as ``"|"``
         (delimited strings, a handful of distinct parts), or None (one label per row)."""

@@ -39,9 +39,7 @@ class SequenceClassification(Task):
         several (JSON lists or delimited strings) for multi-label."""
         if profile.format not in self.formats:
             return None
-        pair = profile.pair_columns()
-        text = pair[0] if pair else profile.text_column()
-        label = profile.label_column(exclude=(text, *(pair or ()))) if text else None
+        text, second, label = profile.text_pair_label()
         if label is None:
             return None
         lists = profile.label_lists(label)
@@ -50,13 +48,13 @@ class SequenceClassification(Task):
                 numbers and (any(v != int(v) for v in numbers) or profile.distinct(label) > 20)):
             return None  # several labels per row, or a numeric target: another task's data
         data = {"text_column": text, "label_column": label}
-        if pair:
-            data["text_pair_column"] = pair[1]
+        if second:
+            data["text_pair_column"] = second
         if lists not in (None, "list"):
             data["label_delimiter"] = lists
         kinds = (f"labels per row from {profile.distinct(label)} combinations" if self.multilabel
                  else f"{profile.distinct(label)} labels")
-        what = f"text pairs {text!r} + {pair[1]!r}" if pair else f"text column {text!r}"
+        what = f"text pairs {text!r} + {second!r}" if second else f"text column {text!r}"
         return Starter(fit=1.5 if self.multilabel else 1.0, data=data,
                        notes=[f"{what}, label column {label!r} ({kinds})"])
 

@@ -110,13 +110,11 @@ class TextRegression(Task):
         """A text column and a numeric column that is not a handful of class numbers."""
         if profile.format not in self.formats:
             return None
-        pair = profile.pair_columns()
-        text = pair[0] if pair else profile.text_column()
-        label = profile.label_column(exclude=(text, *(pair or ()))) if text else None
+        text, second, label = profile.text_pair_label()
         numbers = profile.numbers(label) if label else None
         if not numbers or (all(v == int(v) for v in numbers) and profile.distinct(label) <= 20):
             return None
-        data = {"text_column": text, "label_column": label, **({"text_pair_column": pair[1]} if pair else {})}
+        data = {"text_column": text, "label_column": label, **({"text_pair_column": second} if second else {})}
         return Starter(fit=1.2, data=data, notes=[f"text column {text!r}, numeric target {label!r} "
                                                   f"({min(numbers):g} to {max(numbers):g})"])
 
