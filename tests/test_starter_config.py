@@ -146,3 +146,10 @@ def test_init_never_writes_over_the_data_file(tmp_path):
         with pytest.raises(ConfigError, match="must be a new .yaml file"):
             write_starter_config(data, output=target, force=True)
     assert data.read_bytes() == before and not (tmp_path / "notes.txt").exists()
+
+
+def test_sentence_pairs_get_the_pair_column(tmp_path):
+    rows = [{"premise": f"a man walks {i}", "hypothesis": f"someone moves {i}", "gold": "yes" if i % 2 else "no"}
+            for i in range(20)]
+    data = yaml.safe_load(starter_config(write_csv(tmp_path / "pairs.csv", rows)).text)["data"]
+    assert (data["text_column"], data["text_pair_column"], data["label_column"]) == ("premise", "hypothesis", "gold")
