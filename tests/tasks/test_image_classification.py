@@ -105,8 +105,8 @@ def test_a_bad_image_stops_the_run_before_training_unless_skipped(tmp_path, capl
 
 def test_methods_that_cannot_train_an_image_model_say_so(tmp_path):
     root = image_folder(tmp_path / "digits")
-    cfg = build_config({**config(root, tmp_path).model_dump(mode="json"), "method": {"name": "lora"}})
-    with pytest.raises(ConfigError, match="method lora cannot train task image_classification's vision models yet"):
+    cfg = build_config({**config(root, tmp_path).model_dump(mode="json"), "method": {"name": "ia3"}})
+    with pytest.raises(ConfigError, match="method ia3 cannot train task image_classification's vision models yet"):
         api.train(cfg)
 
 
@@ -125,8 +125,9 @@ def test_onnx_export_passes_the_parity_gate_and_the_onnx_backend_predicts_the_sa
     assert [p["label"] for p in onnx] == [p["label"] for p in torch_run]
 
 
-@pytest.mark.parametrize("method", [{"name": "freeze", "train_layers": 2}, {"name": "linear_probe"}])
-def test_partial_fine_tuning_trains_the_top_blocks_or_the_head_and_reloads(method, tmp_path):
+@pytest.mark.parametrize("method", [{"name": "freeze", "train_layers": 2}, {"name": "linear_probe"},
+                                    {"name": "lora"}, {"name": "lora", "merge": False}])
+def test_partial_fine_tuning_and_lora_train_part_of_the_network_and_reload(method, tmp_path):
     cfg = build_config({**config(image_folder(tmp_path / "digits"), tmp_path).model_dump(mode="json"),
                         "method": method})
     result = api.train(cfg)

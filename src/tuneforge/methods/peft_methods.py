@@ -23,6 +23,8 @@ ENCODER_LORA_TARGETS = {
     "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "gpt2": ["c_attn", "c_proj", "c_fc"],
+    # image models: the 1x1 convolutions hold 93% of the weights; LoRA on a depthwise k x k filter saves nothing
+    "efficientnet-lite0": r".*\.(_expand_conv|_project_conv|_conv_head)",
 }
 ENCODER_IA3_TARGETS = {
     "bert": (["key", "value", "output.dense"], ["output.dense"]),
@@ -32,8 +34,8 @@ ENCODER_IA3_TARGETS = {
 
 def _task_type(task) -> str | None:
     """peft's task type for the task's model (None: a model that is not a task's own, which peft wraps
-    as a plain ``PeftModel``, e.g. prompt-based fine-tuning's masked LM)."""
-    return task.peft_task_type if task is not None else None
+    as a plain ``PeftModel``, e.g. prompt-based fine-tuning's masked LM, or an image model)."""
+    return (task.peft_task_type or None) if task is not None else None
 
 
 def _has_pooler_head(model, task_type: str | None) -> bool:
@@ -67,6 +69,11 @@ class PeftMethod(Method):
         config = self.peft_config(model, options, task_type)
         if self.trains_pooler and _has_pooler_head(model, task_type):
             config.modules_to_save = [*(config.modules_to_save or []), "pooler"]  # part of the head: trains whole
+        if task is not None and not task_type:  # a task model peft has no type for (images): the head trains whole
+            from . import head_parameter_names
+
+            heads = sorted({name.split(".")[0] for name in head_parameter_names(model)})
+            config.modules_to_save = [*(config.modules_to_save or []), *heads]
         if self.trains_pooler and task_type is None:
             # the MLM head's transform may have started as the identity (checkpoint without MLM head)
             transforms = [n for n, _ in model.named_modules() if n.endswith("predictions.transform")]
@@ -91,10 +98,13 @@ class LoraOptions(MethodOptions):
     target_modules: list[str] | None = None
 
 
-def _targets(model, options, table) -> list[str] | None:
+def _targets(model, options, table) -> list[str] | str | None:
+    """The modules to adapt: the user's, else the table's for the architecture (a list of names or a
+    regular expression), else None (peft's own default)."""
     if options.target_modules is not None:
         return options.target_modules
-    return table.get(getattr(model.config, "model_type", ""))  # None: peft's own default
+    config = getattr(model, "config", None)
+    return table.get(getattr(config, "model_type", None) or getattr(model, "model_type", ""))
 
 
 @METHODS.register("lora")
@@ -107,6 +117,7 @@ class Lora(PeftMethod):
     prompt_adaptable = True
     compared_by_default = True
     trains_pooler = True
+    model_families = ("transformers", "vision")
 
     def starter_choice(self, task, n_train: int, data: dict) -> tuple[str, dict, float | None] | None:
         """The pick for a language model that generates text."""

@@ -97,7 +97,23 @@ def _build(num_labels: int, image_size: int, **overrides):
     except ImportError:
         raise ConfigError("image models need efficientnet-lite-pytorch: pip install efficientnet-lite-pytorch==0.1.0"
                           ) from None
-    return EfficientNet.from_name(NAME, num_classes=num_labels, image_size=image_size, **overrides)
+    return _plain_pointwise_convs(EfficientNet.from_name(NAME, num_classes=num_labels, image_size=image_size,
+                                                         **overrides))
+
+
+def _plain_pointwise_convs(net: torch.nn.Module) -> torch.nn.Module:
+    """Replace the 1x1 "same"-padded convolutions (which pad nothing) with plain ``nn.Conv2d``s computing
+    the same: peft's LoRA rebuilds a wrapped convolution from its class, which for the package's padded
+    class fails, and the plain class exports to a simpler ONNX graph. Parameter names do not change."""
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if (type(child) is not torch.nn.Conv2d and isinstance(child, torch.nn.Conv2d)
+                    and child.kernel_size == (1, 1) and tuple(child.padding) == (0, 0)
+                    and not isinstance(getattr(child, "static_padding", None), torch.nn.ZeroPad2d)):
+                plain = torch.nn.Conv2d(child.in_channels, child.out_channels, 1, stride=tuple(child.stride),
+                                        groups=child.groups, bias=child.bias is not None)
+                setattr(parent, name, plain)
+    return net
 
 
 class ImageClassifier(torch.nn.Module):
@@ -106,6 +122,7 @@ class ImageClassifier(torch.nn.Module):
     ``labels`` and returns transformers' ``SequenceClassifierOutput`` (``loss``, ``logits``), as Trainer
     and the method contract expect."""
 
+    model_type = NAME  # as transformers' config.model_type: which architecture (e.g. LoRA's target table)
     base_model_prefix = "net"  # the backbone; everything else is the task head (methods.head_parameter_names)
 
     def __init__(self, num_labels: int, image_size: int, id2label: dict[int, str] | None = None,
