@@ -47,6 +47,13 @@ def test_cross_site_requests_cannot_reach_the_api(open_server, bundles):
     body = json.dumps({"bundle": str(bundles["ner"])})
     as_form = httpx.post(url, content=body, headers={"Content-Type": "text/plain"})
     assert as_form.status_code == 415
+    as_upload = httpx.post(url, files={"bundle": ("b.json", body.encode())})  # multipart: predict of images only
+    assert as_upload.status_code == 415
+    text_upload = httpx.post(open_server.url + "/v1/predict", files={"image": ("a.png", b"fun")})
+    assert text_upload.status_code == 415 and "image models" in text_upload.json()["error"]
+    upload_from_page = httpx.post(open_server.url + "/v1/predict", files={"image": ("a.png", b"fun")},
+                                  headers={"Origin": "http://evil.example"})  # a cross-site form post
+    assert upload_from_page.status_code == 403
     rebound = httpx.post(url, content=body, headers={**JSON, "Host": "evil.example"})
     assert rebound.status_code == 421
     foreign = httpx.post(url, content=body, headers={**JSON, "Origin": "http://evil.example"})

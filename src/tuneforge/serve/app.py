@@ -4,7 +4,8 @@ Routes: ``POST /v1/predict``, ``GET /v1/models``, ``GET /livez``, ``GET /readyz`
 ``POST /v1/admin/reload``, OpenAPI at ``/docs``. Every route but ``/livez`` and ``/readyz`` needs
 ``Authorization: Bearer <key>`` when keys are configured; admin routes need an admin key then.
 Requests from other web origins, to host names the server is not bound to, and POSTs that are
-not ``application/json`` are refused (CSRF and DNS rebinding). Bad input gets a 4xx with a
+not ``application/json`` are refused (CSRF and DNS rebinding); image bundles also take
+``multipart/form-data`` uploads on ``/v1/predict``, which the origin check guards as it guards JSON. Bad input gets a 4xx with a
 message, never a 5xx; one input the model cannot take fails its own request only. One JSON log
 line and one metrics count per response, errors included (id, route template, status, latency,
 batch size; the texts only with ``log_texts``).
@@ -27,7 +28,7 @@ from fastapi import FastAPI, Request  # module level: FastAPI resolves the handl
 
 from .batching import InputRejected, QueueFull
 from .engine import SETTINGS_ENV, Engine, ServeSettings  # noqa: F401  (ServeSettings, SETTINGS_ENV: this module's API)
-from .image_requests import TooLarge, images_from_body
+from .image_requests import TooLarge, images_from_body, images_from_form
 from .requests import PREDICT_SCHEMA, RELOAD_SCHEMA, examples_from_body, parse_json
 from .security import allowed_host_names, authorized, host_allowed, origin_allowed
 
@@ -92,7 +93,9 @@ class GuardAndLog:
         elif path not in self.open_routes and self.settings.api_keys and not authorized(
                 headers.get("authorization"), self.settings.api_keys):
             return _error(401, "missing or wrong API key (Authorization: Bearer <key>)", {"WWW-Authenticate": "Bearer"})
-        if method == "POST" and headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if method == "POST" and content_type != "application/json" and not (
+                content_type == "multipart/form-data" and path == "/v1/predict"):  # image uploads: checked there
             self.metrics.rejected.labels("content_type").inc()
             return _error(415, "send the body as JSON with Content-Type: application/json")
         try:
@@ -256,7 +259,9 @@ def create_app(settings: ServeSettings, predictor=None):
         422: {"description": "invalid input"}, 429: {"description": "at capacity"},
         503: {"description": "not ready"}, 504: {"description": "deadline passed"}})
     async def predict(request: Request):
-        """Predict one text or a list: label and scores, or entities with character spans."""
+        """Predict one text or a list: label and scores, or entities with character spans. Image bundles take
+        base64 images in JSON (`image`, `images`) or files in a multipart/form-data upload (fields `image`,
+        `images`)."""
         engine.in_flight += 1
         try:
             return await _predict(request)
@@ -268,17 +273,23 @@ def create_app(settings: ServeSettings, predictor=None):
         if len(raw) > settings.max_body_bytes:
             metrics.rejected.labels("body_too_large").inc()
             return _error(413, f"request body over {settings.max_body_bytes} bytes")
-        body = parse_json(raw, settings.max_json_depth)
+        upload = request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data"
+        body = None if upload else parse_json(raw, settings.max_json_depth)
         if isinstance(body, str):
             metrics.rejected.labels("invalid").inc()
             return _error(422, body)
         if engine.predictor is None:
             return _error(503, "not ready: loading", {"Retry-After": "1"})
+        if upload and not engine.predictor.task.reads_images:
+            metrics.rejected.labels("content_type").inc()
+            return _error(415, "multipart uploads are for image models: send the body as JSON with "
+                               "Content-Type: application/json")
         if engine.predictor.task.generates_text:
             return _error(422, "this bundle generates text: use POST /v1/chat/completions or /v1/completions")
         if engine.predictor.task.reads_images:
             try:
-                examples = images_from_body(body, settings.max_texts, settings.max_body_bytes)
+                examples = (await images_from_form(request, settings.max_texts, settings.max_body_bytes) if upload
+                            else images_from_body(body, settings.max_texts, settings.max_body_bytes))
             except TooLarge as exc:
                 metrics.rejected.labels("body_too_large").inc()
                 return _error(413, str(exc))
