@@ -16,7 +16,7 @@ from .bundle import Manifest
 from .config import RunConfig, build_config, load_config
 from .data.examples import DataColumns, read_plain_texts, read_task_file
 from .data.text import text_problem
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .logs import api_logging
 from .outputs import claimed_run_config
 from .predictor import Predictor
@@ -245,8 +245,31 @@ def export(bundle: str | Path, data: str | Path | None = None, data_format: str 
             raise ConfigError("give evaluation data (--data FILE): the bundle's run folder does not name any")
     examples = read_inputs(data, manifest, data_format, require_labels=True)
     get_task(manifest.task.type).check_known_labels(examples, manifest.task.label_names, "evaluation")
+    calibration, source = _calibration_examples(bundle, manifest, data) if static_int8 else (None, "")
     return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop, static_int8=static_int8,
-                         openvino=openvino)
+                         openvino=openvino, calibration=calibration, calibration_source=source)
+
+
+def _calibration_examples(bundle: str | Path, manifest, evaluation: str | Path) -> tuple[list | None, str]:
+    """A seeded sample of the training examples of the run that made ``bundle``, for static int8's
+    activation ranges (so the data that scores the variant did not also calibrate it); (None, "") when
+    the run's training file is unknown or unreadable, and the evaluation examples calibrate."""
+    import logging
+    import random
+
+    from .export.calibrated import CALIBRATION_EXAMPLES
+
+    log = logging.getLogger("tuneforge")
+    train = _run_data(bundle)[0]
+    if train is None or not Path(train).exists() or Path(train).resolve() == Path(evaluation).resolve():
+        log.warning("static int8: the bundle's training data is not at hand; calibrating on the evaluation data")
+        return None, ""
+    try:
+        examples = read_inputs(train, manifest)
+    except (DataError, ConfigError) as exc:
+        log.warning("static int8: calibrating on the evaluation data (%s)", exc)
+        return None, ""
+    return random.Random(0).sample(examples, min(CALIBRATION_EXAMPLES, len(examples))), f"training ({Path(train).name})"
 
 
 def _warn_training_overlap(bundle, manifest: Manifest, examples: list[dict[str, Any]], data) -> None:

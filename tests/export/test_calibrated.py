@@ -38,6 +38,7 @@ def test_every_variant_is_measured_and_written_into_the_bundle(exported):
     assert (bundle / "openvino" / "model.bin").is_file() and (bundle / "onnx" / "model.qdq.onnx").is_file()
     qdq = (bundle / "onnx" / "model.qdq.onnx").read_bytes()
     assert b"QuantizeLinear" in qdq  # a QDQ graph, not a copy of the fp32 one
+    assert section["variants"]["static_int8"]["calibrated_on"] == "the first 24 evaluation examples"  # data = train
     read_manifest(bundle)  # every new file is hashed: the bundle still verifies
 
 

@@ -113,12 +113,15 @@ def test_methods_that_cannot_train_an_image_model_say_so(tmp_path):
 def test_onnx_export_passes_the_parity_gate_and_the_onnx_backend_predicts_the_same(tmp_path):
     root = image_folder(tmp_path / "digits")
     result = api.train(config(root, tmp_path))
-    section = api.export(result.bundle_dir, root, static_int8=True)
+    held_out = image_folder(tmp_path / "held-out")  # scores the variants; the training images calibrate
+    section = api.export(result.bundle_dir, held_out, static_int8=True)
     assert section["variants"]["fp32"]["max_abs_diff"] < 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0
     assert {"int8", "static_int8"} <= set(section["variants"])  # measured; kept only within max_drop
     for name in ("int8", "static_int8"):
         row = section["variants"][name]
         assert row["accepted"] == (row["drop_points"] <= section["max_drop"])
+    assert section["variants"]["static_int8"]["calibrated_on"] == "36 training (digits) examples"
+    assert b"ConvInteger" not in (result.bundle_dir / "onnx" / "model.int8.onnx").read_bytes()  # dynamic: Gemm only
     examples = [{"path": str(p), "where": str(p)} for p in sorted(root.rglob("*.png"))[:10]]
     onnx = Predictor.load(result.bundle_dir, backend="onnx", variant="fp32").predict(examples)
     torch_run = Predictor.load(result.bundle_dir).predict(examples)

@@ -85,6 +85,7 @@ class Task:
     lower_is_better: tuple[str, ...] = ()  # metrics where smaller is better (for the best checkpoint)
     peft_task_type: str = "SEQ_CLS"
     quantized_ops: tuple[str, ...] = ("MatMul", "Gemm")  # what static int8 quantizes in its ONNX graph
+    dynamic_quantized_ops: tuple[str, ...] | None = None  # what dynamic int8 quantizes (None: ONNX Runtime's set)
 
     name: str = ""
     default_metric: str = ""
