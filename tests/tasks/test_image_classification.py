@@ -161,3 +161,43 @@ def test_predict_takes_one_image_or_a_folder_and_says_what_an_image_bundle_needs
         api.predict(result.bundle_dir, texts=["a seven"])
     with pytest.raises(DataError, match="one image carries no label"):
         api.evaluate(result.bundle_dir, one)
+
+
+def tiny_resnet_folder(folder):
+    """A small, randomly initialised transformers ResNet saved as a local model folder (safetensors)."""
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    config = ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
+                          num_labels=5)
+    ResNetForImageClassification(config).save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text('{"image_mean": [0.4, 0.4, 0.4], "image_std": [0.2, 0.2, 0.2]}')
+    return folder
+
+
+def test_a_local_transformers_image_model_trains_reloads_and_exports(tmp_path):
+    root = image_folder(tmp_path / "digits")
+    cfg = build_config({**config(root, tmp_path).model_dump(mode="json"),
+                        "model": {"name": str(tiny_resnet_folder(tmp_path / "resnet"))}})
+    result = api.train(cfg)
+    assert type(result.predictor.model).__name__ == "ResNetForImageClassification"
+    assert result.predictor.model.config.id2label == {0: "digit-0", 1: "digit-1", 2: "digit-7"}
+    assert result.predictor.tokenizer.mean.tolist() == pytest.approx([0.4] * 3)  # its preprocessor_config.json
+    example = [{"path": str(p), "where": "x"} for p in sorted(root.rglob("*.png"))[:6]]
+    reloaded = Predictor.load(result.bundle_dir)
+    assert [p["label"] for p in reloaded.predict(example)] == [p["label"] for p in result.predictor.predict(example)]
+    section = api.export(result.bundle_dir, root)
+    assert section["variants"]["fp32"]["max_abs_diff"] < 1e-4
+
+
+def test_a_folder_that_is_not_a_transformers_image_model_says_why(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    timm_like = tmp_path / "timm-resnet"
+    timm_like.mkdir()
+    (timm_like / "config.json").write_text('{"architecture": "resnet18", "num_classes": 1000}')
+    save_file({"fc.weight": torch.zeros(2, 2)}, str(timm_like / "model.safetensors"))
+    cfg = build_config({**config(image_folder(tmp_path / "digits"), tmp_path).model_dump(mode="json"),
+                        "model": {"name": str(timm_like)}})
+    with pytest.raises(ConfigError, match="not a transformers image model .*timm needs torchvision"):
+        api.train(cfg)

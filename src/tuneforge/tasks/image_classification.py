@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from ..errors import BundleError, DataError
+from ..errors import BundleError, ConfigError, DataError
 from . import TASKS
 from .base import BuiltModel, Starter, TaskOptions, softmax
 from .classification import SequenceClassification
@@ -170,11 +170,15 @@ class ImageClassification(SequenceClassification):
     # -- model -----------------------------------------------------------------------------------
 
     def load_processor(self, method, options, model_path):
-        """The image processor the backbone expects (its size from ``task.image_size``)."""
+        """The image processor the backbone expects (its size from ``task.image_size``; mean and std from
+        a transformers folder's ``preprocessor_config.json``, else EfficientNet-Lite's 0.5)."""
         from ..vision.efficientnet_lite import MEAN, STD
         from ..vision.processor import ImageProcessor
 
-        return ImageProcessor(self.settings.image_size, MEAN, STD, self.settings.augment)
+        mean, std = MEAN, STD
+        if not _is_efficientnet(model_path):
+            mean, std = _normalisation(Path(model_path), mean, std)
+        return ImageProcessor(self.settings.image_size, mean, std, self.settings.augment)
 
     def load_inputs_processor(self, folder, error=BundleError):
         """The processor a bundle saved (``image_processor.json``)."""
@@ -183,23 +187,34 @@ class ImageClassification(SequenceClassification):
         return ImageProcessor.from_pretrained(folder, error)
 
     def build_model(self, model_path, label_names) -> BuiltModel:
-        """The pretrained CNN with a fresh head for ``label_names``."""
+        """The pretrained network with a fresh head for ``label_names``: EfficientNet-Lite0, or a local
+        transformers image-classification folder (safetensors, no custom code)."""
+        from ..methods import head_parameter_names
         from ..vision.efficientnet_lite import ImageClassifier
 
-        model = ImageClassifier.from_folder(model_path, len(label_names), self.settings.image_size,
-                                            dict(enumerate(label_names)))
-        return BuiltModel(model, ["classifier.weight", "classifier.bias"])
+        labels = dict(enumerate(label_names))
+        if _is_efficientnet(model_path):
+            model = ImageClassifier.from_folder(model_path, len(label_names), self.settings.image_size, labels)
+            return BuiltModel(model, ["classifier.weight", "classifier.bias"])
+        model = _transformers_image_model(model_path, ConfigError, num_labels=len(label_names),
+                                          id2label=labels, label2id={v: k for k, v in labels.items()},
+                                          ignore_mismatched_sizes=True)
+        return BuiltModel(model, sorted(head_parameter_names(model)))
 
     def load_trained(self, model_dir):
         """A trained image model from a bundle (safetensors, every tensor checked)."""
         from ..vision.efficientnet_lite import ImageClassifier
 
-        return ImageClassifier.from_pretrained(model_dir, BundleError)
+        if _is_efficientnet(model_dir, BundleError):
+            return ImageClassifier.from_pretrained(model_dir, BundleError)
+        return _transformers_image_model(model_dir, BundleError)
 
     def model_config_problem(self, config, label_names):
         """The saved model must be an image classifier for exactly these labels."""
-        if "EfficientNetLiteForImageClassification" not in (config.get("architectures") or []):
-            return f"task {self.name} needs an EfficientNet-Lite image model, config.json has {config.get('architectures')}"
+        architectures = config.get("architectures") or []
+        if not any(a == "EfficientNetLiteForImageClassification" or str(a).endswith("ForImageClassification")
+                   for a in architectures):
+            return f"task {self.name} needs an image classification model, config.json has {architectures}"
         id2label = config.get("id2label") or {}
         saved = [id2label.get(str(i)) for i in range(len(id2label))]
         return None if saved == list(label_names) else f"labels {list(label_names)} in the manifest, {saved} in config.json"
@@ -249,3 +264,42 @@ class ImageClassification(SequenceClassification):
 
 
 TASKS.register("image_classification")(ImageClassification())
+
+
+def _is_efficientnet(folder, error=ConfigError) -> bool:
+    """Whether a model folder holds EfficientNet-Lite0 (the packaged weights or a model trained from them)."""
+    from ..model_files import read_json_object
+    from ..vision.efficientnet_lite import NAME
+
+    config = read_json_object(Path(folder) / "config.json", error)
+    return NAME in (config.get("architecture"), config.get("model_type"))
+
+
+def _normalisation(folder: Path, mean, std):
+    """``image_mean``/``image_std`` of a transformers ``preprocessor_config.json`` (the defaults without one)."""
+    from ..model_files import read_json_object
+
+    file = folder / "preprocessor_config.json"
+    if not file.is_file():
+        return mean, std
+    config = read_json_object(file, ConfigError)
+    values = [config.get("image_mean", mean), config.get("image_std", std)]
+    if not all(isinstance(v, list) and len(v) == 3 and all(isinstance(x, (int, float)) and 0 < x < 10 for x in v)
+               for v in values):
+        raise ConfigError(f"{file}: image_mean and image_std must be three numbers each")
+    return tuple(values[0]), tuple(values[1])
+
+
+def _transformers_image_model(folder, error, **kwargs):
+    """``AutoModelForImageClassification`` from a local folder (safetensors only, no custom code); a
+    folder of another library (timm's ``architecture`` key) gets a one-line reason."""
+    from ..model_files import check_model_folder, load_model, read_json_object
+
+    check_model_folder(folder, error)
+    config = read_json_object(Path(folder) / "config.json", error)
+    if "model_type" not in config:
+        hint = (" (a timm folder: timm needs torchvision, which does not load beside this project's CPU build of "
+                "torch)") if "architecture" in config else ""
+        raise error(f"{folder}: not a transformers image model (config.json has no model_type){hint}; "
+                    "image tasks take efficientnet-lite0 or a transformers *ForImageClassification folder")
+    return load_model("AutoModelForImageClassification", folder, error, **kwargs)
