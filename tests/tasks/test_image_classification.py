@@ -103,6 +103,29 @@ def test_a_bad_image_stops_the_run_before_training_unless_skipped(tmp_path, capl
         + plan.split_sizes["test"] == 36
 
 
+def _bad_image(kind: str) -> bytes:
+    import io
+
+    from ..vision.test_images import png_header_only
+
+    if kind == "cut.jpg":
+        buffer = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+        return buffer.getvalue()[: len(buffer.getvalue()) // 2]
+    return b"just some notes" if kind == "notes.png" else png_header_only(20_000, 20_000)
+
+
+@pytest.mark.parametrize("name, message", [("cut.jpg", "truncated or corrupt image"),
+                                           ("notes.png", "not an image Pillow can read"),
+                                           ("bomb.png", "more pixels than the limit of 40,000,000")])
+def test_each_kind_of_bad_image_stops_training_with_one_line_naming_it(name, message, tmp_path):
+    root = image_folder(tmp_path / "digits")
+    (root / "digit-7" / name).write_bytes(_bad_image(name))
+    with pytest.raises(DataError, match=f"digit-7/{name}: {message}"):
+        api.train(config(root, tmp_path))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_methods_that_cannot_train_an_image_model_say_so(tmp_path):
     root = image_folder(tmp_path / "digits")
     cfg = build_config({**config(root, tmp_path).model_dump(mode="json"), "method": {"name": "ia3"}})
