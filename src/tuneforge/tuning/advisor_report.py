@@ -27,7 +27,7 @@ def pareto_front(rows: list[dict[str, Any]], cost: str) -> set[str]:
     return front
 
 
-COSTS = (("train_seconds", "training time (s)"), ("ms_per_text_b1", "latency, one text (ms)"),
+COSTS = (("train_seconds", "training time (s)"), ("ms_per_text_b1", "latency, one example (ms)"),
          ("bundle_mb", "bundle size (MB)"))
 
 
@@ -72,7 +72,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
             f"{row['bundle_mb']:.1f}"]
 
 
-HEADER = ["method", "score", "trainable", "trainable %", "training s", "ms/text (1)", "texts/s (32)", "bundle MB"]
+HEADER = ["method", "score", "trainable", "trainable %", "training s", "ms/example (1)", "examples/s (32)", "bundle MB"]
 
 
 def comparison_markdown(rows, recommended, reason, metric: str, budget: float, wall: float) -> str:
