@@ -38,7 +38,7 @@ class TopAndHead(Method):
 
     def apply(self, model, options, task):
         head = head_parameter_names(model)
-        layers = len(model.base_model.encoder.layer)
+        layers = len(getattr(model, model.base_model_prefix).encoder.layer)  # the backbone, whatever the head
         keep = tuple(f"encoder.layer.{i}." for i in range(layers - options.top, layers))
         set_trainable(model, lambda name: name in head or any(k in name for k in keep))
         return model

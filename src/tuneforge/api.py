@@ -16,10 +16,11 @@ from .bundle import Manifest
 from .config import RunConfig, build_config, load_config
 from .data.examples import DataColumns, read_plain_texts, read_task_file
 from .data.text import text_problem
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .logs import api_logging
 from .outputs import claimed_run_config
 from .predictor import Predictor
+from .run_files import run_data_files
 from .tasks import get_task
 from .training import FewShotResult, RunResult, few_shot_run, train_run
 
@@ -236,40 +237,20 @@ def export(bundle: str | Path, data: str | Path | None = None, data_format: str 
     """
     api_logging()
     from .bundle import read_manifest
+    from .export.calibrated import CALIBRATION_EXAMPLES
     from .export.onnx_export import export_bundle
+    from .run_files import training_sample
 
     manifest = read_manifest(bundle)
     if data is None:  # the test (or validation) file of the run that made the bundle, as compress does
-        data = _run_data(bundle)[1]
+        data = run_data_files(bundle)[1]
         if data is None:
             raise ConfigError("give evaluation data (--data FILE): the bundle's run folder does not name any")
     examples = read_inputs(data, manifest, data_format, require_labels=True)
     get_task(manifest.task.type).check_known_labels(examples, manifest.task.label_names, "evaluation")
-    calibration, source = _calibration_examples(bundle, manifest, data) if static_int8 else (None, "")
+    calibration, source = training_sample(bundle, manifest, data, CALIBRATION_EXAMPLES) if static_int8 else (None, "")
     return export_bundle(bundle, examples, quantize=quantize, max_drop=max_drop, static_int8=static_int8,
                          openvino=openvino, calibration=calibration, calibration_source=source)
-
-
-def _calibration_examples(bundle: str | Path, manifest, evaluation: str | Path) -> tuple[list | None, str]:
-    """A seeded sample of the training examples of the run that made ``bundle``, for static int8's
-    activation ranges (so the data that scores the variant did not also calibrate it); (None, "") when
-    the run's training file is unknown or unreadable, and the evaluation examples calibrate."""
-    import logging
-    import random
-
-    from .export.calibrated import CALIBRATION_EXAMPLES
-
-    log = logging.getLogger("tuneforge")
-    train = _run_data(bundle)[0]
-    if train is None or not Path(train).exists() or Path(train).resolve() == Path(evaluation).resolve():
-        log.warning("static int8: the bundle's training data is not at hand; calibrating on the evaluation data")
-        return None, ""
-    try:
-        examples = read_inputs(train, manifest)
-    except (DataError, ConfigError) as exc:
-        log.warning("static int8: calibrating on the evaluation data (%s)", exc)
-        return None, ""
-    return random.Random(0).sample(examples, min(CALIBRATION_EXAMPLES, len(examples))), f"training ({Path(train).name})"
 
 
 def _warn_training_overlap(bundle, manifest: Manifest, examples: list[dict[str, Any]], data) -> None:
@@ -278,7 +259,7 @@ def _warn_training_overlap(bundle, manifest: Manifest, examples: list[dict[str, 
 
     from .data import overlap_with_training
 
-    train_file = _run_data(bundle)[0]
+    train_file = run_data_files(bundle)[0]
     if train_file is None or not Path(train_file).is_file():
         return
     try:
@@ -290,15 +271,6 @@ def _warn_training_overlap(bundle, manifest: Manifest, examples: list[dict[str, 
         logging.getLogger("tuneforge").warning(
             "%d of %d examples in %s also appear in the training data (%s): the metrics overstate how the model "
             "does on new data", shared, len(examples), data, train_file)
-
-
-def _run_data(bundle: str | Path) -> tuple[Path | None, Path | None]:
-    """Training and evaluation files of the run that made ``bundle`` (its ``config.yaml``), if known."""
-    config = Path(bundle).parent / "config.yaml"
-    if not config.is_file():
-        return None, None
-    cfg = load_config(config)
-    return cfg.data.train, cfg.data.test or cfg.data.validation
 
 
 def compress(bundle: str | Path, steps: list[str], output: str | Path | None = None, data: str | Path | None = None,
@@ -318,7 +290,7 @@ def compress(bundle: str | Path, steps: list[str], output: str | Path | None = N
     from .compress.pipeline import compress_bundle
     from .data.splits import split_examples
 
-    run_train, run_eval = _run_data(bundle)
+    run_train, run_eval = run_data_files(bundle)
     data = data or run_eval
     train_data = train_data or run_train
     if data is None:

@@ -265,6 +265,12 @@ class _PromptMethod(PeftMethod):
     can_merge = False
     prepends_embeddings = True  # prompt and p-tuning lengthen the input; prefix tuning does not
 
+    def check_task(self, task, cfg) -> None:
+        """Virtual tokens need a task model peft knows how to feed (a transformers task head)."""
+        if not task.peft_task_type:
+            raise ConfigError(f"method {cfg.method.name} adds virtual tokens, which needs a transformers task model; "
+                              f"task {task.name}'s model is its own: use full, freeze, bitfit, lora or adapter methods")
+
     def apply(self, model, options, task):
         """Wrap with peft; token classifiers get logits for the real tokens only (``RealTokenLogits``)."""
         model = super().apply(model, options, task)

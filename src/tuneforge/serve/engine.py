@@ -148,10 +148,7 @@ class Engine:
 
 
 def _warm_up(predictor) -> list[dict[str, Any]]:
-    if predictor.task.reads_images:
-        return predictor.task.demo_examples()[:1]
-    pairs = predictor.manifest.data.text_pair_column
-    return [{"text": "warm-up", "text_pair": "warm-up"} if pairs else {"text": "warm-up"}]
+    return predictor.task.warm_up_examples(bool(predictor.manifest.data.text_pair_column))
 
 
 def _answer_warm_up(predictor) -> None:

@@ -268,6 +268,11 @@ class Task:
         """A few labelled examples of this task (the contract test trains every method on them)."""
         return []
 
+    def warm_up_examples(self, pairs: bool) -> list[dict[str, Any]]:
+        """One input the model must answer: the server's first inference and its health check
+        (``pairs``: the bundle reads text pairs)."""
+        return [{"text": "warm-up", "text_pair": "warm-up"} if pairs else {"text": "warm-up"}]
+
     # -- reports and export ------------------------------------------------------------------------------
 
     def report_sections(self, metrics: dict[str, Any], examples: list[dict[str, Any]] | None,

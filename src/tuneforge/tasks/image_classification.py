@@ -150,6 +150,10 @@ class ImageClassification(SequenceClassification):
             logging.getLogger("tuneforge").warning("skipped %d bad images: %s", len(bad), "; ".join(bad[:20]))
         return kept
 
+    def warm_up_examples(self, pairs: bool):
+        """One demo image (the server's first inference and health check)."""
+        return self.demo_examples()[:1]
+
     def demo_examples(self):
         """Four small random images of two classes."""
         rng = np.random.default_rng(0)
