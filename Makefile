@@ -26,7 +26,7 @@ demo: $(STAMP)
 	@echo "tuneforge is installed in $(VENV)/bin: run 'source $(VENV)/bin/activate' to put it on your PATH"
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow" --durations=25 tests
 	$(PY) -m pytest -q -m slow tests
 
 bench: $(STAMP)
