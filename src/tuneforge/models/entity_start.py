@@ -15,18 +15,15 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import ConfigError
+from .encoder_head import EncoderWithHead, load_encoder
 
 MARKERS = ("<e1>", "</e1>", "<e2>", "</e2>")
 ARCHITECTURE = "EntityStartForRelationClassification"
-CONFIG = "config.json"
-WEIGHTS = "model.safetensors"
 
 
 def add_markers(tokenizer) -> None:
@@ -36,27 +33,17 @@ def add_markers(tokenizer) -> None:
         tokenizer.add_tokens(missing, special_tokens=True)
 
 
-def _without_pooler(encoder):
-    """The encoder without its [CLS] pooler (BERT-style), which this head never reads: no parameters that
-    train nothing or come from nowhere."""
-    if getattr(encoder, "pooler", None) is not None:
-        encoder.pooler = None
-    return encoder
+class EntityStartClassifier(EncoderWithHead):
+    """Encoder + classifier over ``[h(<e1>); h(<e2>)]``; takes the tokenizer's inputs and optional
+    ``labels``, returns transformers' ``SequenceClassifierOutput`` (``loss``, ``logits``)."""
 
-
-class EntityStartClassifier(torch.nn.Module):
-    """Encoder (``encoder``) + classifier over ``[h(<e1>); h(<e2>)]``; takes the tokenizer's inputs and
-    optional ``labels``, returns transformers' ``SequenceClassifierOutput`` (``loss``, ``logits``)."""
-
-    base_model_prefix = "encoder"  # the backbone; everything else is the task head (methods.head_parameter_names)
+    architecture = ARCHITECTURE
 
     def __init__(self, encoder, id2label: dict[int, str], start_ids: tuple[int, int], dropout: float = 0.1) -> None:
-        super().__init__()
-        self.encoder = encoder
+        super().__init__(encoder)
         self.id2label = dict(id2label)
         self.num_labels = len(self.id2label)
         self.start_ids = tuple(int(i) for i in start_ids)
-        self.config = encoder.config  # what methods read of the architecture (layers, hidden size, model_type)
         self.dropout = torch.nn.Dropout(dropout)
         self.classifier = torch.nn.Linear(2 * encoder.config.hidden_size, self.num_labels)
 
@@ -64,10 +51,7 @@ class EntityStartClassifier(torch.nn.Module):
         """Logits from the two start markers (the first of each); the cross-entropy loss with ``labels``."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            inputs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**inputs).last_hidden_state
+        hidden = self.encode(input_ids, attention_mask, token_type_ids)
         rows = torch.arange(input_ids.shape[0], device=input_ids.device)
         first = [(input_ids == marker).int().argmax(dim=1) for marker in self.start_ids]  # 0 ([CLS]) if cut off
         features = torch.cat([hidden[rows, position] for position in first], dim=-1)
@@ -75,13 +59,24 @@ class EntityStartClassifier(torch.nn.Module):
         loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
+    def head_config(self) -> dict[str, Any]:
+        """Labels and the ids of the two start markers."""
+        return {"id2label": {str(i): n for i, n in self.id2label.items()},
+                "label2id": {n: i for i, n in self.id2label.items()}, "entity_start_ids": list(self.start_ids)}
+
+    @classmethod
+    def from_head_config(cls, encoder, config: dict[str, Any]) -> "EntityStartClassifier":
+        """The classifier ``head_config`` described."""
+        return cls(encoder, {int(k): str(v) for k, v in config["id2label"].items()},
+                   tuple(int(i) for i in config["entity_start_ids"]))
+
     @classmethod
     def from_backbone(cls, folder: str | Path, tokenizer, label_names: list[str]) -> "EntityStartClassifier":
         """The pretrained encoder of ``folder`` with the markers of ``tokenizer`` (``add_markers``) added to
         its embeddings, and a fresh classifier for ``label_names``."""
-        from ..model_files import load_model, load_tokenizer
+        from ..model_files import load_tokenizer
 
-        encoder = _without_pooler(load_model("AutoModel", folder))
+        encoder = load_encoder(folder)
         embeddings = encoder.get_input_embeddings().weight
         known = embeddings.shape[0]
         plain = load_tokenizer(folder)  # the backbone's own tokenizer: how it splits a marker's characters
@@ -96,36 +91,3 @@ class EntityStartClassifier(torch.nn.Module):
                         embeddings[index] = embeddings[pieces].mean(0) if pieces else embeddings[:known].mean(0)
         starts = tuple(tokenizer.convert_tokens_to_ids(m) for m in MARKERS[::2])
         return cls(encoder, dict(enumerate(label_names)), starts)
-
-    def save_pretrained(self, folder: str | Path, safe_serialization: bool = True, **_: Any) -> None:
-        """``config.json`` (the encoder's config, labels, marker ids) and ``model.safetensors``."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = {**self.encoder.config.to_dict(), "architectures": [ARCHITECTURE],
-                  "id2label": {str(i): n for i, n in self.id2label.items()},
-                  "label2id": {n: i for i, n in self.id2label.items()}, "entity_start_ids": list(self.start_ids)}
-        (folder / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS))
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, error=ConfigError) -> "EntityStartClassifier":
-        """A model ``save_pretrained`` wrote (safetensors only; every tensor must match)."""
-        from safetensors.torch import load_file
-        from transformers import AutoModel
-
-        from ..model_files import check_model_folder, load_config, read_json_object
-
-        check_model_folder(folder, error)
-        raw = read_json_object(Path(folder) / CONFIG, error)
-        try:
-            id2label = {int(k): str(v) for k, v in raw["id2label"].items()}
-            starts = tuple(int(i) for i in raw["entity_start_ids"])
-            config = load_config(folder, error)
-            model = cls(_without_pooler(AutoModel.from_config(config)), id2label, starts)
-            model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)), strict=True)
-        except (KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:
-            raise error(f"{folder}: not a relation model this version can load ({type(exc).__name__}: "
-                        f"{str(exc)[:200]})") from None
-        return model
