@@ -294,7 +294,7 @@ def create_app(settings: ServeSettings, predictor=None):
                 metrics.rejected.labels("body_too_large").inc()
                 return _error(413, str(exc))
         else:
-            needs_pair = bool(engine.predictor.manifest.data.text_pair_column)
+            needs_pair = bool(engine.predictor.manifest.data.text_pair_column) or engine.predictor.task.reads_text_pairs
             examples = examples_from_body(body, settings.max_texts, settings.max_text_chars, needs_pair)
         if isinstance(examples, str):
             metrics.rejected.labels("invalid").inc()

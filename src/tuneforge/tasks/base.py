@@ -95,6 +95,7 @@ class Task:
     single_label: bool = False  # one of a set of labels per example (what few-shot methods need)
     generates_text: bool = False  # answers are generated text (``tuneforge generate``/``chat``, the OpenAI routes)
     reads_images: bool = False  # inputs are images (the text routes and text export refuse its bundles)
+    reads_text_pairs: bool = False  # every input is two texts (question answering: question + context)
     model_family: str = "transformers"  # what kind of model it trains (methods declare the families they handle)
     length_grouping: bool = True  # batches grouped by input length (``train.group_by_length``) make sense
     compares_with_base_model: bool = False  # evaluate the untrained base model too (the report's baseline)
