@@ -93,8 +93,8 @@ NEGATIVE = ["an awful movie", "boring plot and dull acting", "i hate this film",
 @pytest.fixture(scope="session")
 def tiny_decoder_dir(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide random GPT-2 with a byte-level BPE trained on the test words."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     folder = tmp_path_factory.mktemp("tiny-gpt2")
@@ -237,3 +237,22 @@ def assert_one_error(result, *fragments):
     error = text[text.index("error:"):]
     for fragment in fragments:
         assert fragment in error, (fragment, error)
+
+
+def run_check(config: Path):
+    """``tuneforge check CONFIG`` in a new process (what a user's shell sees: exit code, stderr)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tuneforge", "check", str(config)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def exported_copy(bundle: Path, data: Path, folder: Path) -> dict:
+    """Export a copy of ``bundle`` (fp32 only) checked on ``data``; the manifest's onnx section."""
+    import shutil
+
+    from tuneforge import api
+
+    shutil.copytree(bundle, folder / "bundle")
+    return api.export(folder / "bundle", data, quantize=False)

@@ -5,7 +5,6 @@ process, export and serving."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -26,7 +25,7 @@ from tuneforge.qa.squad_metrics import (
 from tuneforge.qa.windows import best_answer, encode_windows
 from tuneforge.tasks import read_examples
 
-from ..conftest import SHARED_DATA
+from ..conftest import SHARED_DATA, exported_copy, run_check
 
 SQUAD_DEV = SHARED_DATA / "squad" / "dev-v1.1.json"
 
@@ -131,8 +130,7 @@ def test_a_bad_answer_start_exits_2_with_file_and_line(tmp_path):
                                                    "answer_text": "Ann", "answer_start": 4}))
     config = tmp_path / "qa.yaml"
     config.write_text(f"data: {{train: {tmp_path / 'qa.jsonl'}}}\ntask: {{type: question_answering}}\n")
-    proc = subprocess.run([sys.executable, "-m", "tuneforge", "check", str(config)], capture_output=True, text=True,
-                          timeout=300)
+    proc = run_check(config)
     assert proc.returncode == 2
     assert "qa.jsonl line 1: answer_start 4 does not point at the answer 'Ann'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -144,9 +142,7 @@ def test_export_passes_the_parity_gate_and_the_server_answers_pairs(trained, tmp
     from ..serve.conftest import Server
 
     result, data = trained
-    bundle = tmp_path / "bundle"
-    shutil.copytree(result.bundle_dir, bundle)
-    section = api.export(bundle, data, quantize=False)
+    section = exported_copy(result.bundle_dir, data, tmp_path)
     assert section["variants"]["fp32"]["max_abs_diff"] <= 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0
     server = Server(result.bundle_dir, log_dir=tmp_path)
     try:

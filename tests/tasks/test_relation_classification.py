@@ -4,7 +4,6 @@ official score, and a tiny model through train, reload, predict in a new process
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -21,7 +20,7 @@ from tuneforge.tasks.relation_classification import (
     official_scores,
 )
 
-from ..conftest import SHARED_DATA
+from ..conftest import SHARED_DATA, exported_copy, run_check
 
 SEMEVAL = SHARED_DATA / "semeval2010_task8" / "TRAIN_FILE.TXT"
 
@@ -128,8 +127,7 @@ def test_bad_markers_in_a_training_file_exit_2_with_file_and_line(tmp_path):
     bad = semeval_file(tmp_path / "bad.txt", [*BLOCKS, ("The <e1>big <e2>rain</e2></e1> fell.", "Other")])
     config = tmp_path / "bad.yaml"
     config.write_text(f"data: {{train: {bad}}}\ntask: {{type: relation_classification}}\n")
-    proc = subprocess.run([sys.executable, "-m", "tuneforge", "check", str(config)], capture_output=True, text=True,
-                          timeout=300)
+    proc = run_check(config)
     assert proc.returncode == 2
     assert "bad.txt line 21: nested or overlapping entity markers" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -140,9 +138,7 @@ def test_export_passes_the_parity_gate_and_the_server_answers(trained, tmp_path)
     from ..serve.conftest import Server
 
     result, data = trained
-    bundle = tmp_path / "bundle"
-    shutil.copytree(result.bundle_dir, bundle)
-    section = api.export(bundle, data, quantize=False)
+    section = exported_copy(result.bundle_dir, data, tmp_path)
     assert section["variants"]["fp32"]["max_abs_diff"] <= 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0
     server = Server(result.bundle_dir, log_dir=tmp_path)
     try:

@@ -134,15 +134,21 @@ def read_jsonl(path: str | Path) -> tuple[list[str], list[Row]]:
     return list(columns), rows
 
 
-def read_json_records(path: str | Path) -> list[Row]:
-    """Read a JSON file holding a list of objects (``Row.line`` is the record's number, from 1)."""
+def read_json_value(path: str | Path) -> Any:
+    """The value of a JSON file; invalid JSON is one line naming the file, line and column."""
     path = Path(path)
     try:
-        value = json.loads(read_text(path))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
         raise DataError(f"{path}: JSON nested too deeply") from None
+
+
+def read_json_records(path: str | Path) -> list[Row]:
+    """Read a JSON file holding a list of objects (``Row.line`` is the record's number, from 1)."""
+    path = Path(path)
+    value = read_json_value(path)
     if not isinstance(value, list):
         raise DataError(f"{path}: expected a JSON list of records, found {type(value).__name__}")
     for number, record in enumerate(value, start=1):

@@ -60,14 +60,9 @@ def _example(question: Any, context: Any, answers: list[dict[str, Any]], qid: st
 
 def read_squad_json(path: Path, require_answers: bool, allow_no_answer: bool) -> list[dict[str, Any]]:
     """The questions of a SQuAD JSON file (v1.1 or v2.0), where = the file and the question's id."""
-    from ..data.readers import read_text
+    from ..data.readers import read_json_value
 
-    try:
-        value = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-    except RecursionError:
-        raise DataError(f"{path}: JSON nested too deeply") from None
+    value = read_json_value(path)
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
         raise DataError(f"{path}: expected SQuAD JSON ({{\"data\": [{{\"paragraphs\": [...]}}]}})")
     examples = []

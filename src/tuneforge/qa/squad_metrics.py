@@ -9,31 +9,24 @@ Example:
 from __future__ import annotations
 
 import re
-import string
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any
 
 QUESTION_TYPES = ("who", "what", "when", "where", "why", "how", "which")
 LENGTH_BUCKETS = ((1, 1, "1 word"), (2, 2, "2 words"), (3, 5, "3-5 words"), (6, 10**9, "6+ words"))
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCTUATION = set(string.punctuation)
 
 
 def normalize_answer(text: str) -> str:
     """Lower-case, strip punctuation and the articles a/an/the, collapse white space (the official script)."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+    from ..generation.text_metrics import normalise
+
+    return normalise(text)
 
 
 def _f1(prediction: str, reference: str) -> float:
-    predicted, gold = normalize_answer(prediction).split(), normalize_answer(reference).split()
-    if not predicted or not gold:  # an unanswerable question: right only if both are empty
-        return float(predicted == gold)
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
+    from ..generation.text_metrics import token_f1 as f1
+
+    return f1(prediction, reference)
 
 
 def exact_match(prediction: str, references: list[str]) -> float:

@@ -324,6 +324,22 @@ class Task:
         raise NotImplementedError
 
 
+class WithoutLabelList(Task):
+    """A task whose target is not one of a set of labels (generated text, a span of the input): no label
+    list, no label counts, any target is known."""
+
+    def labels_of(self, example):
+        """No class labels."""
+        return []
+
+    def label_space(self, train, columns, source):
+        """No label list."""
+        return []
+
+    def check_known_labels(self, examples, label_names, split):
+        """Any target is a known one."""
+
+
 def batched_logits(model, features: list[dict[str, list[int]]], collate, batch_size: int) -> list[np.ndarray]:
     """Run ``model`` over tokenized ``features`` in length-sorted batches; logits in input order.
 

@@ -23,7 +23,7 @@ from pydantic import Field
 from ..errors import ConfigError, DataError
 from ..generation.decoding import DecodingOptions
 from . import TASKS
-from .base import BuiltModel, Starter, Task, TaskOptions
+from .base import BuiltModel, Starter, TaskOptions, WithoutLabelList
 
 log = logging.getLogger("tuneforge")
 SAMPLE_ROWS = 8
@@ -45,7 +45,7 @@ class GenerationOptions(TaskOptions):
 STARTER_EXAMPLES = 1000  # what a starter config (tuneforge init) trains on from a larger file
 
 
-class Generation(Task):
+class Generation(WithoutLabelList):
     """Supervised fine-tuning of a causal LM on conversations; generated answers scored by ROUGE and F1."""
 
     name = "generation"
@@ -119,17 +119,6 @@ class Generation(Task):
             example.update(text=display_prompt(prompt_messages(example)), where=where)
             examples.append(example)
         return examples
-
-    def labels_of(self, example):
-        """No labels: the target is text."""
-        return []
-
-    def label_space(self, train, columns, source):
-        """Generation has no label list."""
-        return []
-
-    def check_known_labels(self, examples, label_names, split):
-        """Any text is a known target."""
 
     def check_training_data(self, train, splits_carved, source):
         """Warn about empty answers (nothing to learn from them)."""

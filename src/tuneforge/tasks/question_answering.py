@@ -26,7 +26,7 @@ from pydantic import Field
 
 from ..errors import DataError
 from . import TASKS
-from .base import BuiltModel, Task, TaskOptions, batched_logits
+from .base import BuiltModel, TaskOptions, WithoutLabelList, batched_logits
 
 log = logging.getLogger("tuneforge")
 TOP_MISTAKES = 10
@@ -43,7 +43,7 @@ class QAOptions(TaskOptions):
     null_threshold: float = Field(0.0, description="how much the no-answer score must beat the best span by")
 
 
-class QuestionAnswering(Task):
+class QuestionAnswering(WithoutLabelList):
     """Answer each question with a span of its context."""
 
     name = "question_answering"
@@ -91,17 +91,6 @@ class QuestionAnswering(Task):
         if fmt == "json" and is_squad_json(path):
             return read_squad_json(path, require_labels, allow)
         return read_qa_rows(path, fmt, require_labels, allow)
-
-    def labels_of(self, example):
-        """No class labels: the target is a span."""
-        return []
-
-    def label_space(self, train, columns, source):
-        """Question answering has no label list."""
-        return []
-
-    def check_known_labels(self, examples, label_names, split):
-        """Any span is a known target."""
 
     def check_training_data(self, train, splits_carved, source):
         """Say how many questions have no answer (they teach the model to abstain)."""
