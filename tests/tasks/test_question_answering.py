@@ -107,7 +107,7 @@ def trained(tiny_model_dir, tmp_path_factory):
     return api.train(cfg), data
 
 
-def test_train_reload_and_predict_in_a_new_process(trained, tmp_path):
+def test_train_reload_and_predict_and_evaluate_in_new_processes(trained, tmp_path):
     result, data = trained
     assert {"exact_match", "f1", "by_question_type"} <= set(result.metrics)
     reloaded = Predictor.load(result.bundle_dir)
@@ -123,6 +123,9 @@ def test_train_reload_and_predict_in_a_new_process(trained, tmp_path):
                            str(questions)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["answer"] for line in proc.stdout.splitlines()] == [a["answer"] for a in in_memory[:2]]
+    proc = subprocess.run([sys.executable, "-m", "tuneforge", "evaluate", str(result.bundle_dir), "--data", str(data)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "exact_match" in proc.stdout, proc.stderr
 
 
 def test_a_bad_answer_start_exits_2_with_file_and_line(tmp_path):

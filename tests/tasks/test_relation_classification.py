@@ -107,8 +107,8 @@ def trained(tiny_model_dir, tmp_path_factory):
     return api.train(cfg), data
 
 
-def test_train_reload_and_predict_in_a_new_process(trained):
-    result, _ = trained
+def test_train_reload_and_predict_and_evaluate_in_new_processes(trained):
+    result, data = trained
     assert "official_macro_f1" in result.metrics
     tokenizer = result.predictor.tokenizer
     assert tokenizer.tokenize("The <e1>rain</e1>")[1] == "<e1>"  # a marker is one token, kept as it is
@@ -119,6 +119,9 @@ def test_train_reload_and_predict_in_a_new_process(trained):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["label"] == result.predictor.predict_texts(texts[:1])[0]["label"]
+    proc = subprocess.run([sys.executable, "-m", "tuneforge", "evaluate", str(result.bundle_dir), "--data", str(data)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "official_macro_f1" in proc.stdout, proc.stderr
     with pytest.raises(DataError, match="missing entity marker"):
         reloaded.predict_texts(["no markers here"])
 
