@@ -64,7 +64,7 @@ def test_auto_measures_accepted_variants_picks_the_fastest_and_caches(exported, 
         refused.add("torch-fp32")  # torch is fp32 already: no second torch candidate
     measured = []
 
-    def stub(predict, pairs=False):  # stubbed timing: one figure per candidate, by the predictor it loaded
+    def stub(predict, pairs=False, examples=None):  # stubbed timing: one figure per candidate, by the predictor it loaded
         predictor = predict.__self__
         name = predictor.backend.split(":")[-1]
         if name == "torch" and gated_bf16 and predictor.precision.name == "fp32":
@@ -91,7 +91,7 @@ def test_a_tampered_cache_cannot_pick_a_refused_variant(exported, tmp_path, monk
     cache = backend_choice._cache_file(bundle)
     cache.parent.mkdir(parents=True)
     cache.write_text(json.dumps({"backend": "onnx", "variant": "not-a-variant", "timings": {}}))
-    monkeypatch.setattr(backend_choice, "measure", lambda predict, pairs=False: {
+    monkeypatch.setattr(backend_choice, "measure", lambda predict, pairs=False, examples=None: {
         "batch1_ms": 1.0, "batch32_ms": 1.0, "total_s": 1.0})
     choice = backend_choice.choose_backend(bundle, manifest, lambda b, v: Predictor.load(bundle, b, v))
     assert (choice["backend"], choice["variant"]) in backend_choice.candidates(manifest)
@@ -121,7 +121,7 @@ def test_auto_can_pick_torch_in_fp32_over_its_bf16(exported, tmp_path, monkeypat
         pytest.skip("precision auto keeps fp32 on this CPU: torch has one precision to measure")
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
 
-    def stub(predict, pairs=False):  # fp32 torch fastest, everything else slower
+    def stub(predict, pairs=False, examples=None):  # fp32 torch fastest, everything else slower
         predictor = predict.__self__
         fast = predictor.backend == "torch" and predictor.precision.name == "fp32"
         return {"batch1_ms": 1.0, "batch32_ms": 1.0, "total_s": 0.1 if fast else 1.0}

@@ -133,7 +133,7 @@ def test_methods_that_cannot_train_an_image_model_say_so(tmp_path):
         api.train(cfg)
 
 
-def test_onnx_export_passes_the_parity_gate_and_the_onnx_backend_predicts_the_same(tmp_path):
+def test_onnx_export_passes_the_parity_gate_and_the_onnx_backend_predicts_the_same(tmp_path, monkeypatch):
     root = image_folder(tmp_path / "digits")
     result = api.train(config(root, tmp_path))
     held_out = image_folder(tmp_path / "held-out")  # scores the variants; the training images calibrate
@@ -149,6 +149,10 @@ def test_onnx_export_passes_the_parity_gate_and_the_onnx_backend_predicts_the_sa
     onnx = Predictor.load(result.bundle_dir, backend="onnx", variant="fp32").predict(examples)
     torch_run = Predictor.load(result.bundle_dir).predict(examples)
     assert [p["label"] for p in onnx] == [p["label"] for p in torch_run]
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))  # where the measured choice is cached
+    auto = Predictor.load(result.bundle_dir, backend="auto")  # times each accepted runtime on images
+    assert auto.backend in {"torch", "onnx:fp32", "onnx:int8", "onnx:static_int8"}
+    assert [p["label"] for p in auto.predict(examples)] == [p["label"] for p in torch_run]
 
 
 @pytest.mark.parametrize("method", [{"name": "freeze", "train_layers": 2}, {"name": "linear_probe"},

@@ -85,11 +85,12 @@ def candidates(manifest) -> list[tuple[str, str | None]]:
     return found
 
 
-def measure(predict: Callable[[list[dict[str, Any]]], Any], pairs: bool = False) -> dict[str, float]:
-    """Seconds for the workload: ``SINGLES`` one-text calls (median, ms) and ``BATCHES`` batches of 32
-    (``pairs``: each text with a second text, for sentence-pair models)."""
-    texts = [{"text": t, **({"text_pair": WORKLOAD_TEXTS[-1 - i]} if pairs else {})}
-             for i, t in enumerate(WORKLOAD_TEXTS)]
+def measure(predict: Callable[[list[dict[str, Any]]], Any], pairs: bool = False,
+            examples: list[dict[str, Any]] | None = None) -> dict[str, float]:
+    """Seconds for the workload: ``SINGLES`` one-input calls (median, ms) and ``BATCHES`` batches of 32
+    of ``examples`` (default: varied texts; ``pairs``: each with a second text, for sentence-pair models)."""
+    texts = examples or [{"text": t, **({"text_pair": WORKLOAD_TEXTS[-1 - i]} if pairs else {})}
+                         for i, t in enumerate(WORKLOAD_TEXTS)]
     batch = [texts[i % len(texts)] for i in range(BATCH_SIZE)]
     predict(batch[:2])  # warm-up
     singles = []
@@ -129,7 +130,8 @@ def choose_backend(root: str | Path, manifest, load: Callable[[str, str | None],
     timings = {}
     for backend, variant in options:
         predictor = load(backend, variant)
-        timings[_label(backend, variant)] = measure(predictor.predict, pairs=bool(manifest.data.text_pair_column))
+        timings[_label(backend, variant)] = measure(predictor.predict, pairs=bool(manifest.data.text_pair_column),
+                                                    examples=predictor.task.workload_examples())
         del predictor
     best = min(options, key=lambda o: timings[_label(*o)]["total_s"])
     choice = {"backend": best[0], "variant": best[1], "timings": timings, "bundle": str(root.resolve())}

@@ -269,6 +269,10 @@ class Task:
         """A few labelled examples of this task (the contract test trains every method on them)."""
         return []
 
+    def workload_examples(self) -> list[dict[str, Any]] | None:
+        """Inputs that time the model's runtimes (``--backend auto``); None: varied English texts."""
+        return None
+
     def warm_up_examples(self, pairs: bool) -> list[dict[str, Any]]:
         """One input the model must answer: the server's first inference and its health check
         (``pairs``: the bundle reads text pairs)."""

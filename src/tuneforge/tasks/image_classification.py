@@ -150,6 +150,10 @@ class ImageClassification(SequenceClassification):
             logging.getLogger("tuneforge").warning("skipped %d bad images: %s", len(bad), "; ".join(bad[:20]))
         return kept
 
+    def workload_examples(self):
+        """The demo inputs (what ``--backend auto`` times the runtimes on)."""
+        return self.demo_examples()
+
     def warm_up_examples(self, pairs: bool):
         """One demo image (the server's first inference and health check)."""
         return self.demo_examples()[:1]

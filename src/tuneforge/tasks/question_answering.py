@@ -74,6 +74,10 @@ class QuestionAnswering(WithoutLabelList):
         return [{"question": q, "context": c, "answers": [{"text": a, "start": c.index(a)}], "id": str(i),
                  "text": q, "text_pair": None, "where": "demo"} for i, (q, c, a) in enumerate(rows)]
 
+    def workload_examples(self):
+        """The demo inputs (what ``--backend auto`` times the runtimes on)."""
+        return self.demo_examples()
+
     def warm_up_examples(self, pairs: bool) -> list[dict[str, Any]]:
         """One question and its context (the server's first inference and health check)."""
         return [{"text": "Who did it?", "text_pair": "Ann did it."}]

@@ -167,6 +167,10 @@ class RelationClassification(SequenceClassification):
             ("The <e1>wheel</e1> of the <e2>car</e2> was new.", "Component-Whole(e1,e2)"),
             ("A <e1>car</e1> has four <e2>wheels</e2>.", "Component-Whole(e2,e1)"))]
 
+    def workload_examples(self):
+        """The demo inputs (what ``--backend auto`` times the runtimes on)."""
+        return self.demo_examples()
+
     def warm_up_examples(self, pairs: bool) -> list[dict[str, Any]]:
         """A marked sentence (the server's first inference and health check)."""
         return [{"text": self.demo_examples()[0]["text"], "text_pair": None}]
