@@ -5,8 +5,9 @@ Routes: ``POST /v1/predict``, ``GET /v1/models``, ``GET /livez``, ``GET /readyz`
 ``Authorization: Bearer <key>`` when keys are configured; admin routes need an admin key then.
 Requests from other web origins, to host names the server is not bound to, and POSTs that are
 not ``application/json`` are refused (CSRF and DNS rebinding); image bundles also take
-``multipart/form-data`` uploads on ``/v1/predict``, which the origin check guards as it guards JSON. Bad input gets a 4xx with a
-message, never a 5xx; one input the model cannot take fails its own request only. One JSON log
+``multipart/form-data`` uploads on ``/v1/predict``, which the origin check guards as it guards
+JSON. Bad input gets a 4xx with a message, never a 5xx; one input the model cannot take fails its
+own request only. One JSON log
 line and one metrics count per response, errors included (id, route template, status, latency,
 batch size; the texts only with ``log_texts``).
 """
