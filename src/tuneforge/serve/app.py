@@ -7,9 +7,8 @@ Requests from other web origins, to host names the server is not bound to, and P
 not ``application/json`` are refused (CSRF and DNS rebinding); image bundles also take
 ``multipart/form-data`` uploads on ``/v1/predict``, which the origin check guards as it guards
 JSON. Bad input gets a 4xx with a message, never a 5xx; one input the model cannot take fails its
-own request only. One JSON log
-line and one metrics count per response, errors included (id, route template, status, latency,
-batch size; the texts only with ``log_texts``).
+own request only. One JSON log line and one metrics count per response, errors included (id,
+route template, status, latency, batch size; the texts only with ``log_texts``).
 """
 
 from __future__ import annotations
