@@ -110,6 +110,9 @@ def trained(tiny_model_dir, tmp_path_factory):
 def test_train_reload_and_predict_and_evaluate_in_new_processes(trained):
     result, data = trained
     assert "official_macro_f1" in result.metrics
+    report = (result.bundle_dir.parent / "report.md").read_text()
+    assert "Official score per relation" in report
+    assert "| Cause-Effect |" in report or "| Component-Whole |" in report  # a relation, direction dropped
     tokenizer = result.predictor.tokenizer
     assert tokenizer.tokenize("The <e1>rain</e1>")[1] == "<e1>"  # a marker is one token, kept as it is
     texts = [s for s, _ in BLOCKS]

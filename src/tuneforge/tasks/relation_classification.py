@@ -278,6 +278,15 @@ class RelationClassification(SequenceClassification):
         return super().predict(model, tokenizer, examples, label_names, max_length=max_length,
                                threshold=threshold, batch_size=batch_size)
 
+    def markdown_sections(self, metrics):
+        """Classification's tables plus the official score per relation (direction dropped)."""
+        rows = metrics.get("official_per_relation") or {}
+        table = ["## Official score per relation (SemEval-2010 Task 8)", "",
+                 "| relation | precision | recall | F1 | examples |", "|---|---:|---:|---:|---:|"]
+        table += [f"| {name} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
+                  for name, r in rows.items()]
+        return super().markdown_sections(metrics) + (["\n".join(table) + "\n"] if rows else [])
+
     def score(self, examples, predictions, label_names, train_stats) -> dict[str, Any]:
         """Classification's metrics plus the official SemEval-2010 Task 8 score."""
         metrics = super().score(examples, predictions, label_names, train_stats)
