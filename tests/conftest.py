@@ -240,12 +240,16 @@ def assert_one_error(result, *fragments):
 
 
 def run_check(config: Path):
-    """``tuneforge check CONFIG`` in a new process (what a user's shell sees: exit code, stderr)."""
-    import subprocess
-    import sys
+    """``tuneforge check CONFIG`` through the CLI, in this process: ``returncode`` (the exit code a shell
+    would see) and ``stderr``."""
+    from types import SimpleNamespace
 
-    return subprocess.run([sys.executable, "-m", "tuneforge", "check", str(config)], capture_output=True, text=True,
-                          timeout=300)
+    from typer.testing import CliRunner
+
+    from tuneforge.cli import app
+
+    result = CliRunner().invoke(app, ["check", str(config)])
+    return SimpleNamespace(returncode=result.exit_code, stderr=result.stderr)
 
 
 def exported_copy(bundle: Path, data: Path, folder: Path) -> dict:
