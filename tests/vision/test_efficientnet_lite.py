@@ -75,3 +75,28 @@ def test_a_new_head_and_another_image_size_train(tmp_path):
     model = lite.ImageClassifier.from_folder(lite.efficientnet_lite0_folder(), num_labels=3, image_size=64)
     out = model(torch.randn(2, 3, 64, 64), labels=torch.tensor([0, 2]))
     assert out.logits.shape == (2, 3) and out.loss.requires_grad
+
+
+def test_an_image_model_folder_with_a_pickle_payload_is_refused_before_anything_loads(tmp_path):
+    from tuneforge import api
+    from tuneforge.config import build_config
+
+    marker = tmp_path / "pwned"
+    payload = Payload()
+    payload.marker = marker
+    folder = tmp_path / "my-image-model"  # what a user passes as model.name for an image task
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "resnet", "architectures": ["ResNetForImageClassification"]}')
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": payload}))
+    images = tmp_path / "images"
+    for label in ("a", "b"):
+        (images / label).mkdir(parents=True)
+        for i in range(3):
+            from PIL import Image
+
+            Image.fromarray(np.full((8, 8), 60 * i, np.uint8)).save(images / label / f"{i}.png")
+    cfg = build_config({"data": {"train": str(images)}, "model": {"name": str(folder)},
+                        "output": {"dir": str(tmp_path / "run")}})
+    with pytest.raises(ConfigError, match="pytorch_model.bin: TuneForge loads safetensors weights only"):
+        api.train(cfg)
+    assert not marker.exists()
