@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import string
@@ -260,3 +261,20 @@ def exported_copy(bundle: Path, data: Path, folder: Path) -> dict:
 
     shutil.copytree(bundle, folder / "bundle")
     return api.export(folder / "bundle", data, quantize=False)
+
+
+@contextlib.contextmanager
+def exported_and_served(bundle: Path, data: Path, folder: Path):
+    """Export a copy of ``bundle`` (ONNX fp32 must pass the parity gate), then serve ``bundle`` with
+    ``tuneforge serve``; yields the server's URL and stops it after."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("httpx")
+    from .serve.conftest import Server
+
+    fp32 = exported_copy(bundle, data, folder)["variants"]["fp32"]
+    assert fp32["max_abs_diff"] <= 1e-4 and fp32["agreement"] == 1.0
+    server = Server(bundle, log_dir=folder)
+    try:
+        yield server.url
+    finally:
+        server.stop()

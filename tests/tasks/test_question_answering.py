@@ -25,7 +25,7 @@ from tuneforge.qa.squad_metrics import (
 from tuneforge.qa.windows import best_answer, encode_windows
 from tuneforge.tasks import read_examples
 
-from ..conftest import SHARED_DATA, exported_copy, run_check
+from ..conftest import SHARED_DATA, exported_and_served, run_check
 
 SQUAD_DEV = SHARED_DATA / "squad" / "dev-v1.1.json"
 
@@ -140,23 +140,16 @@ def test_a_bad_answer_start_exits_2_with_file_and_line(tmp_path):
 
 
 def test_export_passes_the_parity_gate_and_the_server_answers_pairs(trained, tmp_path):
-    pytest.importorskip("onnxruntime")
-    httpx = pytest.importorskip("httpx")
-    from ..serve.conftest import Server
+    import httpx
 
     result, data = trained
-    section = exported_copy(result.bundle_dir, data, tmp_path)
-    assert section["variants"]["fp32"]["max_abs_diff"] <= 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0
-    server = Server(result.bundle_dir, log_dir=tmp_path)
-    try:
+    with exported_and_served(result.bundle_dir, data, tmp_path) as url:
         question, context = "who liked the movie ?", "the movie was great . mary liked it a lot ."
-        answer = httpx.post(server.url + "/v1/predict", json={"text": question, "text_pair": context}, timeout=30)
+        answer = httpx.post(url + "/v1/predict", json={"text": question, "text_pair": context}, timeout=30)
         assert answer.status_code == 200, answer.text
         expected = result.predictor.predict([{"question": question, "context": context, "answers": []}])[0]
         assert answer.json()["predictions"][0]["answer"] == expected["answer"]
-        assert httpx.post(server.url + "/v1/predict", json={"text": question}, timeout=30).status_code == 422
-    finally:
-        server.stop()
+        assert httpx.post(url + "/v1/predict", json={"text": question}, timeout=30).status_code == 422
 
 
 @pytest.mark.skipif(not SQUAD_DEV.is_file(), reason="the shared SQuAD data is not here")

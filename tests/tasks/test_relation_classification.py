@@ -20,7 +20,7 @@ from tuneforge.tasks.relation_classification import (
     official_scores,
 )
 
-from ..conftest import SHARED_DATA, exported_copy, run_check
+from ..conftest import SHARED_DATA, exported_and_served, run_check
 
 SEMEVAL = SHARED_DATA / "semeval2010_task8" / "TRAIN_FILE.TXT"
 
@@ -139,25 +139,18 @@ def test_bad_markers_in_a_training_file_exit_2_with_file_and_line(tmp_path):
 
 
 def test_export_passes_the_parity_gate_and_the_server_answers(trained, tmp_path):
-    pytest.importorskip("onnxruntime")
-    httpx = pytest.importorskip("httpx")
-    from ..serve.conftest import Server
+    import httpx
 
     result, data = trained
-    section = exported_copy(result.bundle_dir, data, tmp_path)
-    assert section["variants"]["fp32"]["max_abs_diff"] <= 1e-4 and section["variants"]["fp32"]["agreement"] == 1.0
-    server = Server(result.bundle_dir, log_dir=tmp_path)
-    try:
+    with exported_and_served(result.bundle_dir, data, tmp_path) as url:
         texts = [s for s, _ in BLOCKS[:2]]
-        answer = httpx.post(server.url + "/v1/predict", json={"texts": texts}, timeout=30)
+        answer = httpx.post(url + "/v1/predict", json={"texts": texts}, timeout=30)
         assert answer.status_code == 200, answer.text
         assert [p["label"] for p in answer.json()["predictions"]] == \
             [p["label"] for p in result.predictor.predict_texts(texts)]
-        refused = httpx.post(server.url + "/v1/predict", json={"text": "no markers"}, timeout=30)
+        refused = httpx.post(url + "/v1/predict", json={"text": "no markers"}, timeout=30)
         assert refused.status_code == 422 and "missing entity marker" in refused.text
-        assert httpx.get(server.url + "/readyz").status_code == 200
-    finally:
-        server.stop()
+        assert httpx.get(url + "/readyz").status_code == 200
 
 
 @pytest.mark.skipif(not SEMEVAL.is_file(), reason="the shared SemEval-2010 Task 8 data is not here")
