@@ -12,21 +12,12 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from ..generation.text_metrics import normalise
+from ..generation.text_metrics import token_f1 as reference_f1
+
+normalize_answer = normalise  # SQuAD's official normalisation: lower case, no punctuation or articles
 QUESTION_TYPES = ("who", "what", "when", "where", "why", "how", "which")
 LENGTH_BUCKETS = ((1, 1, "1 word"), (2, 2, "2 words"), (3, 5, "3-5 words"), (6, 10**9, "6+ words"))
-
-
-def normalize_answer(text: str) -> str:
-    """Lower-case, strip punctuation and the articles a/an/the, collapse white space (the official script)."""
-    from ..generation.text_metrics import normalise
-
-    return normalise(text)
-
-
-def _f1(prediction: str, reference: str) -> float:
-    from ..generation.text_metrics import token_f1 as f1
-
-    return f1(prediction, reference)
 
 
 def exact_match(prediction: str, references: list[str]) -> float:
@@ -36,7 +27,7 @@ def exact_match(prediction: str, references: list[str]) -> float:
 
 def token_f1(prediction: str, references: list[str]) -> float:
     """The best token-overlap F1 against any reference."""
-    return max(_f1(prediction, r) for r in references or [""])
+    return max(reference_f1(prediction, r) for r in references or [""])
 
 
 def question_type(question: str) -> str:

@@ -180,10 +180,9 @@ class Task:
         architectures = config.get("architectures") or []
         if suffix and not any(str(a).endswith(suffix) for a in architectures):
             return f"task {self.name} needs a ...{suffix} model, config.json has {architectures}"
-        id2label = config.get("id2label") or {}
-        saved = [id2label.get(str(i)) for i in range(len(id2label))]
-        if saved != list(label_names):
-            return f"labels {list(label_names)} in the manifest, {saved} in config.json"
+        problem = label_list_problem(config, label_names)
+        if problem:
+            return problem
         for key, value in self.model_options().items():
             if config.get(key) != value:
                 return f"task {self.name} needs {key}={value!r}, config.json has {config.get(key)!r}"
@@ -342,6 +341,13 @@ class WithoutLabelList(Task):
 
     def check_known_labels(self, examples, label_names, split):
         """Any target is a known one."""
+
+
+def label_list_problem(config: dict[str, Any], label_names: list[str]) -> str | None:
+    """Why a saved ``config.json``'s ``id2label`` does not list ``label_names`` in order, or None."""
+    id2label = config.get("id2label") or {}
+    saved = [id2label.get(str(i)) for i in range(len(id2label))]
+    return None if saved == list(label_names) else f"labels {list(label_names)} in the manifest, {saved} in config.json"
 
 
 def batched_logits(model, features: list[dict[str, list[int]]], collate, batch_size: int) -> list[np.ndarray]:

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from ..errors import BundleError, ConfigError, DataError
 from . import TASKS
-from .base import BuiltModel, Starter, TaskOptions, softmax
+from .base import BuiltModel, Starter, TaskOptions, label_list_problem, softmax
 from .classification import SequenceClassification
 
 IMAGE_COLUMNS = ("image", "path", "file", "filename", "image_path")
@@ -223,9 +223,7 @@ class ImageClassification(SequenceClassification):
         if not any(a == "EfficientNetLiteForImageClassification" or str(a).endswith("ForImageClassification")
                    for a in architectures):
             return f"task {self.name} needs an image classification model, config.json has {architectures}"
-        id2label = config.get("id2label") or {}
-        saved = [id2label.get(str(i)) for i in range(len(id2label))]
-        return None if saved == list(label_names) else f"labels {list(label_names)} in the manifest, {saved} in config.json"
+        return label_list_problem(config, label_names)
 
     def encode(self, examples, tokenizer, label_names, max_length, with_labels=True):
         """A dataset that prepares each image when Trainer asks for it (no augmentation)."""

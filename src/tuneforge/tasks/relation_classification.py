@@ -27,7 +27,7 @@ from pydantic import Field
 
 from ..errors import DataError
 from . import TASKS
-from .base import BuiltModel, Task, TaskOptions
+from .base import BuiltModel, Task, TaskOptions, label_list_problem
 from .classification import SequenceClassification
 
 _SENTENCE = re.compile(r'^\s*(\d+)\t"(.*)"\s*$')
@@ -246,9 +246,7 @@ class RelationClassification(SequenceClassification):
 
         if ARCHITECTURE not in (config.get("architectures") or []):
             return f"task {self.name} needs an {ARCHITECTURE} model, config.json has {config.get('architectures')}"
-        id2label = config.get("id2label") or {}
-        saved = [id2label.get(str(i)) for i in range(len(id2label))]
-        return None if saved == list(label_names) else f"labels {list(label_names)} in the manifest, {saved} in config.json"
+        return label_list_problem(config, label_names)
 
     def model_options(self) -> dict[str, Any]:
         """No transformers config options: the head is this task's own."""
