@@ -344,11 +344,13 @@ def serve(
         _fail(exc)
 
 
-from .cli_generation import chat, generate  # noqa: E402  (the commands register below)
+from .cli_data import data_app  # noqa: E402  (the commands register below)
+from .cli_generation import chat, generate  # noqa: E402
 from .cli_info import env, methods, tasks  # noqa: E402
 
 for command in (generate, chat, env, methods, tasks):
     app.command()(command)
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:

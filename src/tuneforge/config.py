@@ -47,6 +47,22 @@ class FewShotConfig(StrictModel):
     seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
 
 
+class AugmentConfig(StrictModel):
+    """``data.augment``: EDA token operations on the training split (``tuneforge.data.augment``)."""
+
+    factor: int = Field(1, ge=1, le=16, description="augmented copies per training example")
+    operations: list[Literal["synonym", "insert", "swap", "delete", "mention"]] = Field(
+        default_factory=lambda: ["synonym", "insert", "swap", "delete"], min_length=1,
+        description="text: synonym, insert, swap, delete; entity data: synonym, mention")
+    alpha: float = Field(0.1, gt=0, le=0.5, description="share of the words each operation changes")
+    synonyms: Path | None = Field(None, description="a synonym file ('word: a, b' per line); default: the "
+                                                    "backbone's embedding neighbours")
+    seed: int = Field(0, ge=0, lt=2**32)
+
+
+PiiType = Literal["email", "phone", "credit_card", "iban", "ip", "url", "person", "location", "organization"]
+
+
 class DataConfig(StrictModel):
     """Where the data is and how to read it."""
 
@@ -70,6 +86,11 @@ class DataConfig(StrictModel):
     max_eval_samples: int | None = Field(None, gt=0, description="at most N validation and test examples (the first ones)")
     few_shot: FewShotConfig | None = None
     split: SplitConfig = SplitConfig()
+    augment: AugmentConfig | None = Field(None, description="add augmented copies of the training examples")
+    mask_pii: list[PiiType] | None = Field(None, description="mask personal data in every split before training, "
+                                                             "e.g. [email, phone, credit_card]")
+    pii_ner_bundle: Path | None = Field(None, description="an entity-tagging bundle that finds names and places "
+                                                          "for mask_pii (person, location, organization)")
 
     @field_validator("label_names", mode="before")
     @classmethod
@@ -302,12 +323,15 @@ def _resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:
     data = raw.get("data")
     if not isinstance(data, dict):
         return
-    for key in ("train", "validation", "test"):
-        value = data.get(key)
+    places = [(data, key) for key in ("train", "validation", "test", "pii_ner_bundle")]
+    if isinstance(data.get("augment"), dict):
+        places.append((data["augment"], "synonyms"))
+    for section, key in places:
+        value = section.get(key)
         if not isinstance(value, str) or not value.strip() or Path(value).is_absolute():
             continue
         beside = (folder / value).resolve()
-        data[key] = str(beside if beside.exists() or not Path(value).exists() else Path(value).resolve())
+        section[key] = str(beside if beside.exists() or not Path(value).exists() else Path(value).resolve())
 
 
 def dump_config(cfg: RunConfig, path: str | Path) -> None:

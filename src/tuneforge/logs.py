@@ -69,3 +69,10 @@ def quiet_libraries() -> None:
     except ImportError:  # pragma: no cover
         pass
     logging.getLogger().setLevel(logging.ERROR)  # libraries that log to the root logger (ONNX Runtime's tools)
+
+
+def progress_bar(items, desc: str, enabled: bool = True, minimum: int = 200):
+    """``items`` wrapped in a tqdm progress bar on stderr (none for fewer than ``minimum`` items)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, disable=not enabled or len(items) < minimum, leave=False)

@@ -34,9 +34,12 @@ class DataSplits:
 
 
 def _key(example: dict[str, Any]) -> tuple:
+    """What makes two examples the same: their text with case, punctuation and spacing aside."""
+    from .duplicates import normalised
+
     if "tokens" in example:
         return tuple(example["tokens"])
-    return (example["text"].strip().lower(), (example.get("text_pair") or "").strip().lower())
+    return (normalised(example["text"]), normalised(example.get("text_pair") or ""))
 
 
 def _warn_duplicates_and_leakage(splits: dict[str, list[dict[str, Any]]]) -> None:

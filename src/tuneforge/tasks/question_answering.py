@@ -56,6 +56,7 @@ class QuestionAnswering(WithoutLabelList):
     peft_task_type = ""  # the head is this task's own: peft wraps it plainly, the head trains whole
     per_class_title = "By question type"
     reads_text_pairs = True  # served as {"text": question, "text_pair": context}
+    windows_long_inputs = True  # a context longer than max_length is read in overlapping windows, not cut
 
     @property
     def settings(self) -> QAOptions:

@@ -13,6 +13,7 @@ from ..backbone import backbone_reference, resolve_backbone
 from ..bundle import MANIFEST, DataSection, Manifest, save_bundle
 from ..config import RunConfig, dump_config
 from ..data import load_splits
+from ..data.transforms import augment_training, mask_splits, quick_data_check
 from ..errors import ConfigError
 from ..evaluation.html_report import write_html_report
 from ..evaluation.report import headline, render_markdown
@@ -218,11 +219,17 @@ def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
                           f"{', '.join(task.trainer_metric_names)}")
     model_path = resolve_backbone(backbone_name(cfg, task))
     splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
+    if cfg.data.mask_pii:
+        mask_splits(splits, list(cfg.data.mask_pii), cfg.data.pii_ner_bundle)
+    if cfg.data.augment:
+        splits.train = augment_training(splits.train, cfg.data.augment, model_path)
     log.info("data: %d train, %d validation, %s test examples; %d labels", len(splits.train), len(splits.validation),
              len(splits.test) if splits.test else "no", len(splits.label_names))
     tokenizer = task.load_processor(method, cfg.method, model_path)
     task.prepare_tokenizer(tokenizer)
-    return Prepared(task, method, metric, model_path, splits, tokenizer, cfg.model.max_length or task.default_max_length)
+    max_length = cfg.model.max_length or task.default_max_length
+    quick_data_check(task, splits, tokenizer, max_length)
+    return Prepared(task, method, metric, model_path, splits, tokenizer, max_length)
 
 
 def display_backbone(name: str) -> str:
