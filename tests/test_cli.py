@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -47,6 +48,10 @@ def test_predict_input_file_to_output(trained):
     assert len(out.read_text().splitlines()) == 2
     proc = run_cli("predict", result.bundle_dir, "--input", data)
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 24
+    if importlib.util.find_spec("presidio_analyzer"):  # --mask-pii: the echoed text masked, the model read it whole
+        text = "call me on +44 20 7946 0958, a great movie"
+        plain, masked = (api.predict(result.bundle_dir, texts=[text], mask_pii=m)[0] for m in (None, ["phone"]))
+        assert masked["text"] == "call me on <PHONE>, a great movie" and masked["scores"] == plain["scores"]
 
 
 def test_evaluate_in_new_process(trained):

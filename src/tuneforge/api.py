@@ -143,9 +143,12 @@ def predict(
     backend: str = "torch",
     precision: str = "auto",
     columns: dict[str, str] | None = None,
+    mask_pii: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Predict texts given directly or read from a file; one dict per input (with its text).
 
+    ``mask_pii`` (e.g. ``["email", "phone"]``): the texts echoed in the output have that personal data
+    masked (the model still reads them whole).
     ``backend="onnx"`` runs the bundle's ONNX export (see ``export``); ``precision`` (torch backend):
     ``auto`` (bf16 where the CPU has it and the bundle passed its bf16 parity gate), ``fp32``, ``bf16``.
     ``columns`` names the input file's columns where they differ from training's (``text_column``,
@@ -176,11 +179,16 @@ def predict(
     if needs_pair and any(not e.get("text_pair") for e in examples if "tokens" not in e):
         raise ConfigError("this model classifies text pairs: give a --text-pair for every --text")
     predictions = predictor.predict(examples)
+    mask = (lambda text: text)
+    if mask_pii:
+        from .data.pii import PiiMasker
+
+        mask = PiiMasker(mask_pii).mask
     out = []
     for example, prediction in zip(examples, predictions):
-        source = {"text": example["text"]} if "text" in example else {}
+        source = {"text": mask(example["text"])} if "text" in example else {}
         if example.get("text_pair"):
-            source["text_pair"] = example["text_pair"]
+            source["text_pair"] = mask(example["text_pair"])
         out.append({**source, **prediction})
     return out
 

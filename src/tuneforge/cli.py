@@ -175,6 +175,9 @@ def predict(
     text_column: Optional[str] = typer.Option(None, "--text-column", help="the input file's text column (default: training's)"),
     text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="its second-text column, for pairs"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    mask_pii: Optional[list[str]] = typer.Option(None, "--mask-pii", help="mask this kind of personal data in the "
+                                                 "texts the output repeats (repeatable): email, phone, credit_card, "
+                                                 "iban, ip, url"),
 ) -> None:
     """Predict texts with a bundle; writes one JSON line per input."""
     from . import api
@@ -182,7 +185,8 @@ def predict(
     _setup_logging()
     results = _run(lambda: api.predict(bundle, texts=text, input_path=input, text_pairs=text_pair,
                                        data_format=data_format, backend=backend, precision=precision,
-                                       columns={"text_column": text_column, "text_pair_column": text_pair_column}))
+                                       columns={"text_column": text_column, "text_pair_column": text_pair_column},
+                                       mask_pii=mask_pii))
     write_lines(results, output, "predictions")
 
 

@@ -65,3 +65,16 @@ def test_unknown_types_and_names_without_a_tagger_are_refused():
         check_pii_types(["email", "passport"])
     with pytest.raises(ConfigError, match="entity-tagging bundle"):
         check_pii_types(["person"])
+
+
+def test_log_masking_falls_back_to_plain_patterns_without_presidio(monkeypatch):
+    from tuneforge.data import pii
+
+    texts = ["ann@example.com called from +44 20 7946 0958 about order 42"]
+    assert pii.mask_for_logs(texts) == ["<EMAIL> called from <PHONE> about order 42"]
+
+    def missing(*args, **kwargs):
+        raise ConfigError("PII masking needs Presidio")
+
+    monkeypatch.setattr(pii, "cached_masker", missing)
+    assert pii.mask_for_logs(texts) == ["<EMAIL> called from <NUMBER> about order 42"]

@@ -224,11 +224,12 @@ def test_text_pairs_log_texts_and_two_workers(tiny_model_dir, tmp_path):
         missing = httpx.post(srv.url + "/v1/predict", json={"text": "a great movie"})
         assert missing.status_code == 422 and "text pairs" in missing.json()["error"]
         for _ in range(4):  # whichever worker answers
-            response = httpx.post(srv.url + "/v1/predict", json={"texts": ["a great movie"], "text_pairs": ["so dull"]})
+            response = httpx.post(srv.url + "/v1/predict", json={"texts": ["a great movie, ann@example.com"],
+                                                                  "text_pairs": ["so dull"]})
             assert response.status_code == 200
             assert response.json()["predictions"][0]["label"] in {"same", "different"}
         logged = wait_for(lambda: [line for line in srv.access_lines()
                                    if line["route"] == "/v1/predict" and line["status"] == 200], what="log lines")
-        assert logged and logged[0]["texts"] == ["a great movie"]  # --log-texts puts them in
+        assert logged and logged[0]["texts"] == ["a great movie, <EMAIL>"]  # --log-texts: in, personal data masked
     finally:
         srv.stop()

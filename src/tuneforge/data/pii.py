@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -198,3 +199,17 @@ class PiiMasker:
 def cached_masker(types: tuple[str, ...] = DEFAULT_TYPES, ner_bundle: str | None = None) -> PiiMasker:
     """One masker per set of types (building one takes a moment): what the server's log and capture use."""
     return PiiMasker(types, ner_bundle)
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_LONG_NUMBER = re.compile(r"\+?\d[\d ()./-]{6,}\d")
+
+
+def mask_for_logs(texts: list[str]) -> list[str]:
+    """Texts as the server's access log may keep them: Presidio's pattern types masked where Presidio is
+    installed, else e-mail addresses and long numbers (phones, cards, accounts) by plain patterns."""
+    try:
+        masker = cached_masker()
+    except ConfigError:
+        return [_LONG_NUMBER.sub("<NUMBER>", _EMAIL.sub("<EMAIL>", text)) for text in texts]
+    return [masker.mask(text) for text in texts]

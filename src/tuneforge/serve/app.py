@@ -149,8 +149,12 @@ class GuardAndLog:
         self.metrics.latency.labels(route).observe(seconds)
         line = {"id": request_id, "route": route, "method": scope["method"], "status": status,
                 "latency_ms": round(1000 * seconds, 2), "batch_size": state.get("batch_size", 0)}
-        if self.settings.log_texts and "texts" in state:
-            line["texts"] = state["texts"]
+        if self.settings.log_texts and "texts" in state:  # personal data masked, off the event loop
+            from starlette.concurrency import run_in_threadpool
+
+            from ..data.pii import mask_for_logs
+
+            line["texts"] = await run_in_threadpool(mask_for_logs, state["texts"])
         access_log.info(json.dumps(line))
 
 
@@ -194,6 +198,12 @@ def create_app(settings: ServeSettings, predictor=None):
 
     @asynccontextmanager
     async def lifespan(app):
+        if settings.log_texts:  # build the masker before the first request needs it
+            from starlette.concurrency import run_in_threadpool
+
+            from ..data.pii import mask_for_logs
+
+            await run_in_threadpool(mask_for_logs, ["warm-up"])
         await engine.start()
         yield
         engine.ready = False
