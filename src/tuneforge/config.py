@@ -47,10 +47,23 @@ class FewShotConfig(StrictModel):
     seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
 
 
-class AugmentConfig(StrictModel):
-    """``data.augment``: EDA token operations on the training split (``tuneforge.data.augment``)."""
+class ParaphraseConfig(StrictModel):
+    """``data.augment.paraphrase``: rewrites by a local instruction-tuned LM, filtered (``data/paraphrase.py``)."""
 
-    factor: int = Field(1, ge=1, le=16, description="augmented copies per training example")
+    model: str = Field(..., description="a generation bundle, a causal-LM folder or a packaged model "
+                                        "(smollm2-135m-instruct)")
+    copies: int = Field(1, ge=1, le=8, description="rewrites asked for per training example")
+    min_similarity: float = Field(0.75, ge=0, le=1, description="least cosine similarity of a rewrite's "
+                                                                "embedding to its original's")
+    filter_bundle: Path | None = Field(None, description="a classifier bundle: keep rewrites it labels as the "
+                                                         "original is labelled")
+
+
+class AugmentConfig(StrictModel):
+    """``data.augment``: EDA token operations on the training split (``tuneforge.data.augment``), and
+    optionally paraphrases."""
+
+    factor: int = Field(1, ge=0, le=16, description="EDA copies per training example (0: paraphrases only)")
     operations: list[Literal["synonym", "insert", "swap", "delete", "mention"]] = Field(
         default_factory=lambda: ["synonym", "insert", "swap", "delete"], min_length=1,
         description="text: synonym, insert, swap, delete; entity data: synonym, mention")
@@ -58,6 +71,7 @@ class AugmentConfig(StrictModel):
     synonyms: Path | None = Field(None, description="a synonym file ('word: a, b' per line); default: the "
                                                     "backbone's embedding neighbours")
     seed: int = Field(0, ge=0, lt=2**32)
+    paraphrase: ParaphraseConfig | None = None
 
 
 PiiType = Literal["email", "phone", "credit_card", "iban", "ip", "url", "person", "location", "organization"]
@@ -326,6 +340,8 @@ def _resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:
     places = [(data, key) for key in ("train", "validation", "test", "pii_ner_bundle")]
     if isinstance(data.get("augment"), dict):
         places.append((data["augment"], "synonyms"))
+        if isinstance(data["augment"].get("paraphrase"), dict):
+            places.append((data["augment"]["paraphrase"], "filter_bundle"))
     for section, key in places:
         value = section.get(key)
         if not isinstance(value, str) or not value.strip() or Path(value).is_absolute():

@@ -131,3 +131,20 @@ def test_the_mask_command_masks_text_columns_and_keeps_the_original(tmp_path):
     assert rows[0]["id"] == 7 and "credit_card 1, email 1" in result.output
     assert_one_error(CliRunner().invoke(app, ["data", "mask", str(source), "-t", "person"]), "entity-tagging bundle")
     assert_one_error(CliRunner().invoke(app, ["data", "mask", str(source), "-o", str(source)]), "never overwrites")
+
+
+def test_paraphrases_are_generated_filtered_and_tagged(tiny_llama_dir, tiny_model_dir, tiny_decoder_dir):
+    from tuneforge.data.paraphrase import paraphrase_examples, paraphrase_texts
+
+    texts = ["a great movie", "so boring"]
+    rewrites = paraphrase_texts(texts, str(tiny_llama_dir), copies=2, seed=0)
+    assert len(rewrites) == 2 and all(r and all(x.strip() and x != t for x in r) for r, t in zip(rewrites, texts))
+    assert paraphrase_texts(texts, str(tiny_llama_dir), copies=2, seed=0) == rewrites  # seeded
+    train = [{"text": t, "label": label, "where": f"f line {i}"} for i, (t, label) in enumerate(zip(texts, "pn"))]
+    kept = paraphrase_examples(train, str(tiny_llama_dir), str(tiny_model_dir), copies=2, min_similarity=0.0)
+    assert len(kept) == sum(map(len, rewrites))
+    assert all(k["augmented"] == "paraphrase" and k["label"] in "pn" and "(augmented: paraphrase)" in k["where"]
+               for k in kept)
+    assert paraphrase_examples(train, str(tiny_llama_dir), str(tiny_model_dir), min_similarity=0.9999) == []
+    with pytest.raises(ConfigError, match="chat template"):
+        paraphrase_texts(texts, str(tiny_decoder_dir))

@@ -37,8 +37,22 @@ def augment_training(train: list[dict[str, Any]], augment, model_path: str) -> l
 
     settings = AugmentSettings(factor=augment.factor, operations=list(augment.operations), alpha=augment.alpha,
                                synonyms=str(augment.synonyms) if augment.synonyms else None)
-    check_operations(settings.operations, bool(train) and "tokens" in train[0])
-    return augment_examples(train, settings, synonym_source(settings, model_path), seed=augment.seed)
+    entity_data = bool(train) and "tokens" in train[0]
+    check_operations(settings.operations, entity_data)
+    out = train
+    if settings.factor:
+        out = augment_examples(train, settings, synonym_source(settings, model_path), seed=augment.seed)
+    if augment.paraphrase:
+        if entity_data or not train or not isinstance(train[0].get("text"), str):
+            from ..errors import ConfigError
+
+            raise ConfigError("data.augment.paraphrase rewrites text examples; entity data takes its operations")
+        from .paraphrase import paraphrase_examples
+
+        p = augment.paraphrase
+        out = out + paraphrase_examples(train, p.model, model_path, p.copies, augment.seed, p.min_similarity,
+                                        str(p.filter_bundle) if p.filter_bundle else None)
+    return out
 
 
 def quick_data_check(task, splits, tokenizer, max_length: int) -> None:
