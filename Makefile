@@ -25,8 +25,10 @@ demo: $(STAMP)
 		--text "can I swap the lamp I bought for the black one?"
 	@echo "tuneforge is installed in $(VENV)/bin: run 'source $(VENV)/bin/activate' to put it on your PATH"
 
+# The fast tests run in two processes (pytest-xdist; each test file stays in one process, so its
+# module fixtures are built once; one torch thread each); the slow ones, which use every core, one at a time.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" --durations=25 tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile --durations=25 tests
 	$(PY) -m pytest -q -m slow tests
 
 bench: $(STAMP)

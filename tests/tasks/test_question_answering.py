@@ -149,7 +149,11 @@ def test_export_passes_the_parity_gate_and_the_server_answers_pairs(trained, tmp
         assert answer.status_code == 200, answer.text
         expected = result.predictor.predict([{"question": question, "context": context, "answers": []}])[0]
         assert answer.json()["predictions"][0]["answer"] == expected["answer"]
+        named = httpx.post(url + "/v1/predict", json={"questions": [question], "contexts": [context]}, timeout=30)
+        assert named.status_code == 200 and named.json()["predictions"] == answer.json()["predictions"]
         assert httpx.post(url + "/v1/predict", json={"text": question}, timeout=30).status_code == 422
+        both = httpx.post(url + "/v1/predict", json={"question": question, "text": question, "context": context})
+        assert both.status_code == 422 and "not both" in both.json()["error"]
 
 
 @pytest.mark.skipif(not SQUAD_DEV.is_file(), reason="the shared SQuAD data is not here")

@@ -31,8 +31,15 @@ PREDICT_SCHEMA: dict[str, Any] = {
         "text_pair": {"type": "string", "minLength": 1, "description": "second text (pair models only)"},
         "text_pairs": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
                        "description": "second texts, as many as texts (pair models only)"},
+        "question": {"type": "string", "minLength": 1, "description": "question answering: `text`"},
+        "questions": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
+                      "description": "question answering: `texts`"},
+        "context": {"type": "string", "minLength": 1, "description": "question answering: `text_pair`"},
+        "contexts": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
+                     "description": "question answering: `text_pairs`"},
     },
 }
+ALIASES = {"question": "text", "questions": "texts", "context": "text_pair", "contexts": "text_pairs"}
 RELOAD_SCHEMA: dict[str, Any] = {
     "title": "ReloadRequest",
     "type": "object",
@@ -95,6 +102,11 @@ def examples_from_body(body: Any, max_texts: int, max_text_chars: int, needs_pai
     unknown = sorted(set(body) - set(PREDICT_SCHEMA["properties"]))
     if unknown:
         return f"unknown fields {unknown[:5]}; use 'text' or 'texts' (and 'text_pair' or 'text_pairs')"
+    for alias, name in ALIASES.items():  # {question, context}: question answering's names for a pair
+        if alias in body:
+            if name in body:
+                return f"give '{name}' or '{alias}', not both"
+            body = {**{k: v for k, v in body.items() if k != alias}, name: body[alias]}
     for one, many in (("text", "texts"), ("text_pair", "text_pairs")):
         if one in body and many in body:
             return f"give '{one}' or '{many}', not both"
