@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000])
     args = parser.parse_args()
-    lines = (SHARED_DATA / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    lines = (SHARED_DATA / "sst2" / "train.tsv").read_bytes().decode("utf-8").replace("\r", "").split("\n")[1:]
     rows = [line.split("\t") for line in lines if line.strip()]
     scratch = Path(tempfile.mkdtemp(prefix="bench-augment-"))
     runs = []

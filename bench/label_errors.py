@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    lines = (SHARED_DATA / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    lines = (SHARED_DATA / "sst2" / "train.tsv").read_bytes().decode("utf-8").replace("\r", "").split("\n")
     header, rows = lines[0], [line.split("\t") for line in lines[1:] if line.strip()]
     rng = random.Random(args.seed)
     flipped = set(rng.sample(range(len(rows)), round(args.rate * len(rows))))

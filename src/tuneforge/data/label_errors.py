@@ -1,5 +1,11 @@
-"""Likely label errors: out-of-sample probabilities from cross-validating a fast model (sentence
-embeddings of the backbone + logistic regression), ranked by ``cleanlab``.
+"""Likely label errors: out-of-sample probabilities from cross-validating fast models on the backbone's
+sentence embeddings (logistic regression, averaged with a 10-nearest-neighbour vote), ranked by
+``cleanlab``.
+
+The neighbour vote matters: on SST-2 with 5% of the labels flipped, logistic regression alone ranked
+49.7% flipped examples among the top k (k = number flipped), the average with the neighbour vote 66.9%
+(``bench/label_errors.py``): near-copies of a mislabelled text (SST-2's phrases come in families)
+outvote it.
 
 Every example gets a label-quality score (cleanlab's self-confidence: the out-of-sample probability of
 its given label); cleanlab's confident-learning filter says which examples are likely wrong. The
@@ -25,6 +31,7 @@ from ..errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 FOLDS = 5
+NEIGHBOURS = 10
 MAX_EMBED_LENGTH = 128  # tokens per text for the embeddings (a label rarely hides past them)
 
 
@@ -95,6 +102,33 @@ def cross_validated_probabilities(features: np.ndarray, labels: list[str], label
                              method="predict_proba")
 
 
+def neighbour_probabilities(features: np.ndarray, labels: list[str], label_names: list[str], folds: int = FOLDS,
+                            seed: int = 0, k: int = NEIGHBOURS, chunk: int = 2048) -> np.ndarray:
+    """Out-of-sample class probabilities from a vote of each example's ``k`` nearest training neighbours
+    (cosine similarity of L2-normalised features, weighted by 1 / cosine distance), by stratified k-fold."""
+    import torch
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.array([label_names.index(label) for label in labels])
+    folds = max(2, min(folds, int(np.bincount(y, minlength=len(label_names)).min())))
+    x = torch.nn.functional.normalize(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), dim=1)
+    probs = np.zeros((len(y), len(label_names)))
+    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
+        reference, reference_y = x[torch.from_numpy(fit)], y[fit]
+        kk = min(k, len(fit))
+        for start in range(0, len(held), chunk):
+            rows = held[start:start + chunk]
+            with torch.inference_mode():  # matmul and top-k in torch: threaded, no full sort
+                sims, nearest = (x[torch.from_numpy(rows)] @ reference.T).topk(kk, dim=1)
+            sims, nearest = sims.numpy().astype(np.float64), nearest.numpy()
+            weights = 1.0 / np.maximum(1.0 - sims, 1e-6)
+            votes = np.zeros((len(rows), len(label_names)))
+            np.add.at(votes, (np.repeat(np.arange(len(rows)), kk), reference_y[nearest].ravel()), weights.ravel())
+            probs[rows] = votes / votes.sum(axis=1, keepdims=True)
+    probs = np.clip(probs, 1e-3, 1.0)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
 def find_label_errors(examples: list[dict[str, Any]], model_path: str, folds: int = FOLDS, seed: int = 0,
                       progress: bool = True) -> LabelErrors:
     """Rank single-label text examples (``text``, optional ``text_pair``, ``label``) by how likely their label
@@ -112,7 +146,8 @@ def find_label_errors(examples: list[dict[str, Any]], model_path: str, folds: in
         second = embed_texts([e.get("text_pair") or "" for e in examples], model_path, progress=progress)
         features = pair_features(features, second)
     embedded = time.perf_counter()
-    probs = cross_validated_probabilities(features, labels, names, folds, seed)
+    probs = (cross_validated_probabilities(features, labels, names, folds, seed)
+             + neighbour_probabilities(features, labels, names, folds, seed)) / 2
     fitted = time.perf_counter()
     y = np.array([names.index(label) for label in labels])
     quality = cleanlab.rank.get_label_quality_scores(y, probs, method="self_confidence")
