@@ -121,3 +121,10 @@ def test_cli_check_help_errors_and_output(problem_config, tmp_path):
     assert result.exit_code == 0, result.output
     assert "error: test: 2 of 3 examples also appear in the training data" in " ".join(result.output.split())
     assert "data_report.html" in result.output
+    validation = tmp_path / "validation.csv"
+    validation.write_text("text,label\nfine,positive\n\"unclosed,positive,extra\n", encoding="utf-8")
+    result = runner.invoke(app, ["data", "check", str(config), "--no-label-errors", "-o", str(tmp_path / "r2")])
+    assert result.exit_code == 0, result.output  # the other files are still checked
+    assert f"error: validation: {validation} line 3" in " ".join(result.output.split())
+    (tmp_path / "train.csv").write_text("text,label\none,two,three\n", encoding="utf-8")
+    assert_one_error(runner.invoke(app, ["data", "check", str(config)]), "train.csv line 2: expected 2 fields")

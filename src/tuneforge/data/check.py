@@ -254,7 +254,7 @@ def check_splits(splits: dict[str, list[dict[str, Any]]], *, tokenizer=None, max
                 f"{s} {n}" for s, n in list(scripts["dominant"].items())[:5]))
     _label_findings(findings, counts)
     if duplicates:
-        report["duplicates"] = _duplicates_section(findings, splits, texts, near)
+        report["duplicates"] = _duplicates_section(findings, splits, texts, near, progress)
     if label_errors and model_path is not None:
         report["label_errors"] = _label_error_section(findings, splits.get("train", []), texts.get("train", []),
                                                       model_path, progress)
@@ -264,8 +264,8 @@ def check_splits(splits: dict[str, list[dict[str, Any]]], *, tokenizer=None, max
     return report
 
 
-def _duplicates_section(findings, splits, texts, near: bool) -> dict[str, Any]:
-    found = find_duplicates(texts, near=near)
+def _duplicates_section(findings, splits, texts, near: bool, progress: bool = False) -> dict[str, Any]:
+    found = find_duplicates(texts, near=near, progress=progress)
     section: dict[str, Any] = {"within": {}, "leaked": {}, "near_search": near}
 
     def show(name: str, index: int) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def _minhashes(shingles: list[set[bytes]]):
 
 
 def find_duplicates(splits: dict[str, list[str | None]], near: bool = True,
-                    threshold: float = NEAR_THRESHOLD) -> Duplicates:
+                    threshold: float = NEAR_THRESHOLD, progress: bool = False) -> Duplicates:
     """Exact (normalised) and, with ``near``, MinHash-LSH near duplicates within each split, and copies of
     training examples in the other splits. ``splits`` maps a split name to its texts (None: not text)."""
     found = Duplicates()
@@ -99,11 +99,12 @@ def find_duplicates(splits: dict[str, list[str | None]], near: bool = True,
             found.leaked[name] = [{"index": i, "train_index": first_in_train[key], "kind": "exact", "similarity": 1.0}
                                   for i, key in enumerate(split_keys) if key is not None and key in first_in_train]
     if near:
-        _add_near_duplicates(found, keys, threshold)
+        _add_near_duplicates(found, keys, threshold, progress)
     return found
 
 
-def _add_near_duplicates(found: Duplicates, keys: dict[str, list[str | None]], threshold: float) -> None:
+def _add_near_duplicates(found: Duplicates, keys: dict[str, list[str | None]], threshold: float,
+                         progress: bool = False) -> None:
     """Near duplicates: MinHash LSH proposes pairs, kept when the Jaccard similarity of their 5-gram sets
     reaches ``threshold`` and they are not already exact duplicates."""
     from ..errors import ConfigError
@@ -128,7 +129,9 @@ def _add_near_duplicates(found: Duplicates, keys: dict[str, list[str | None]], t
     within_near: dict[str, list[dict[str, Any]]] = {}
     leaked_near: dict[str, dict[int, dict[str, Any]]] = {}
     exact_leaks = {name: {item["index"] for item in items} for name, items in found.leaked.items()}
-    for n, (name, i, key) in enumerate(entries):
+    from ..logs import progress_bar
+
+    for n, (name, i, key) in enumerate(progress_bar(entries, "near duplicates", progress, minimum=5000)):
         if representative[key] != n:
             continue
         for m in lsh.query(hashes[n]):
