@@ -63,6 +63,18 @@ def planned_changes(report: dict[str, Any], splits: dict[str, list[dict[str, Any
     return {name: [changes[i] for i in sorted(changes)] for name, changes in plan.items()}
 
 
+def _changed(rows, changes: dict[int, dict[str, Any]], label_column: str, raw_label):
+    """The values of each row the plan keeps, relabelled where it says so."""
+    for row in rows:
+        change = changes.get(row.line)
+        if change and change["action"] == "drop":
+            continue
+        values = dict(row.values)
+        if change and change["action"] == "relabel":
+            values[label_column] = raw_label(change["new_label"])
+        yield values
+
+
 def _write_table(path: Path, delimiter: str, changes: dict[int, dict[str, Any]], label_column: str,
                  raw_label) -> str:
     columns, rows = read_table(path, delimiter)
@@ -73,29 +85,15 @@ def _write_table(path: Path, delimiter: str, changes: dict[int, dict[str, Any]],
     else:
         write_row = csv.writer(out, lineterminator="\n").writerow
     write_row(columns)
-    for row in rows:
-        change = changes.get(row.line)
-        if change and change["action"] == "drop":
-            continue
-        values = dict(row.values)
-        if change and change["action"] == "relabel":
-            values[label_column] = raw_label(change["new_label"])
+    for values in _changed(rows, changes, label_column, raw_label):
         write_row([values.get(c, "") for c in columns])
     return out.getvalue()
 
 
 def _write_jsonl(path: Path, changes: dict[int, dict[str, Any]], label_column: str, raw_label) -> str:
     _, rows = read_jsonl(path)
-    lines = []
-    for row in rows:
-        change = changes.get(row.line)
-        if change and change["action"] == "drop":
-            continue
-        values = dict(row.values)
-        if change and change["action"] == "relabel":
-            values[label_column] = raw_label(change["new_label"])
-        lines.append(json.dumps(values, ensure_ascii=False))
-    return "\n".join(lines) + "\n"
+    return "".join(json.dumps(values, ensure_ascii=False) + "\n"
+                   for values in _changed(rows, changes, label_column, raw_label))
 
 
 def _write_conll(path: Path, changes: dict[int, dict[str, Any]]) -> str:
