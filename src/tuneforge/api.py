@@ -398,3 +398,18 @@ def serve(bundle: str | Path, workers: int = 1, on_ready=None, **options: Any) -
     if on_ready is not None:
         on_ready()
     run(settings, workers=workers, predictor=predictor if workers == 1 else None)
+
+
+def explain(bundle: str | Path | Predictor, texts: list[str], text_pairs: list[str] | None = None,
+            target: str | None = None, steps: int = 50) -> list[dict[str, Any]]:
+    """Per-word integrated-gradients attributions of each text to its predicted label (or ``target``),
+    with the prediction, the output difference they explain and Captum's convergence delta."""
+    from .explain.attributions import explain_texts
+
+    api_logging()
+    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
+    for number, text in enumerate(texts, start=1):
+        problem = text_problem(text)
+        if problem:
+            raise ConfigError(f"text {number} {problem}")
+    return explain_texts(predictor, texts, text_pairs, target, steps)

@@ -363,6 +363,29 @@ def main() -> None:
 
 
 @app.command()
+def explain(
+    bundle: Path = typer.Argument(..., help="bundle folder of a text classifier or regressor"),
+    text: list[str] = typer.Option(..., "--text", "-t", help="a text to explain (repeatable)"),
+    text_pair: Optional[list[str]] = typer.Option(None, "--text-pair", help="second text of a pair (repeatable)"),
+    target: Optional[str] = typer.Option(None, "--target", help="the label to explain (default: the predicted one)"),
+    steps: int = typer.Option(50, "--steps", help="integration steps (more: a smaller convergence delta)"),
+    html: Optional[Path] = typer.Option(None, "--html", help="also write the words highlighted as an HTML snippet"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
+) -> None:
+    """Which words drove each prediction: integrated gradients on the embeddings, one JSON line per text."""
+    from . import api
+
+    _setup_logging()
+    results = _run(lambda: api.explain(bundle, list(text), list(text_pair) if text_pair else None, target, steps))
+    if html is not None:
+        from .explain.attributions import highlight_html
+        from .fileops import atomic_write_text
+
+        atomic_write_text(html, "\n".join(highlight_html(r) for r in results) + "\n")
+    write_lines(results, output, "explanations")
+
+
+@app.command()
 def init(
     data_file: Path = typer.Argument(..., help="your data: csv, tsv, jsonl, json or CoNLL"),
     task: Optional[str] = typer.Option(None, "--task", help="the task, when the guess is wrong (see tuneforge tasks)"),

@@ -1,0 +1,1 @@
+"""Explanations: which words drove a prediction (integrated gradients, ``attributions.py``)."""
