@@ -120,8 +120,6 @@ def augment_data(config: str | Path, output: str | Path | None = None, factor: i
     """Split the config's data as ``train`` would, add ``data.augment``'s copies (``factor`` overrides its
     factor) to the training split only, and write the splits (JSONL, or CoNLL for entities) with a config
     that trains on them. Returns what was written."""
-    import yaml
-
     from ..backbone import resolve_backbone
     from ..config import dump_config, load_config
     from ..fileops import atomic_write_text
@@ -163,7 +161,6 @@ def augment_data(config: str | Path, output: str | Path | None = None, factor: i
     new_cfg = cfg.model_copy(update={"data": type(cfg.data).model_validate(data), "name": f"{cfg.name}-augmented"})
     config_path = folder / "config.yaml"
     dump_config(new_cfg, config_path)
-    yaml.safe_load(config_path.read_text(encoding="utf-8"))
     return {"files": written, "config": config_path, "original": len(splits.train),
             "augmented": len(train) - len(splits.train)}
 
