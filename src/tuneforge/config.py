@@ -164,6 +164,9 @@ class EvalConfig(StrictModel):
     """How to pick the best checkpoint and evaluate."""
 
     metric: str | None = None
+    calibrate: Literal["none", "temperature"] = Field(
+        "none", description="temperature: fit temperature scaling on the validation split after training "
+                            "(classification, multi-label); stored in the bundle, applied by every backend")
 
 
 class TuneConfig(StrictModel):

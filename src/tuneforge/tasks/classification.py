@@ -10,16 +10,26 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from ..data.examples import multi_labels
 from ..errors import DataError
 from ..evaluation.metrics import classification_metrics, multilabel_metrics
 from . import TASKS
-from .base import Starter, Task, sigmoid, softmax
+from .base import Starter, Task, TaskOptions, sigmoid, softmax
+
+
+class ClassificationOptions(TaskOptions):
+    """The ``task:`` section of (multi-label) classification."""
+
+    temperature: float = Field(1.0, gt=0, le=100, description="divides the logits before softmax/sigmoid; "
+                                                              "eval.calibrate: temperature fits it")
 
 
 class SequenceClassification(Task):
     """Single-label classification of a text or a text pair."""
+
+    Options = ClassificationOptions
 
     name = "classification"
     default_metric = "accuracy"
@@ -151,8 +161,10 @@ class SequenceClassification(Task):
     def predict(self, model, tokenizer, examples, label_names, *, max_length, threshold=0.5, batch_size=64):
         """Label and per-label scores for each example."""
         logits = self.text_outputs(model, tokenizer, examples, max_length, batch_size)
+        temperature = getattr(self.options, "temperature", 1.0) if self.options is not None else 1.0
         results = []
         for row in logits:
+            row = row / temperature
             if self.multilabel:
                 probs = sigmoid(row)
                 labels = [n for n, p in zip(label_names, probs) if p >= threshold]

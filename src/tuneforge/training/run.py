@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..backbone import backbone_reference, resolve_backbone
 from ..bundle import MANIFEST, DataSection, Manifest, save_bundle
 from ..config import RunConfig, dump_config
@@ -268,11 +270,53 @@ def manifest_of(cfg: RunConfig, prep: Prepared, fitted: Fitted) -> Manifest:
     })
 
 
-def evaluate(prep: Prepared, fitted: Fitted, manifest: Manifest) -> Evaluated:
-    """Step 3: the trained model on the test split (the validation split when there is no test)."""
-    predictor = Predictor(fitted.model, prep.tokenizer, manifest)
+def calibrate_temperature(prep: Prepared, fitted: Fitted, manifest: Manifest, examples) -> dict[str, Any]:
+    """Fit temperature scaling on the validation split, record it in the manifest's task section, and
+    return the fitted temperature with the evaluation split's ECE before and after."""
+    from ..evaluation.calibration import calibration
+    from ..evaluation.temperature import fit_temperature
+
+    task = prep.task
+    if task.name not in ("classification", "multilabel"):
+        raise ConfigError(f"eval.calibrate: temperature covers classification and multi-label; not {task.name}")
+    names = prep.splits.label_names
+    multilabel = task.name == "multilabel"
+
+    def logits_and_targets(split):
+        logits = np.stack(task.text_outputs(fitted.model, prep.tokenizer, split, prep.max_length, 64))
+        if multilabel:
+            targets = np.array([[n in e["label"] for n in names] for e in split], dtype=float)
+        else:
+            targets = np.array([names.index(e["label"]) for e in split])
+        return logits, targets
+
+    def ece(logits, targets, temperature):
+        z = logits / temperature
+        if multilabel:
+            probs = 1 / (1 + np.exp(-z))
+            return calibration(np.maximum(probs, 1 - probs).ravel(), ((probs >= 0.5) == targets).ravel())["ece"]
+        probs = np.exp(z - z.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return calibration(probs.max(axis=1), probs.argmax(axis=1) == targets)["ece"]
+
+    temperature = fit_temperature(*logits_and_targets(prep.splits.validation), multilabel=multilabel)
+    logits, targets = logits_and_targets(examples)
+    before, after = ece(logits, targets, 1.0), ece(logits, targets, temperature)
+    manifest.task = type(manifest.task).model_validate({**manifest.task.model_dump(), "temperature": temperature})
+    log.info("calibration: temperature %.4f fitted on %d validation examples; ECE on the evaluation split "
+             "%.4f -> %.4f", temperature, len(prep.splits.validation), before, after)
+    return {"temperature": temperature, "ece_before": round(float(before), 6), "ece_after": round(float(after), 6)}
+
+
+def evaluate(prep: Prepared, fitted: Fitted, manifest: Manifest, calibrate: str = "none") -> Evaluated:
+    """Step 3: the trained model on the test split (the validation split when there is no test); with
+    ``calibrate="temperature"``, temperature scaling fitted on validation first."""
     split, examples = ("test", prep.splits.test) if prep.splits.test else ("validation", prep.splits.validation)
+    calibrated = calibrate_temperature(prep, fitted, manifest, examples) if calibrate == "temperature" else None
+    predictor = Predictor(fitted.model, prep.tokenizer, manifest)
     metrics, predictions = predictor.evaluate(examples)
+    if calibrated:
+        metrics["temperature_scaling"] = calibrated
     if resolve_precision("auto").bf16:  # measured where auto picks bf16 (elsewhere auto means fp32 anyway)
         manifest.inference = check_bf16_inference(predictor, examples)
         predictor.precision = inference_precision(manifest)
@@ -377,7 +421,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         if prep.method.uses_trainer or prep.method.trains_weights:
             fitted.facts.setdefault("precision", f"{precision.name} ({precision.reason})")
         manifest = manifest_of(cfg, prep, fitted)
-        ev = evaluate(prep, fitted, manifest)
+        ev = evaluate(prep, fitted, manifest, cfg.eval.calibrate)
         markdown = report(cfg, prep, fitted, ev, run_dir)
         manifest.metrics = {"split": ev.split, **headline(ev.metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, prep.tokenizer, manifest, markdown,

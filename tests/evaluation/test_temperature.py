@@ -1,0 +1,63 @@
+"""Temperature scaling: the fit recovers a known over-confidence; a run with ``eval.calibrate:
+temperature`` stores it in the bundle, and the PyTorch model, the ONNX export and the server all return
+the calibrated scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tuneforge.evaluation.calibration import calibration
+from tuneforge.evaluation.temperature import fit_temperature
+
+from ..conftest import exported_copy, train_tiny_bundle
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_the_fit_undoes_a_known_over_confidence():
+    rng = np.random.default_rng(0)
+    honest = rng.normal(0, 1.5, size=(4000, 3))
+    labels = np.array([rng.choice(3, p=p) for p in _softmax(honest)])
+    overconfident = honest * 3.0
+    t = fit_temperature(overconfident, labels)
+    assert t == pytest.approx(3.0, rel=0.1)
+    before = calibration(_softmax(overconfident).max(1), _softmax(overconfident).argmax(1) == labels)["ece"]
+    after = calibration(_softmax(overconfident / t).max(1), _softmax(overconfident / t).argmax(1) == labels)["ece"]
+    assert after < 0.5 * before
+    multi_t = fit_temperature(overconfident, (_softmax(honest) > 0.5).astype(float), multilabel=True)
+    assert multi_t > 1.0
+
+
+def test_calibrated_scores_in_the_bundle_onnx_and_server(tiny_model_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import httpx
+
+    from tuneforge.predictor import Predictor
+
+    from ..serve.conftest import Server
+
+    result, reviews = train_tiny_bundle(tiny_model_dir, tmp_path, eval={"calibrate": "temperature"},
+                                        train={"epochs": 3, "batch_size": 8})
+    scaling = result.metrics["temperature_scaling"]
+    loaded = Predictor.load(result.bundle_dir)
+    t = loaded.manifest.task.model_dump()["temperature"]
+    assert t == scaling["temperature"] and t != 1.0
+    text = "a great movie with lovely music"
+    logits = loaded.task.text_outputs(loaded.model, loaded.tokenizer, [{"text": text, "text_pair": None}], 32, 8)[0]
+    expected = _softmax((logits / t)[None])[0]
+    scores = loaded.predict_texts([text])[0]["scores"]
+    assert [scores[n] for n in loaded.label_names] == pytest.approx(expected, abs=1e-5)
+    exported_copy(result.bundle_dir, reviews, tmp_path / "onnx")
+    onnx = Predictor.load(tmp_path / "onnx" / "bundle", backend="onnx", variant="fp32").predict_texts([text])[0]
+    assert [onnx["scores"][n] for n in loaded.label_names] == pytest.approx(expected, abs=1e-4)
+    server = Server(result.bundle_dir, log_dir=tmp_path)
+    try:
+        served = httpx.post(server.url + "/v1/predict", json={"text": text}, timeout=30).json()["predictions"][0]
+    finally:
+        server.stop()
+    assert [served["scores"][n] for n in loaded.label_names] == pytest.approx(expected, abs=1e-5)
