@@ -26,10 +26,11 @@ demo: $(STAMP)
 	@echo "tuneforge is installed in $(VENV)/bin: run 'source $(VENV)/bin/activate' to put it on your PATH"
 
 # The fast tests run in two processes (pytest-xdist; each test file stays in one process, so its
-# module fixtures are built once; one torch thread each); the slow ones, which use every core, one at a time.
+# module fixtures are built once; one torch thread each); the fuzzing (a time budget) and the slow
+# tests, which use every core, run alone.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile --durations=25 tests
-	$(PY) -m pytest -q -m slow tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow and not serial" -n 2 --dist loadfile --durations=25 tests
+	$(PY) -m pytest -q -m "serial or slow" tests
 
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py

@@ -17,6 +17,7 @@ from .config import RunConfig, build_config, load_config
 from .data.examples import DataColumns, read_plain_texts, read_task_file
 from .data.text import text_problem
 from .errors import ConfigError
+from .explain import explain  # noqa: F401  (api.explain: the explanations' public function)
 from .logs import api_logging
 from .outputs import claimed_run_config
 from .predictor import Predictor
@@ -179,11 +180,9 @@ def predict(
     if needs_pair and any(not e.get("text_pair") for e in examples if "tokens" not in e):
         raise ConfigError("this model classifies text pairs: give a --text-pair for every --text")
     predictions = predictor.predict(examples)
-    mask = (lambda text: text)
-    if mask_pii:
-        from .data.pii import PiiMasker
+    from .data.pii import text_masker
 
-        mask = PiiMasker(mask_pii).mask
+    mask = text_masker(mask_pii)
     out = []
     for example, prediction in zip(examples, predictions):
         source = {"text": mask(example["text"])} if "text" in example else {}
@@ -398,18 +397,3 @@ def serve(bundle: str | Path, workers: int = 1, on_ready=None, **options: Any) -
     if on_ready is not None:
         on_ready()
     run(settings, workers=workers, predictor=predictor if workers == 1 else None)
-
-
-def explain(bundle: str | Path | Predictor, texts: list[str], text_pairs: list[str] | None = None,
-            target: str | None = None, steps: int = 50) -> list[dict[str, Any]]:
-    """Per-word integrated-gradients attributions of each text to its predicted label (or ``target``),
-    with the prediction, the output difference they explain and Captum's convergence delta."""
-    from .explain.attributions import explain_texts
-
-    api_logging()
-    predictor = bundle if isinstance(bundle, Predictor) else Predictor.load(bundle)
-    for number, text in enumerate(texts, start=1):
-        problem = text_problem(text)
-        if problem:
-            raise ConfigError(f"text {number} {problem}")
-    return explain_texts(predictor, texts, text_pairs, target, steps)

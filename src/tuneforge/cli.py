@@ -349,10 +349,11 @@ def serve(
 
 
 from .cli_data import data_app  # noqa: E402  (the commands register below)
+from .cli_explain import explain  # noqa: E402
 from .cli_generation import chat, generate  # noqa: E402
 from .cli_info import env, methods, tasks  # noqa: E402
 
-for command in (generate, chat, env, methods, tasks):
+for command in (generate, chat, explain, env, methods, tasks):
     app.command()(command)
 app.add_typer(data_app, name="data")
 
@@ -360,29 +361,6 @@ app.add_typer(data_app, name="data")
 def main() -> None:
     """Entry point of the ``tuneforge`` script."""
     app()
-
-
-@app.command()
-def explain(
-    bundle: Path = typer.Argument(..., help="bundle folder of a text classifier or regressor"),
-    text: list[str] = typer.Option(..., "--text", "-t", help="a text to explain (repeatable)"),
-    text_pair: Optional[list[str]] = typer.Option(None, "--text-pair", help="second text of a pair (repeatable)"),
-    target: Optional[str] = typer.Option(None, "--target", help="the label to explain (default: the predicted one)"),
-    steps: int = typer.Option(50, "--steps", help="integration steps (more: a smaller convergence delta)"),
-    html: Optional[Path] = typer.Option(None, "--html", help="also write the words highlighted as an HTML snippet"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
-) -> None:
-    """Which words drove each prediction: integrated gradients on the embeddings, one JSON line per text."""
-    from . import api
-
-    _setup_logging()
-    results = _run(lambda: api.explain(bundle, list(text), list(text_pair) if text_pair else None, target, steps))
-    if html is not None:
-        from .explain.attributions import highlight_html
-        from .fileops import atomic_write_text
-
-        atomic_write_text(html, "\n".join(highlight_html(r) for r in results) + "\n")
-    write_lines(results, output, "explanations")
 
 
 @app.command()

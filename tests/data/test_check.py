@@ -107,7 +107,7 @@ def test_generation_lengths_are_reported(tiny_model_dir):
     report = check_splits({"train": [conversation] * 3}, tokenizer=load_tokenizer(tiny_model_dir), max_length=16,
                           near=False)
     lengths = report["splits"]["train"]["generation_lengths"]
-    assert lengths["truncated"] == 3 and lengths["prompt"]["p50"] > lengths["response"]["p50"]
+    assert lengths["truncated"] == 3 and lengths["prompt_tokens"]["p50"] > lengths["response_tokens"]["p50"]
 
 
 def test_cli_check_help_errors_and_output(problem_config, tmp_path):

@@ -37,6 +37,8 @@ from schemathesis.config import SchemathesisConfig  # noqa: E402
 
 from .conftest import KEY, Server  # noqa: E402
 
+pytestmark = pytest.mark.serial  # a time budget per configuration: make test runs this file alone
+
 ADMIN_KEY = "admin-key-fedcba9876543210"
 MAX_EXAMPLES = int(os.environ.get("TUNEFORGE_FUZZ_EXAMPLES", "500"))  # generated cases per operation and run
 TIME_BUDGET_S = float(os.environ.get("TUNEFORGE_FUZZ_SECONDS", "45"))  # per configuration: later cases send nothing

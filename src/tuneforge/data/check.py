@@ -132,8 +132,8 @@ def generation_lengths(tokenizer, examples: list[dict[str, Any]], max_length: in
         totals.append(prompt + response)
     stats = lambda values: {"mean": round(float(np.mean(values)), 1), "p50": int(np.percentile(values, 50)),  # noqa: E731
                             "p95": int(np.percentile(values, 95)), "max": int(np.max(values))}
-    return {"measured": len(sample), "max_length": max_length, "prompt": stats(prompts),
-            "response": stats(responses), "max": int(max(totals)), "truncated": int(sum(t > max_length for t in totals)),
+    return {"measured": len(sample), "max_length": max_length, "prompt_tokens": stats(prompts),
+            "response_tokens": stats(responses), "max": int(max(totals)), "truncated": int(sum(t > max_length for t in totals)),
             "truncated_share": round(float(np.mean([t > max_length for t in totals])), 4)}
 
 

@@ -37,7 +37,7 @@ def _split_rows(report: dict[str, Any]) -> list[list[str]]:
         label_text = {"single": lambda: f"{len(labels['counts'])} labels",
                       "multi": lambda: f"{len(labels['counts'])} labels (multi-label)",
                       "numeric": lambda: f"{labels['min']:g} to {labels['max']:g}"}.get(labels.get("kind"), lambda: "")()
-        p95 = lengths.get("p95", lengths.get("prompt", {}).get("p95", ""))
+        p95 = lengths.get("p95", lengths.get("prompt_tokens", {}).get("p95", ""))
         cut = f"{lengths['truncated_share']:.1%}" if lengths else ""
         rows.append([name, f"{s['examples']:,}", label_text, str(p95), cut,
                      ", ".join(f"{k} {v}" for k, v in list((s.get("scripts") or {}).get("dominant", {}).items())[:3])])

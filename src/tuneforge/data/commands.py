@@ -133,7 +133,7 @@ def augment_data(config: str | Path, output: str | Path | None = None, factor: i
     if factor is not None:
         augment = augment.model_copy(update={"factor": factor})
     task = get_task(cfg.task.type).with_options(cfg.task)
-    if task.reads_images or task.generates_text or task.name in ("question_answering", "relation_classification"):
+    if not task.augmentable:
         raise ConfigError(f"data augmentation works on classification, multi-label, regression, sentence-pair "
                           f"and entity data, not {task.name}")
     splits = load_splits(cfg.data, task)

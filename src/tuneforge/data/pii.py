@@ -106,7 +106,7 @@ def _ner_recognizer(bundle: str | Path, types: list[str]):
     from ..predictor import Predictor
 
     predictor = Predictor.load(bundle)
-    if predictor.task.name != "token_classification":
+    if predictor.task.plain_text_format != "conll":  # the task that reads CoNLL is the entity tagger
         raise BundleError(f"{bundle}: PII names and places need an entity-tagging bundle, this one is "
                           f"{predictor.task.name}")
     ours = {bundle_type: name for name in types for bundle_type in NER_TYPES[name]}
@@ -193,6 +193,11 @@ class PiiMasker:
                     example[key] = self.mask(example[key])
             changed += (example.get("text"), example.get("text_pair")) != before
         return changed
+
+
+def text_masker(types: Iterable[str] | None):
+    """A function masking ``types`` in a text, or one returning the text unchanged when ``types`` is empty."""
+    return PiiMasker(types).mask if types else (lambda text: text)
 
 
 @functools.lru_cache(maxsize=4)

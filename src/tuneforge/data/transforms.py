@@ -64,3 +64,11 @@ def quick_data_check(task, splits, tokenizer, max_length: int) -> None:
 
     quick_check({"train": [e for e in splits.train if "augmented" not in e], "validation": splits.validation,
                  "test": splits.test or []}, tokenizer, max_length, windowed=task.windows_long_inputs)
+
+
+def apply_data_section(data_cfg, splits, model_path: str) -> None:
+    """``data.mask_pii`` on every split, then ``data.augment`` on the training split, in place."""
+    if data_cfg.mask_pii:
+        mask_splits(splits, list(data_cfg.mask_pii), data_cfg.pii_ner_bundle)
+    if data_cfg.augment:
+        splits.train = augment_training(splits.train, data_cfg.augment, model_path)

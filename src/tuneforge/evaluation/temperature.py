@@ -36,3 +36,39 @@ def fit_temperature(logits, targets, multilabel: bool = False) -> float:
     found = minimize_scalar(lambda log_t: _nll(logits, targets, float(np.exp(log_t)), multilabel),
                             bounds=tuple(np.log(BOUNDS)), method="bounded", options={"xatol": 1e-4})
     return round(float(np.exp(found.x)), 6)
+
+
+def calibrate_model(task, model, tokenizer, label_names: list[str], validation, examples, max_length: int) -> dict:
+    """Fit the temperature on ``validation`` and measure ``examples``' ECE before and after: what
+    ``eval.calibrate: temperature`` records (the caller stores the temperature in the manifest)."""
+    import logging
+
+    from ..errors import ConfigError
+    from .calibration import calibration
+
+    if task.logit_kind not in ("softmax", "sigmoid"):
+        raise ConfigError(f"eval.calibrate: temperature covers classification and multi-label; not {task.name}")
+    multilabel = task.logit_kind == "sigmoid"
+
+    def logits_and_targets(split):
+        logits = np.stack(task.text_outputs(model, tokenizer, split, max_length, 64))
+        if multilabel:
+            return logits, np.array([[n in e["label"] for n in label_names] for e in split], dtype=float)
+        return logits, np.array([label_names.index(e["label"]) for e in split])
+
+    def ece(logits, targets, temperature):
+        z = logits / temperature
+        if multilabel:
+            probs = 1 / (1 + np.exp(-z))
+            return calibration(np.maximum(probs, 1 - probs).ravel(), ((probs >= 0.5) == targets).ravel())["ece"]
+        probs = np.exp(z - z.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return calibration(probs.max(axis=1), probs.argmax(axis=1) == targets)["ece"]
+
+    temperature = fit_temperature(*logits_and_targets(validation), multilabel=multilabel)
+    logits, targets = logits_and_targets(examples)
+    before, after = ece(logits, targets, 1.0), ece(logits, targets, temperature)
+    logging.getLogger("tuneforge").info("calibration: temperature %.4f fitted on %d validation examples; ECE on "
+                                        "the evaluation split %.4f -> %.4f", temperature, len(validation), before,
+                                        after)
+    return {"temperature": temperature, "ece_before": round(float(before), 6), "ece_after": round(float(after), 6)}

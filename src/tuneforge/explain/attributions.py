@@ -36,7 +36,7 @@ def _check(predictor) -> None:
     task = predictor.task
     if predictor.backend != "torch":
         raise ConfigError("integrated gradients need the PyTorch model: load the bundle with backend torch")
-    if task.name not in ("classification", "multilabel", "regression"):
+    if task.logit_kind is None:
         raise ConfigError(f"explanations cover text classification and regression; {task.name} is not yet")
     if not hasattr(predictor.model, "get_input_embeddings") or predictor.model.get_input_embeddings() is None:
         raise ConfigError("this bundle's model has no word-embedding layer to attribute to")
@@ -76,7 +76,8 @@ def explain_texts(predictor, texts: list[str], text_pairs: list[str | None] | No
     lig_class = _captum()
     model, tokenizer, task = predictor.model, predictor.tokenizer, predictor.task
     names = predictor.label_names
-    if target is not None and task.name != "regression" and target not in names:
+    values = task.logit_kind == "value"
+    if target is not None and not values and target not in names:
         raise ConfigError(f"target {target!r} is not one of the labels: {', '.join(names)}")
     predictions = predictor.predict([{"text": t, "text_pair": p} for t, p in
                                      zip(texts, text_pairs or [None] * len(texts))])
@@ -100,7 +101,7 @@ def explain_texts(predictor, texts: list[str], text_pairs: list[str | None] | No
         ids = encoded["input_ids"]
         baseline = torch.tensor([[t if t in special else pad for t in ids[0].tolist()]])
         prediction = predictions[n]
-        if task.name == "regression":
+        if values:
             index, label = 0, None
         else:
             label = target or (prediction["label"] if "label" in prediction else

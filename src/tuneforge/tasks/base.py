@@ -97,6 +97,8 @@ class Task:
     reads_images: bool = False  # inputs are images (the text routes and text export refuse its bundles)
     reads_text_pairs: bool = False  # every input is two texts (question answering: question + context)
     windows_long_inputs: bool = False  # inputs over max_length are read in overlapping windows, not cut
+    logit_kind: str | None = None  # what text_outputs rows are: "softmax"/"sigmoid" label logits, a "value"
+    augmentable: bool = False  # data.augment's token operations keep its examples valid (plain text or tokens)
     model_family: str = "transformers"  # what kind of model it trains (methods declare the families they handle)
     length_grouping: bool = True  # batches grouped by input length (``train.group_by_length``) make sense
     compares_with_base_model: bool = False  # evaluate the untrained base model too (the report's baseline)

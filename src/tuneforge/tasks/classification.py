@@ -30,6 +30,8 @@ class SequenceClassification(Task):
     """Single-label classification of a text or a text pair."""
 
     Options = ClassificationOptions
+    logit_kind = "softmax"
+    augmentable = True
 
     name = "classification"
     default_metric = "accuracy"
@@ -191,6 +193,8 @@ class SequenceClassification(Task):
 
 class MultiLabelClassification(SequenceClassification):
     """Multi-label classification: independent sigmoid per label, thresholded."""
+
+    logit_kind = "sigmoid"
 
     name = "multilabel"
     default_metric = "micro_f1"

@@ -65,6 +65,9 @@ def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 class ImageClassification(SequenceClassification):
     """Single-label classification of images."""
 
+    logit_kind = None
+    augmentable = False
+
     name = "image_classification"
     Options = ImageOptions
     formats = ("idx", "imagefolder", "csv", "jsonl", "image")

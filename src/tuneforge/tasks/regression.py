@@ -74,6 +74,9 @@ class RegressionOptions(TaskOptions):
 class TextRegression(Task):
     """Predict real numbers from a text or a text pair (MSE loss on a linear head)."""
 
+    logit_kind = "value"
+    augmentable = True
+
     name = "regression"
     Options = RegressionOptions
     default_metric = "pearson"

@@ -144,6 +144,9 @@ def official_scores(gold: list[str], predicted: list[str], other: str) -> dict[s
 class RelationClassification(SequenceClassification):
     """The relation between the two marked entities of each sentence."""
 
+    logit_kind = None  # its own entity-start model
+    augmentable = False  # token operations could break the entity markers
+
     name = "relation_classification"
     Options = RelationOptions
     formats = ("csv", "tsv", "jsonl", "semeval")

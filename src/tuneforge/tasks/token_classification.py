@@ -79,6 +79,8 @@ def gold_entities(example: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 class TokenClassification(Task):
     """Word-level IOB tagging (named entities)."""
 
+    augmentable = True
+
     name = "token_classification"
     default_metric = "f1"
     trainer_metric_names = ("f1", "precision", "recall")

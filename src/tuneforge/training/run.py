@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..backbone import backbone_reference, resolve_backbone
 from ..bundle import MANIFEST, DataSection, Manifest, save_bundle
 from ..config import RunConfig, dump_config
 from ..data import load_splits
-from ..data.transforms import augment_training, mask_splits, quick_data_check
+from ..data.transforms import apply_data_section, quick_data_check
 from ..errors import ConfigError
 from ..evaluation.html_report import write_html_report
 from ..evaluation.report import headline, render_markdown
@@ -29,6 +27,7 @@ from .arguments import training_arguments
 from .callbacks import patient_early_stopping, use_quiet_progress
 from .checkpoints import completion_marker, last_complete_checkpoint, remove_dir
 from .guardrails import metric_history, run_warnings
+from .run_log import attach_log_file, format_seconds, peak_rss_mb, record_failure
 from .tracking import tracking_callbacks
 
 log = logging.getLogger("tuneforge")
@@ -57,22 +56,6 @@ def resolve_run_dir(cfg: RunConfig) -> Path:
     from ..outputs import run_folder
 
     return run_folder(cfg)
-
-
-def _attach_log_file(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("tuneforge", "transformers"):
-        logging.getLogger(name).addHandler(handler)
-    logger = logging.getLogger("tuneforge")
-    if logger.getEffectiveLevel() > logging.INFO:  # the log file holds INFO at least (DEBUG when asked for)
-        logger.setLevel(logging.INFO)
-    return handler
-
-
-def _format_seconds(seconds: float) -> str:
-    minutes, sec = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
 
 
 @dataclass
@@ -145,28 +128,9 @@ def _fit_own_recipe(cfg, method, model_path, tokenizer, splits, max_length) -> F
     seconds = time.perf_counter() - started
     total = sum(p.numel() for p in model.parameters())
     trainable = total if method.trains_weights else 0
-    log.info("method %s: built in %s", cfg.method.name, _format_seconds(seconds))
+    log.info("method %s: built in %s", cfg.method.name, format_seconds(seconds))
     return Fitted(model=model, trainable=trainable, total=total, merged=True, train_seconds=seconds,
                   train_metrics={"train_runtime": seconds}, facts=facts)
-
-
-def peak_rss_mb() -> float:
-    """The largest resident memory this process has had so far, in MB (Linux and macOS)."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
-
-
-def _record_failure(run_dir: Path, handler: logging.Handler, exc: BaseException) -> None:
-    """Write the error into ``train.log`` only (not the console) and ``FAILED`` beside it."""
-    message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
-    handler.handle(logging.LogRecord("tuneforge", logging.ERROR, __file__, 0, "run failed: %s", (message,), None))
-    try:
-        atomic_write_text(run_dir / "FAILED", message + "\n")
-    except OSError:
-        pass
 
 
 def finished_run(run_dir: Path, started: float) -> RunResult:
@@ -221,10 +185,7 @@ def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
                           f"{', '.join(task.trainer_metric_names)}")
     model_path = resolve_backbone(backbone_name(cfg, task))
     splits = load_splits(cfg.data, task, few_shot_seed=few_shot_seed)
-    if cfg.data.mask_pii:
-        mask_splits(splits, list(cfg.data.mask_pii), cfg.data.pii_ner_bundle)
-    if cfg.data.augment:
-        splits.train = augment_training(splits.train, cfg.data.augment, model_path)
+    apply_data_section(cfg.data, splits, model_path)
     log.info("data: %d train, %d validation, %s test examples; %d labels", len(splits.train), len(splits.validation),
              len(splits.test) if splits.test else "no", len(splits.label_names))
     tokenizer = task.load_processor(method, cfg.method, model_path)
@@ -270,49 +231,18 @@ def manifest_of(cfg: RunConfig, prep: Prepared, fitted: Fitted) -> Manifest:
     })
 
 
-def calibrate_temperature(prep: Prepared, fitted: Fitted, manifest: Manifest, examples) -> dict[str, Any]:
-    """Fit temperature scaling on the validation split, record it in the manifest's task section, and
-    return the fitted temperature with the evaluation split's ECE before and after."""
-    from ..evaluation.calibration import calibration
-    from ..evaluation.temperature import fit_temperature
-
-    task = prep.task
-    if task.name not in ("classification", "multilabel"):
-        raise ConfigError(f"eval.calibrate: temperature covers classification and multi-label; not {task.name}")
-    names = prep.splits.label_names
-    multilabel = task.name == "multilabel"
-
-    def logits_and_targets(split):
-        logits = np.stack(task.text_outputs(fitted.model, prep.tokenizer, split, prep.max_length, 64))
-        if multilabel:
-            targets = np.array([[n in e["label"] for n in names] for e in split], dtype=float)
-        else:
-            targets = np.array([names.index(e["label"]) for e in split])
-        return logits, targets
-
-    def ece(logits, targets, temperature):
-        z = logits / temperature
-        if multilabel:
-            probs = 1 / (1 + np.exp(-z))
-            return calibration(np.maximum(probs, 1 - probs).ravel(), ((probs >= 0.5) == targets).ravel())["ece"]
-        probs = np.exp(z - z.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-        return calibration(probs.max(axis=1), probs.argmax(axis=1) == targets)["ece"]
-
-    temperature = fit_temperature(*logits_and_targets(prep.splits.validation), multilabel=multilabel)
-    logits, targets = logits_and_targets(examples)
-    before, after = ece(logits, targets, 1.0), ece(logits, targets, temperature)
-    manifest.task = type(manifest.task).model_validate({**manifest.task.model_dump(), "temperature": temperature})
-    log.info("calibration: temperature %.4f fitted on %d validation examples; ECE on the evaluation split "
-             "%.4f -> %.4f", temperature, len(prep.splits.validation), before, after)
-    return {"temperature": temperature, "ece_before": round(float(before), 6), "ece_after": round(float(after), 6)}
-
-
 def evaluate(prep: Prepared, fitted: Fitted, manifest: Manifest, calibrate: str = "none") -> Evaluated:
     """Step 3: the trained model on the test split (the validation split when there is no test); with
     ``calibrate="temperature"``, temperature scaling fitted on validation first."""
     split, examples = ("test", prep.splits.test) if prep.splits.test else ("validation", prep.splits.validation)
-    calibrated = calibrate_temperature(prep, fitted, manifest, examples) if calibrate == "temperature" else None
+    calibrated = None
+    if calibrate == "temperature":
+        from ..evaluation.temperature import calibrate_model
+
+        calibrated = calibrate_model(prep.task, fitted.model, prep.tokenizer, prep.splits.label_names,
+                                     prep.splits.validation, examples, prep.max_length)
+        manifest.task = type(manifest.task).model_validate({**manifest.task.model_dump(),
+                                                            "temperature": calibrated["temperature"]})
     predictor = Predictor(fitted.model, prep.tokenizer, manifest)
     metrics, predictions = predictor.evaluate(examples)
     if calibrated:
@@ -347,7 +277,7 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
         "data": f"{len(prep.splits.train)} train / {len(prep.splits.validation)} validation / {len(ev.examples)} "
                 f"{ev.split}",
         "evaluated on": ev.split,
-        "training time": _format_seconds(fitted.train_seconds),
+        "training time": format_seconds(fitted.train_seconds),
     }
     if "peak_rss_mb" in fitted.train_metrics:
         context["peak memory (resident)"] = f"{fitted.train_metrics['peak_rss_mb']:,.0f} MB"
@@ -400,7 +330,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale(run_dir)  # what a killed run left: checkpoints being deleted, half-written temporary files
     (run_dir / "FAILED").unlink(missing_ok=True)  # an earlier failure in this folder no longer describes it
-    handler = _attach_log_file(run_dir)
+    handler = attach_log_file(run_dir)
     try:
         resume_from = last_complete_checkpoint(checkpoints) if cfg.train.resume else None
         if cfg.train.resume and resume_from is None:
@@ -432,16 +362,16 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         task = prep.task
         trained = (f"{fitted.steps} steps, {fitted.epochs:.1f} epochs, "
                    f"{fitted.train_metrics.get('train_samples_per_second', 0):.1f} samples/s" if fitted.steps
-                   else f"{cfg.method.name} built its model in {_format_seconds(fitted.train_seconds)}")
+                   else f"{cfg.method.name} built its model in {format_seconds(fitted.train_seconds)}")
         log.info(
-            "done in %s: %s; %s %s %.4f (baseline %.4f); bundle: %s", _format_seconds(wall), trained,
+            "done in %s: %s; %s %s %.4f (baseline %.4f); bundle: %s", format_seconds(wall), trained,
             ev.split, task.default_metric, ev.metrics.get(task.default_metric, 0.0),
             ev.metrics.get("baseline", {}).get(task.default_metric, 0.0), bundle_dir,
         )
         return RunResult(run_dir, bundle_dir, ev.metrics, ev.split, wall, ev.predictor, fitted.train_seconds,
                          fitted.trainable, fitted.total, fitted.best, prep.metric, ev.examples)
     except BaseException as exc:  # the run folder says it failed and why (the console shows the error once)
-        _record_failure(run_dir, handler, exc)
+        record_failure(run_dir, handler, exc)
         raise
     finally:
         for name in ("tuneforge", "transformers"):
