@@ -31,15 +31,13 @@ PREDICT_SCHEMA: dict[str, Any] = {
         "text_pair": {"type": "string", "minLength": 1, "description": "second text (pair models only)"},
         "text_pairs": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
                        "description": "second texts, as many as texts (pair models only)"},
-        "question": {"type": "string", "minLength": 1, "description": "question answering: `text`"},
-        "questions": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
-                      "description": "question answering: `texts`"},
-        "context": {"type": "string", "minLength": 1, "description": "question answering: `text_pair`"},
-        "contexts": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
-                     "description": "question answering: `text_pairs`"},
     },
 }
+# question answering's names for the same fields: {"question", "context"} is {"text", "text_pair"}
 ALIASES = {"question": "text", "questions": "texts", "context": "text_pair", "contexts": "text_pairs"}
+PREDICT_SCHEMA["properties"].update({alias: {**PREDICT_SCHEMA["properties"][name],
+                                             "description": f"question answering: `{name}`"}
+                                     for alias, name in ALIASES.items()})
 RELOAD_SCHEMA: dict[str, Any] = {
     "title": "ReloadRequest",
     "type": "object",
