@@ -321,6 +321,8 @@ def serve(
     max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="generation: longest prompt (more: 413)"),
     generation_batch: int = typer.Option(16, "--generation-batch", help="generation: requests decoded together"),
     generation_timeout: float = typer.Option(120.0, "--generation-timeout", help="generation: seconds before 504"),
+    max_explain_texts: int = typer.Option(4, "--max-explain-texts", help="/v1/explain: texts per request"),
+    max_explain_steps: int = typer.Option(100, "--max-explain-steps", help="/v1/explain: integration steps"),
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict (or, for a generation bundle, the OpenAI-compatible
     /v1/chat/completions and /v1/completions), /v1/models, /livez, /readyz, /metrics, /docs."""
@@ -339,7 +341,8 @@ def serve(
             max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,
             max_body_bytes=max_body_bytes, request_timeout_s=timeout, drain_timeout_s=drain_timeout, log_texts=log_texts,
             max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens, generation_batch=generation_batch,
-            generation_timeout_s=generation_timeout,
+            generation_timeout_s=generation_timeout, max_explain_texts=max_explain_texts,
+            max_explain_steps=max_explain_steps,
         )
         api.serve(bundle, workers=workers,
                   on_ready=lambda: _console(stderr=True).print(f"serving {bundle} on http://{host}:{port} (docs: /docs)"),

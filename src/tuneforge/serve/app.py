@@ -30,6 +30,7 @@ from .batching import InputRejected, QueueFull
 from .engine import SETTINGS_ENV, Engine, ServeSettings  # noqa: F401  (ServeSettings, SETTINGS_ENV: this module's API)
 from .image_requests import TooLarge, images_from_body, images_from_form
 from .requests import PREDICT_SCHEMA, RELOAD_SCHEMA, examples_from_body, parse_json
+from .responses import error_response as _error
 from .security import allowed_host_names, authorized, host_allowed, origin_allowed
 
 access_log = logging.getLogger("tuneforge.serve.access")
@@ -158,10 +159,6 @@ class GuardAndLog:
         access_log.info(json.dumps(line))
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None):
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _timestamp(created: str) -> int:
@@ -369,9 +366,11 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, f"kept the current model: {type(exc).__name__}")
         return {"status": "reloaded", "bundle": shown, "task": manifest.task.type}
 
+    from .explain_route import add_explain_route
     from .openai_routes import add_openai_routes
 
     add_openai_routes(app, engine, settings, metrics)
+    add_explain_route(app, engine, settings, metrics)
     return app
 
 

@@ -45,6 +45,9 @@ class ServeSettings:
     generation_timeout_s: float = 120.0
     drain_timeout_s: float = 20.0
     log_texts: bool = False
+    max_explain_texts: int = 4  # /v1/explain: texts per request (more: 422)
+    max_explain_steps: int = 100  # /v1/explain: integration steps (more: 422)
+    explain_timeout_s: float = 30.0
 
 
 class Engine:
