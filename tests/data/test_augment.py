@@ -148,3 +148,13 @@ def test_paraphrases_are_generated_filtered_and_tagged(tiny_llama_dir, tiny_mode
     assert paraphrase_examples(train, str(tiny_llama_dir), str(tiny_model_dir), min_similarity=0.9999) == []
     with pytest.raises(ConfigError, match="chat template"):
         paraphrase_texts(texts, str(tiny_decoder_dir))
+
+
+def test_the_mask_command_keeps_tsv_as_tsv_and_refuses_unknown_columns(tmp_path):
+    pytest.importorskip("presidio_analyzer")
+    source = tmp_path / "t.tsv"
+    source.write_text('id\ttext\n1\tmail ann@example.com "quoted"\n2\tcall +44 20 7946 0958\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["data", "mask", str(source)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "t.masked.tsv").read_text() == 'id\ttext\n1\tmail <EMAIL> "quoted"\n2\tcall <PHONE>\n'
+    assert_one_error(CliRunner().invoke(app, ["data", "mask", str(source), "-c", "nope"]), "column 'nope' not found")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DataError
+from .duplicates import normalised
 from .examples import DataColumns, read_task_file
 from .splits import sample_per_class, split_examples
 
@@ -35,8 +36,6 @@ class DataSplits:
 
 def _key(example: dict[str, Any]) -> tuple:
     """What makes two examples the same: their text with case, punctuation and spacing aside."""
-    from .duplicates import normalised
-
     if "tokens" in example:
         return tuple(example["tokens"])
     return (normalised(example["text"]), normalised(example.get("text_pair") or ""))

@@ -75,25 +75,20 @@ def _changed(rows, changes: dict[int, dict[str, Any]], label_column: str, raw_la
         yield values
 
 
-def _write_table(path: Path, delimiter: str, changes: dict[int, dict[str, Any]], label_column: str,
-                 raw_label) -> str:
-    columns, rows = read_table(path, delimiter)
+def records_text(fmt: str, columns: list[str], rows) -> str:
+    """Rows (dicts of values) as the text of a CSV, TSV (no quoting, as read) or JSONL file."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(values, ensure_ascii=False) + "\n" for values in rows)
     out = io.StringIO()
-    if delimiter == "\t":  # as read: no quoting (a cell holds no tab or line break)
+    if fmt == "tsv":  # a cell read from TSV holds no tab or line break
         def write_row(cells):
             out.write("\t".join(map(str, cells)) + "\n")
     else:
         write_row = csv.writer(out, lineterminator="\n").writerow
     write_row(columns)
-    for values in _changed(rows, changes, label_column, raw_label):
+    for values in rows:
         write_row([values.get(c, "") for c in columns])
     return out.getvalue()
-
-
-def _write_jsonl(path: Path, changes: dict[int, dict[str, Any]], label_column: str, raw_label) -> str:
-    _, rows = read_jsonl(path)
-    return "".join(json.dumps(values, ensure_ascii=False) + "\n"
-                   for values in _changed(rows, changes, label_column, raw_label))
 
 
 def _write_conll(path: Path, changes: dict[int, dict[str, Any]]) -> str:
@@ -122,10 +117,9 @@ def write_clean_copies(files: dict[str, Path], plan: dict[str, list[dict[str, An
     for name, path in files.items():
         changes = {c["line"]: c for c in plan.get(name, [])}
         fmt = fmt_of(path)
-        if fmt in ("csv", "tsv"):
-            text = _write_table(path, "," if fmt == "csv" else "\t", changes, label_column, raw_label)
-        elif fmt == "jsonl":
-            text = _write_jsonl(path, changes, label_column, raw_label)
+        if fmt in ("csv", "tsv", "jsonl"):
+            columns, rows = read_jsonl(path) if fmt == "jsonl" else read_table(path, "," if fmt == "csv" else "\t")
+            text = records_text(fmt, columns, _changed(rows, changes, label_column, raw_label))
         elif fmt == "conll":
             if any(c["action"] == "relabel" for c in changes.values()):
                 raise DataError(f"{path}: --relabel-suspects reads single-label text files, not CoNLL")

@@ -147,7 +147,7 @@ def augment_data(config: str | Path, output: str | Path | None = None, factor: i
         if not part:
             continue
         path = folder / f"{name}.{'conll' if entity else 'jsonl'}"
-        atomic_write_text(path, _conll(part) if entity else _jsonl(part, cfg.data))
+        atomic_write_text(path, _conll(part) if entity else _jsonl(part))
         written[name] = path
     data = {k: v for k, v in cfg.data.model_dump(mode="json").items()
             if k not in ("train", "validation", "test", "augment", "split", "max_train_samples", "mask_pii",
@@ -171,7 +171,7 @@ def _default_augment():
     return AugmentConfig()
 
 
-def _jsonl(examples: list[dict[str, Any]], data_cfg) -> str:
+def _jsonl(examples: list[dict[str, Any]]) -> str:
     lines = []
     for e in examples:
         row = {"text": e["text"]}
@@ -233,24 +233,9 @@ def mask_file(path: str | Path, output: str | Path | None = None, types: list[st
             for c in chosen:
                 if isinstance(record.values.get(c), str):
                     record.values[c] = mask(record.values[c])
-        out = _write_records(fmt, names, records)
+        from .clean_copy import records_text
+
+        out = records_text(fmt, names, [r.values for r in records])
         rows = len(records)
     atomic_write_text(target, out)
     return {"output": target, "rows": rows, "masked": dict(counts)}
-
-
-def _write_records(fmt: str, names: list[str], records) -> str:
-    import csv
-    import io
-
-    if fmt == "jsonl":
-        return "".join(json.dumps(r.values, ensure_ascii=False) + "\n" for r in records)
-    if fmt == "tsv":
-        lines = ["\t".join(names)] + ["\t".join(str(r.values.get(c, "")) for c in names) for r in records]
-        return "\n".join(lines) + "\n"
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(names)
-    for r in records:
-        writer.writerow([r.values.get(c, "") for c in names])
-    return out.getvalue()
