@@ -56,12 +56,29 @@ def test_predict_input_file_to_output(trained):
 
 def test_evaluate_in_new_process(trained):
     result, data, tmp = trained
-    proc = run_cli("evaluate", result.bundle_dir, "--data", data, "--output", tmp / "eval")
+    proc = run_cli("evaluate", result.bundle_dir, "--data", data, "--output", tmp / "eval", "--robustness")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp / "eval" / "metrics.json").read_text())
     assert metrics["n"] == 24
     assert metrics["accuracy"] == pytest.approx(api.evaluate(result.bundle_dir, data)["accuracy"])
-    assert "accuracy" in proc.stdout
+    assert "accuracy" in proc.stdout and "robustness" in proc.stdout and "weakest" in proc.stdout
+    # --robustness: each row is the metric on the seeded perturbed copy, as evaluating that copy gives
+    from tuneforge.evaluation.perturbations import perturb_examples
+    from tuneforge.evaluation.robustness import synonym_source
+
+    rows = {r["perturbation"]: r for r in metrics["robustness"]["rows"]}
+    assert rows["clean"]["metric"] == metrics["accuracy"]
+    assert {"typos 10%", "typos 20%", "case", "punctuation", "word drop 10%"} <= set(rows)
+    examples = api.read_inputs(data, result.predictor.manifest, require_labels=True)
+    for kind, rate, name in (("typos", 0.2, "typos 20%"), ("word_drop", 0.1, "word drop 10%")):
+        noisy = perturb_examples(examples, kind, rate, 0, synonym_source(result.bundle_dir / "model"))
+        expected, predictions = result.predictor.evaluate(noisy)
+        assert rows[name]["metric"] == pytest.approx(expected["accuracy"])
+        flips = sum(a["label"] != b["label"] for a, b in zip(result.predictor.evaluate(examples)[1], predictions))
+        assert rows[name]["flipped"] == pytest.approx(flips / 24, abs=1e-6)
+    assert rows["typos 20%"]["inputs_changed"] > 0.5 and rows["case"]["inputs_changed"] > 0.5
+    assert "## Robustness" in (tmp / "eval" / "report.md").read_text()
+    assert 'id="robustness"' in (tmp / "eval" / "report.html").read_text()
 
 
 def test_cli_errors_are_one_line(trained, tmp_path):

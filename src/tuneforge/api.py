@@ -194,12 +194,14 @@ def predict(
 
 def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str | None = None,
              backend: str = "torch", output: str | Path | None = None, precision: str = "auto",
-             columns: dict[str, str] | None = None) -> dict[str, Any]:
+             columns: dict[str, str] | None = None, robustness: bool = False) -> dict[str, Any]:
     """Metrics of a bundle on a labelled data file (training's columns, or ``columns`` as for
     ``predict``); ``backend`` torch or onnx; ``precision`` as for ``predict``.
 
+    With ``robustness``, also the metric under seeded noise (typos, case, punctuation, word drop,
+    synonyms; entity swap for entities) in ``metrics["robustness"]`` (``tuneforge.evaluation.robustness``).
     With ``output``, also writes ``metrics.json``, ``report.md`` and ``report.html`` (plots, calibration,
-    most confident mistakes) into that folder.
+    most confident mistakes, robustness) into that folder.
     """
     api_logging()
     from .bundle import read_manifest
@@ -213,21 +215,18 @@ def evaluate(bundle: str | Path | Predictor, data: str | Path, data_format: str 
     if not isinstance(bundle, Predictor):
         _warn_training_overlap(bundle, manifest, examples, data)
     metrics, predictions = predictor.evaluate(examples)
+    if robustness:
+        from .bundled import MODEL_DIR
+        from .evaluation.robustness import robustness as robustness_table
+
+        model_dir = None if isinstance(bundle, Predictor) else Path(bundle) / MODEL_DIR
+        metrics["robustness"] = robustness_table(predictor, examples, metrics, predictions, model_dir)
     if output is not None:
-        import json
+        from .evaluation.evaluation_files import write_evaluation
 
-        from .evaluation.html_report import write_html_report
-        from .evaluation.report import render_markdown
-
-        out = Path(output)
-        out.mkdir(parents=True, exist_ok=True)
         context = {"bundle": str(bundle) if not isinstance(bundle, Predictor) else "(in memory)", "data": str(data),
                    "backend": backend, "method": predictor.manifest.method.name}
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        (out / "report.md").write_text(render_markdown(metrics, f"Evaluation on {data}", context, predictor.task),
-                                       encoding="utf-8")
-        write_html_report(out / "report.html", metrics, f"Evaluation on {data}", context, examples, predictions,
-                          task=predictor.task)
+        write_evaluation(output, metrics, f"Evaluation on {data}", context, examples, predictions, predictor.task)
     return metrics
 
 

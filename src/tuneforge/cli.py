@@ -201,6 +201,8 @@ def evaluate(
     text_pair_column: Optional[str] = typer.Option(None, "--text-pair-column", help="its second-text column, for pairs"),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="its label column (default: training's)"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    robustness: bool = typer.Option(False, "--robustness", help="also the metric under seeded noise: typos, case, "
+                                    "punctuation, word drop, synonyms (entity swap for entities)"),
 ) -> None:
     """Evaluate a bundle on a labelled data file; --output also writes metrics.json, report.md and report.html."""
     from . import api
@@ -210,12 +212,17 @@ def evaluate(
     metrics = _run(lambda: api.evaluate(bundle, data, data_format, backend=backend, output=output,
                                         precision=precision, columns={"text_column": text_column,
                                                                       "text_pair_column": text_pair_column,
-                                                                      "label_column": label_column}))
+                                                                      "label_column": label_column},
+                                        robustness=robustness))
     from .bundle import read_manifest
     from .tasks import get_task
 
     task = get_task(read_manifest(bundle, verify=False).task.type)
     print_metrics(metrics, f"{data}", _console(), task.per_class_title)
+    if robustness:
+        from .evaluation.report import print_robustness
+
+        print_robustness(metrics["robustness"], _console())
     if output is not None:
         _console().print(f"metrics and reports in {output} (report.html, report.md, metrics.json)")
 

@@ -128,6 +128,17 @@ class ModelConfig(StrictModel):
     max_length: int | None = Field(None, gt=8, le=4096)
 
 
+class AdversarialConfig(StrictModel):
+    """``train.adversarial``: adversarial perturbations of the word embeddings during training
+    (``tuneforge.training.adversarial``)."""
+
+    method: Literal["fgm", "pgd", "freelb"] = Field(..., description="fgm: one step; pgd: projected steps; freelb: "
+                                                                     "the mean gradient of several steps")
+    epsilon: float = Field(1.0, gt=0, description="largest L2 norm of an example's perturbation")
+    steps: int = Field(3, ge=1, le=10, description="ascent steps (pgd, freelb)")
+    step_size: float | None = Field(None, gt=0, description="default: epsilon (fgm), 2 * epsilon / steps otherwise")
+
+
 class TrainConfig(StrictModel):
     """Optimisation settings, passed on to transformers' TrainingArguments."""
 
@@ -156,6 +167,8 @@ class TrainConfig(StrictModel):
     compile: bool = Field(False, description="torch.compile the model (inductor; needs a C++ compiler)")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass: far less "
                                                              "memory for long sequences, about a third more time")
+    adversarial: AdversarialConfig | None = Field(None, description="adversarial training on the embeddings "
+                                                                   "(fgm, pgd, freelb)")
     fused_optimizer: bool = Field(True, description="AdamW with its fused kernel (adamw_torch_fused, transformers' "
                                                     "default with torch >= 2.8); false: adamw_torch")
 

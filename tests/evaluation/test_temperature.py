@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tuneforge.evaluation.calibration import calibration
-from tuneforge.evaluation.temperature import fit_temperature
+from tuneforge.evaluation.temperature import cross_fitted_temperatures, fit_temperature
 
 from ..conftest import exported_copy, train_tiny_bundle
 
@@ -31,6 +31,19 @@ def test_the_fit_undoes_a_known_over_confidence():
     assert after < 0.5 * before
     multi_t = fit_temperature(overconfident, (_softmax(honest) > 0.5).astype(float), multilabel=True)
     assert multi_t > 1.0
+
+
+def test_cross_fitting_scales_each_fold_with_the_other_folds_temperature():
+    rng = np.random.default_rng(1)
+    honest = rng.normal(0, 1.5, size=(1000, 2))
+    labels = np.array([rng.choice(2, p=p) for p in _softmax(honest)])
+    logits = honest * 2.5
+    temperatures = cross_fitted_temperatures(logits, labels)
+    assert len(set(np.round(temperatures, 6))) == 5  # one temperature per fold, each fitted without it
+    assert temperatures == pytest.approx(2.5, rel=0.2)
+    first = temperatures == temperatures[0]
+    assert temperatures[0] == pytest.approx(fit_temperature(logits[~first], labels[~first]), rel=1e-4)
+    assert cross_fitted_temperatures(logits[:1], labels[:1]).tolist() == [1.0]  # one example: nothing to fit
 
 
 def test_calibrated_scores_in_the_bundle_onnx_and_server(tiny_model_dir, tmp_path):

@@ -40,6 +40,7 @@ table { border-collapse: collapse; margin: 6px 0 12px; font-size: 0.92rem; }
 th, td { border: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
 th { background: #eef1f4; font-weight: 600; }
 tbody tr:nth-child(even) { background: var(--zebra); }
+tr.weakest td { background: #fdecea; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.text { max-width: 560px; overflow-wrap: anywhere; }
 td.label { white-space: nowrap; }
@@ -349,6 +350,10 @@ def render_html(
     if task is not None:
         sections += task.report_sections(metrics, examples if have_predictions else None,
                                          predictions if have_predictions else None)
+    if metrics.get("robustness"):
+        from .robustness import robustness_html
+
+        sections.append(("robustness", "Robustness", robustness_html(metrics["robustness"])))
     sections.append(("curves", "Training curves", _curves(log_history, best_step)))
     shown = [(sid, heading, body) for sid, heading, body in sections if body]
     nav = "".join(f'<a href="#{sid}">{heading.split(" (")[0]}</a>' for sid, heading, _ in shown)

@@ -106,6 +106,23 @@ def print_metrics(metrics: dict[str, Any], title: str, console=None, per_class_t
         console.print(detail)
 
 
+def print_robustness(table: dict[str, Any], console=None) -> None:
+    """Print the robustness table (``tuneforge.evaluation.robustness``) and name the weakest perturbation."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    out = Table(title=f"robustness (seed {table['seed']})")
+    for column in ("perturbation", table["metric"], "change", "inputs changed", "predictions flipped"):
+        out.add_column(column, justify="left" if column == "perturbation" else "right")
+    for r in table["rows"]:
+        out.add_row(r["perturbation"], _fmt(r["metric"]), _fmt(r["change"]), f"{r['inputs_changed']:.0%}",
+                    f"{r['flipped']:.1%}", style="bold red" if r["perturbation"] == table.get("weakest") else None)
+    console.print(out)
+    if table.get("weakest"):
+        console.print(f"weakest: {table['weakest']} (examples in report.md/report.html with --output)")
+
+
 def print_few_shot(summary: dict[str, Any], console=None) -> None:
     """Print mean ± std over seeds and every seed's value of each headline metric."""
     from rich.console import Console

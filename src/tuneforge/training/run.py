@@ -93,8 +93,14 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(patient_early_stopping(cfg.train.early_stopping_patience))
+    trainer_class = Trainer
+    if cfg.train.adversarial:
+        from .adversarial import adversarial_trainer, describe
+
+        trainer_class = adversarial_trainer(Trainer, cfg.train.adversarial)
+        log.info(describe(cfg.train.adversarial))
     with tracking_callbacks(cfg, run_dir) as trackers:
-        trainer = Trainer(
+        trainer = trainer_class(
             model=model,
             args=args,
             train_dataset=train_ds,
@@ -214,6 +220,9 @@ def fit(cfg: RunConfig, prep: Prepared, run_dir: Path, resume_from: str | None, 
     if prep.method.uses_trainer:
         return _fit_with_trainer(cfg, prep.task, prep.method, prep.model_path, prep.tokenizer, prep.splits,
                                  prep.max_length, prep.metric, run_dir / "checkpoints", resume_from, run_dir, callbacks)
+    if cfg.train.adversarial:
+        raise ConfigError(f"train.adversarial needs a method trained by gradient steps on Trainer; {cfg.method.name} "
+                          "builds its model by a recipe of its own")
     return _fit_own_recipe(cfg, prep.method, prep.model_path, prep.tokenizer, prep.splits, prep.max_length)
 
 

@@ -1,0 +1,45 @@
+"""The robustness table: the weakest row is the one that loses most, tasks whose examples words cannot
+be perturbed are refused with a reason."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from tuneforge.errors import ConfigError
+from tuneforge.evaluation.robustness import robustness, robustness_markdown
+
+
+class KeywordModel:
+    """Says positive when the text has the word 'good' spelt right: typos and word drop hurt it."""
+
+    task = SimpleNamespace(augmentable=True, name="classification", default_metric="accuracy", lower_is_better=(),
+                           same_prediction=lambda a, b: a["label"] == b["label"])
+
+    def evaluate(self, examples):
+        predictions = [{"label": "positive" if "good" in e["text"].lower().split() else "negative"} for e in examples]
+        correct = sum(p["label"] == e["label"] for p, e in zip(predictions, examples))
+        return {"accuracy": correct / len(examples)}, predictions
+
+
+def test_the_weakest_perturbation_is_the_one_that_loses_most():
+    examples = [{"text": f"a good film number {i} , really", "label": "positive"} for i in range(40)]
+    model = KeywordModel()
+    clean, predictions = model.evaluate(examples)
+    table = robustness(model, examples, clean, predictions)
+    rows = {r["perturbation"]: r for r in table["rows"]}
+    assert rows["case"]["metric"] == 1.0 and rows["case"]["flipped"] == 0.0  # the keyword test ignores case
+    assert rows["typos 20%"]["metric"] < rows["typos 10%"]["metric"] <= 1.0
+    assert table["weakest"] == min(table["rows"][1:], key=lambda r: r["change"])["perturbation"]
+    weakest = rows[table["weakest"]]
+    assert weakest["examples"] and all(e["before"] == "positive" and e["after"] == "negative"
+                                       for e in weakest["examples"])
+    assert "synonym (no embedding matrix" in table["skipped"][0]  # no bundle folder given
+    assert f"Weakest: **{table['weakest']}**" in "\n".join(robustness_markdown(table))
+
+
+def test_tasks_with_offsets_or_markers_are_refused():
+    model = SimpleNamespace(task=SimpleNamespace(augmentable=False, name="question_answering"))
+    with pytest.raises(ConfigError, match="--robustness perturbs words"):
+        robustness(model, [], {}, [])
