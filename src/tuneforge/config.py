@@ -129,12 +129,12 @@ class ModelConfig(StrictModel):
 
 
 class AdversarialConfig(StrictModel):
-    """``train.adversarial``: adversarial perturbations of the word embeddings during training
-    (``tuneforge.training.adversarial``)."""
+    """``train.adversarial``: perturbations of the word embeddings (``tuneforge.training.adversarial``)."""
 
     method: Literal["fgm", "pgd", "freelb"] = Field(..., description="fgm: one step; pgd: projected steps; freelb: "
                                                                      "the mean gradient of several steps")
-    epsilon: float = Field(1.0, gt=0, description="largest L2 norm of an example's perturbation")
+    epsilon: float = Field(0.1, gt=0, description="largest L2 norm of an example's perturbation (MiniLM: 1.0 stalls "
+                                                  "learning, 0.3 slows it)")
     steps: int = Field(3, ge=1, le=10, description="ascent steps (pgd, freelb)")
     step_size: float | None = Field(None, gt=0, description="default: epsilon (fgm), 2 * epsilon / steps otherwise")
 

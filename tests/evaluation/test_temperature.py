@@ -57,6 +57,10 @@ def test_calibrated_scores_in_the_bundle_onnx_and_server(tiny_model_dir, tmp_pat
     result, reviews = train_tiny_bundle(tiny_model_dir, tmp_path, eval={"calibrate": "temperature"},
                                         train={"epochs": 3, "batch_size": 8})
     scaling = result.metrics["temperature_scaling"]
+    page = (result.run_dir / "report.html").read_text()  # reliability before and after, ECE as measured
+    assert "Before temperature scaling" in page and f"<b>{scaling['ece_before']:.4f}</b>" in page
+    if result.metrics["accuracy"] < 1.0:  # the most confident mistakes carry attribution highlights
+        assert "class='explanation'" in page.split('id="mistakes"')[1]
     loaded = Predictor.load(result.bundle_dir)
     t = loaded.manifest.task.model_dump()["temperature"]
     assert t == scaling["temperature"] and t != 1.0

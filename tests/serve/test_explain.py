@@ -26,12 +26,16 @@ def test_explain_answers_within_its_limits_and_needs_a_key(bundles, tmp_path):
         assert [w["word"] for w in first["words"]] == ["a", "great", "movie"] and "convergence_delta" in first
         predicted = httpx.post(srv.url + "/v1/predict", json={"text": "a great movie"}, headers=auth, timeout=30)
         assert first["label"] == predicted.json()["predictions"][0]["label"]
+        occluded = httpx.post(url, json={"text": "a great movie", "method": "occlusion"}, headers=auth, timeout=60)
+        assert occluded.status_code == 200 and occluded.json()["explanations"][0]["method"] == "occlusion"
+        assert [w["word"] for w in occluded.json()["explanations"][0]["words"]] == ["a", "great", "movie"]
         for body, fragment in (({"texts": ["a", "b", "c"]}, "limit is 2"),
                                ({"text": "a great movie", "steps": 21}, "from 1 to 20"),
                                ({"text": "a great movie", "steps": True}, "from 1 to 20"),
                                ({"text": "x" * 101}, "the limit is 100"),
                                ({"text": "a great movie", "target": "nope"}, "not one of the labels"),
-                               ({"text": "a", "extra": 1}, "unknown fields")):
+                               ({"text": "a", "extra": 1}, "unknown fields"),
+                               ({"text": "a", "method": "shap"}, "'method' must be")):
             response = httpx.post(url, json=body, headers=auth, timeout=30)
             assert response.status_code == 422 and fragment in response.json()["error"], (body, response.text)
         big = httpx.post(url, content=b'{"text": "' + b"a" * 5000 + b'"}', headers={**auth, "Content-Type":

@@ -157,12 +157,24 @@ def _calibration(confidences: list[float], correct: list[bool], note: str, xlabe
             + _img(reliability_png(result, xlabel, ylabel), "reliability diagram"))
 
 
-def classification_calibration(examples, predictions) -> str | None:
+def _before_scaling(prediction: dict[str, Any], temperature: float) -> float:
+    """The confidence before temperature scaling: softmax(z / T) raised to T and renormalised is softmax(z)."""
+    raised = [p ** temperature for p in prediction["scores"].values()]
+    return max(raised) / sum(raised)
+
+
+def classification_calibration(examples, predictions, temperature: float | None = None) -> str | None:
     scores = [p.get("score") for p in predictions]
     if any(s is None for s in scores):
         return None
     correct = [p["label"] == e["label"] for e, p in zip(examples, predictions)]
-    return _calibration(scores, correct, "Confidence is the probability of the predicted label. Bars on the "
+    before = ""
+    if temperature and temperature != 1.0 and all(p.get("scores") for p in predictions):
+        before = _calibration([_before_scaling(p, temperature) for p in predictions], correct,
+                              f"<b>Before temperature scaling</b> (the same predictions with T = 1; the model "
+                              f"divides its logits by T = {temperature:.4g}, fitted on validation).", "confidence",
+                              "accuracy") + f"<p><b>After temperature scaling</b> (T = {temperature:.4g}):</p>"
+    return before + _calibration(scores, correct, "Confidence is the probability of the predicted label. Bars on the "
                         "dashed diagonal mean the model is right as often as it claims; bars below it mean "
                         "over-confidence (right less often than its scores say: do not take a 0.9 at its word); "
                         "bars above it mean under-confidence (right more often than it says: its scores are too "
@@ -212,8 +224,12 @@ def _curves(log_history: list[dict[str, Any]] | None, best_step: int | None = No
             + _img(uri, "training and validation curves"))
 
 
-def _text_cell(example: dict[str, Any]) -> str:
+def _text_cell(example: dict[str, Any], explanation: list[dict[str, Any]] | None = None) -> str:
     cell = _text(example.get("text", ""))
+    if explanation:
+        from ..explain.attributions import highlight_html
+
+        cell = highlight_html({"words": explanation})
     if example.get("text_pair"):
         cell += f'<span class="pair">pair: {_text(example["text_pair"])}</span>'
     return f'<td class="text">{cell}</td>'
@@ -229,12 +245,16 @@ def classification_mistakes(examples, predictions) -> str:
     for rank, (score, i) in enumerate(wrong[:TOP_MISTAKES], start=1):
         example, prediction = examples[i], predictions[i]
         p_true = (prediction.get("scores") or {}).get(example["label"])
-        rows.append([_num(rank), _text_cell(example), f'<td class="label">{escape(str(example["label"]))}</td>',
+        rows.append([_num(rank), _text_cell(example, prediction.get("explanation")),
+                     f'<td class="label">{escape(str(example["label"]))}</td>',
                      f'<td class="label">{escape(str(prediction["label"]))}</td>', f"{score:.4f}",
                      f"{p_true:.4f}" if p_true is not None else ""])
     note = (f'<p class="note">{len(wrong):,} of {len(examples):,} examples are wrong; the '
             f"{min(len(wrong), TOP_MISTAKES)} the model was most sure of come first. Confident mistakes are "
-            "often label errors in the data or gaps in what the model has seen.</p>")
+            "often label errors in the data or gaps in what the model has seen."
+            + (" Highlighted words pushed the model towards its (wrong) label (green) or away from it (red): "
+               "integrated gradients." if any(predictions[i].get("explanation") for _, i in wrong[:TOP_MISTAKES])
+               else "") + "</p>")
     return note + _table(["#", "text", "true", "predicted", "confidence", "p(true)"], rows, numeric={0, 4, 5})
 
 

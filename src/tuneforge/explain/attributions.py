@@ -32,6 +32,11 @@ def _captum():
     return LayerIntegratedGradients
 
 
+def _check_steps(steps: int) -> None:
+    if not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, not {steps}")
+
+
 def _check(predictor) -> None:
     task = predictor.task
     if predictor.backend != "torch":
@@ -42,8 +47,8 @@ def _check(predictor) -> None:
         raise ConfigError("this bundle's model has no word-embedding layer to attribute to")
 
 
-def _words(text: str, offsets: list[tuple[int, int]], scores: np.ndarray, first: int, last: int) -> list[dict]:
-    """Sum the pieces' attributions per whitespace-separated word of ``text`` (pieces ``first..last``)."""
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the whitespace-separated words of ``text``."""
     spans, start = [], None
     for i, ch in enumerate(text + " "):
         if ch.isspace():
@@ -52,6 +57,12 @@ def _words(text: str, offsets: list[tuple[int, int]], scores: np.ndarray, first:
                 start = None
         elif start is None:
             start = i
+    return spans
+
+
+def _words(text: str, offsets: list[tuple[int, int]], scores: np.ndarray, first: int, last: int) -> list[dict]:
+    """Sum the pieces' attributions per whitespace-separated word of ``text`` (pieces ``first..last``)."""
+    spans = word_spans(text)
     totals = [0.0] * len(spans)
     for piece in range(first, last):
         a, b = offsets[piece]
@@ -70,8 +81,7 @@ def explain_texts(predictor, texts: list[str], text_pairs: list[str | None] | No
     for regression), with the output difference they explain and the convergence delta."""
     import torch
 
-    if not 1 <= steps <= MAX_STEPS:
-        raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, not {steps}")
+    _check_steps(steps)
     _check(predictor)
     lig_class = _captum()
     model, tokenizer, task = predictor.model, predictor.tokenizer, predictor.task
@@ -115,7 +125,7 @@ def explain_texts(predictor, texts: list[str], text_pairs: list[str | None] | No
             difference = float(forward(ids, *extra)[0, index] - forward(baseline, *extra)[0, index])
         sequence = encoded.sequence_ids(0) if hasattr(encoded, "sequence_ids") else None
         first_pieces = [i for i, s in enumerate(sequence or []) if s == 0] or list(range(len(offsets)))
-        result = {"text": text, "target": label if label is not None else "value",
+        result = {"text": text, "target": label if label is not None else "value", "method": "integrated_gradients",
                   "words": _words(text, offsets, scores, first_pieces[0], first_pieces[-1] + 1),
                   "output_difference": round(difference, 6), "attribution_sum": round(float(scores.sum()), 6),
                   "convergence_delta": round(float(delta[0]), 6),

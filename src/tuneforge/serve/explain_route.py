@@ -1,4 +1,5 @@
-"""``POST /v1/explain``: integrated-gradients word attributions over HTTP, with limits of its own.
+"""``POST /v1/explain``: word attributions over HTTP (integrated gradients, per entity for taggers, or
+``"method": "occlusion"`` on any backend), with limits of its own.
 
 An explanation costs ``steps`` forward and backward passes per text, so the route takes at most
 ``--max-explain-texts`` texts and ``--max-explain-steps`` steps (422 beyond), the body and text limits
@@ -26,7 +27,10 @@ EXPLAIN_SCHEMA: dict[str, Any] = {
     "properties": {**{k: v for k, v in PREDICT_SCHEMA["properties"].items() if k not in ALIASES},
                    "target": {"type": "string", "minLength": 1, "description": "a label name"},
                    "steps": {"type": "integer", "minimum": 1, "description": "integration steps (at most "
-                                                                              "--max-explain-steps)"}},
+                                                                              "--max-explain-steps)"},
+                   "method": {"enum": ["integrated_gradients", "occlusion"],
+                              "description": "integrated_gradients (default; torch) or occlusion (leave one word "
+                                             "out; any backend)"}},
 }
 
 
@@ -39,6 +43,8 @@ def explain_problem(body: Any, max_steps: int) -> str | None:
         return f"'steps' must be an integer from 1 to {max_steps}"
     if target is not None and (not isinstance(target, str) or not target.strip()):
         return "'target' must be a label name"
+    if body.get("method", "integrated_gradients") not in ("integrated_gradients", "occlusion"):
+        return "'method' must be integrated_gradients or occlusion"
     return None
 
 
@@ -63,11 +69,15 @@ def add_explain_route(app, engine, settings, metrics) -> None:
         predictor = engine.predictor
         if predictor is None or not engine.ready:
             return _error(503, "not ready: loading", {"Retry-After": "1"})
-        if predictor.task.logit_kind is None or predictor.backend != "torch":
-            return _error(422, "this bundle cannot be explained here (text classification or regression on the "
-                               "torch backend)")
-        extra = {k: body.pop(k) for k in ("steps", "target") if isinstance(body, dict) and k in body}
+        extra = {k: body.pop(k) for k in ("steps", "target", "method") if isinstance(body, dict) and k in body}
         problem = explain_problem(extra, settings.max_explain_steps)
+        method = extra.get("method", "integrated_gradients")
+        task = predictor.task
+        if task.logit_kind is None and (method == "occlusion" or not task.tags_words) or (
+                method != "occlusion" and predictor.backend != "torch"):
+            return _error(422, "this bundle cannot be explained this way here (integrated gradients: text "
+                               "classification, regression or entities on the torch backend; occlusion: "
+                               "classification or regression on any backend)")
         steps = extra.get("steps", min(DEFAULT_STEPS, settings.max_explain_steps))
         if problem:
             return _error(422, problem)
@@ -81,12 +91,13 @@ def add_explain_route(app, engine, settings, metrics) -> None:
             return _error(429, "an explanation is running; retry shortly", {"Retry-After": "1"})
         request.state.texts = [e["text"] for e in examples]
         from ..errors import TuneForgeError
-        from ..explain.attributions import explain_texts
+        from ..explain import explain
 
+        pairs = [e["text_pair"] for e in examples]
         await busy.acquire()  # released when the work ends, even after a 504 (the thread cannot be stopped)
         work = asyncio.ensure_future(asyncio.to_thread(
-            explain_texts, predictor, [e["text"] for e in examples], [e["text_pair"] for e in examples],
-            extra.get("target"), steps))
+            explain, predictor, [e["text"] for e in examples], pairs if any(pairs) else None,
+            extra.get("target"), steps, method, predictor.backend.split(":")[0]))
         work.add_done_callback(lambda _: busy.release())
         done, _ = await asyncio.wait([work], timeout=settings.explain_timeout_s)
         if not done:

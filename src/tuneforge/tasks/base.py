@@ -97,6 +97,7 @@ class Task:
     reads_images: bool = False  # inputs are images (the text routes and text export refuse its bundles)
     reads_text_pairs: bool = False  # every input is two texts (question answering: question + context)
     windows_long_inputs: bool = False  # inputs over max_length are read in overlapping windows, not cut
+    tags_words: bool = False  # predicts a tag per word (entities): explanations are per entity
     logit_kind: str | None = None  # what text_outputs rows are: "softmax"/"sigmoid" label logits, a "value"
     augmentable: bool = False  # data.augment's token operations keep its examples valid (plain text or tokens)
     model_family: str = "transformers"  # what kind of model it trains (methods declare the families they handle)

@@ -95,7 +95,9 @@ class SequenceClassification(Task):
         if examples:
             calibration, mistakes = ((html.multilabel_calibration, html.multilabel_mistakes) if self.multilabel
                                      else (html.classification_calibration, html.classification_mistakes))
-            sections += [("calibration", "Calibration", calibration(examples, predictions)),
+            temperature = (metrics.get("temperature_scaling") or {}).get("temperature")
+            sections += [("calibration", "Calibration", calibration(examples, predictions, temperature)
+                          if temperature and not self.multilabel else calibration(examples, predictions)),
                          ("mistakes", "Most confident mistakes", mistakes(examples, predictions))]
         return sections
 

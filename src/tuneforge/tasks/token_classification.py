@@ -80,6 +80,7 @@ class TokenClassification(Task):
     """Word-level IOB tagging (named entities)."""
 
     augmentable = True
+    tags_words = True
 
     name = "token_classification"
     default_metric = "f1"

@@ -313,6 +313,9 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
         seen = task_facts["training_tokens"] * fitted.epochs
         context["training tokens per second"] = f"{seen / fitted.train_seconds:,.0f} ({seen:,.0f} tokens)"
     markdown = render_markdown(ev.metrics, f"TuneForge report: {cfg.name}", context, prep.task)
+    from ..explain.mistakes import explain_mistakes
+
+    explain_mistakes(ev.predictor, ev.examples, ev.predictions)  # highlights for the report's mistakes
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"split": ev.split, **ev.metrics, "train": fitted.train_metrics, "best_validation": {prep.metric: fitted.best}},
         indent=2))
