@@ -131,8 +131,7 @@ class ModelConfig(StrictModel):
 class AdversarialConfig(StrictModel):
     """``train.adversarial``: perturbations of the word embeddings (``tuneforge.training.adversarial``)."""
 
-    method: Literal["fgm", "pgd", "freelb"] = Field(..., description="fgm: one step; pgd: projected steps; freelb: "
-                                                                     "the mean gradient of several steps")
+    method: Literal["fgm", "pgd", "freelb"] = Field(..., description="fgm: one step; pgd: steps; freelb: mean")
     epsilon: float = Field(0.1, gt=0, description="largest L2 norm of an example's perturbation (MiniLM: 1.0 stalls "
                                                   "learning, 0.3 slows it)")
     steps: int = Field(3, ge=1, le=10, description="ascent steps (pgd, freelb)")
@@ -167,8 +166,7 @@ class TrainConfig(StrictModel):
     compile: bool = Field(False, description="torch.compile the model (inductor; needs a C++ compiler)")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass: far less "
                                                              "memory for long sequences, about a third more time")
-    adversarial: AdversarialConfig | None = Field(None, description="adversarial training on the embeddings "
-                                                                   "(fgm, pgd, freelb)")
+    adversarial: AdversarialConfig | None = Field(None, description="fgm, pgd or freelb on the embeddings")
     fused_optimizer: bool = Field(True, description="AdamW with its fused kernel (adamw_torch_fused, transformers' "
                                                     "default with torch >= 2.8); false: adamw_torch")
 
@@ -180,6 +178,8 @@ class EvalConfig(StrictModel):
     calibrate: Literal["none", "temperature"] = Field(
         "none", description="temperature: fit temperature scaling on the validation split after training "
                             "(classification, multi-label); stored in the bundle, applied by every backend")
+    robustness: bool = Field(False, description="also evaluate under seeded noise (typos, case, punctuation, word "
+                                                "drop, synonyms): a report section")
 
 
 class TuneConfig(StrictModel):

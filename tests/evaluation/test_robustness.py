@@ -43,3 +43,16 @@ def test_tasks_with_offsets_or_markers_are_refused():
     model = SimpleNamespace(task=SimpleNamespace(augmentable=False, name="question_answering"))
     with pytest.raises(ConfigError, match="--robustness perturbs words"):
         robustness(model, [], {}, [])
+
+
+def test_a_run_with_eval_robustness_reports_it(tiny_model_dir, tmp_path):
+    import json
+
+    from ..conftest import train_tiny_bundle
+
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path, eval={"robustness": True})
+    table = json.loads((result.run_dir / "metrics.json").read_text())["robustness"]
+    assert table["rows"][0]["metric"] == result.metrics["accuracy"]
+    assert [r["perturbation"] for r in table["rows"]][1:3] == ["typos 10%", "typos 20%"]
+    assert "## Robustness" in (result.run_dir / "report.md").read_text()
+    assert 'id="robustness"' in (result.run_dir / "report.html").read_text()

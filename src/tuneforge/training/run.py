@@ -313,6 +313,10 @@ def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_di
         seen = task_facts["training_tokens"] * fitted.epochs
         context["training tokens per second"] = f"{seen / fitted.train_seconds:,.0f} ({seen:,.0f} tokens)"
     markdown = render_markdown(ev.metrics, f"TuneForge report: {cfg.name}", context, prep.task)
+    if ev.metrics.get("robustness"):
+        from ..evaluation.robustness import robustness_markdown
+
+        markdown += "\n" + "\n".join(robustness_markdown(ev.metrics["robustness"]))
     from ..explain.mistakes import explain_mistakes
 
     explain_mistakes(ev.predictor, ev.examples, ev.predictions)  # highlights for the report's mistakes
@@ -364,6 +368,11 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             fitted.facts.setdefault("precision", f"{precision.name} ({precision.reason})")
         manifest = manifest_of(cfg, prep, fitted)
         ev = evaluate(prep, fitted, manifest, cfg.eval.calibrate)
+        if cfg.eval.robustness:
+            from ..evaluation.robustness import robustness
+
+            ev.metrics["robustness"] = robustness(ev.predictor, ev.examples, ev.metrics, ev.predictions,
+                                                  prep.model_path)
         markdown = report(cfg, prep, fitted, ev, run_dir)
         manifest.metrics = {"split": ev.split, **headline(ev.metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, prep.tokenizer, manifest, markdown,
