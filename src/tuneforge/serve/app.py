@@ -1,7 +1,8 @@
 """The HTTP service for a bundle (FastAPI): predictions through the micro-batcher, behind limits and keys.
 
 Routes: ``POST /v1/predict``, ``GET /v1/models``, ``GET /livez``, ``GET /readyz``, ``GET /metrics``,
-``POST /v1/admin/reload``, OpenAPI at ``/docs``. Every route but ``/livez`` and ``/readyz`` needs
+``POST /v1/admin/reload`` (a folder under ``--bundle-root`` or ``registry://NAME@STAGE`` with
+``--registry``), OpenAPI at ``/docs``. Every route but ``/livez`` and ``/readyz`` needs
 ``Authorization: Bearer <key>`` when keys are configured; admin routes need an admin key then.
 Requests from other web origins, to host names the server is not bound to, and POSTs that are
 not ``application/json`` are refused (CSRF and DNS rebinding); image bundles also take
@@ -22,7 +23,6 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from pathlib import Path
 
 from fastapi import FastAPI, Request  # module level: FastAPI resolves the handlers' annotations here
 
@@ -169,15 +169,6 @@ def _timestamp(created: str) -> int:
         return int(datetime.fromisoformat(created).timestamp())
     except ValueError:
         return 0
-
-
-def _inside(path: str, root: str) -> Path | None:
-    """``path`` resolved (symlinks followed), if it lies inside ``root``; else None."""
-    try:
-        resolved, base = Path(path).resolve(), Path(root).resolve()
-    except (OSError, RuntimeError, ValueError):
-        return None
-    return resolved if base in resolved.parents else None
 
 
 def create_app(settings: ServeSettings, predictor=None):
@@ -352,12 +343,12 @@ def create_app(settings: ServeSettings, predictor=None):
         if not isinstance(body, dict) or set(body) != {"bundle"} or not isinstance(body["bundle"], str) \
                 or not body["bundle"].strip() or "\x00" in body["bundle"]:
             return _error(422, 'give {"bundle": "<path to a bundle folder under the bundle root>"}')
-        if settings.bundle_root is None:
-            return _error(403, "reload is off: start the server with --bundle-root FOLDER to allow it")
-        path = _inside(body["bundle"], settings.bundle_root)
-        if path is None:  # the same answer whether or not the path exists
-            return _error(403, "the bundle must be a folder under the server's bundle root")
-        shown = path.relative_to(Path(settings.bundle_root).resolve()).as_posix()
+        from .reload_target import reload_target
+
+        target = reload_target(body["bundle"], settings)
+        if isinstance(target[0], int):
+            return _error(*target)
+        path, shown = target
         try:
             manifest = await engine.reload(str(path))
         except TuneForgeError as exc:

@@ -28,6 +28,7 @@ class ServeSettings:
     api_keys: list[str] = field(default_factory=list)
     admin_keys: list[str] = field(default_factory=list)
     bundle_root: str | None = None  # reload takes bundles below this folder only; None: reload is off
+    registry: str | None = None  # a model registry folder: reload also takes registry://NAME@STAGE|VERSION
     cors_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
     max_batch_size: int = 32
