@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all tools bench lint clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,15 @@ demo: $(STAMP)
 # The fast tests run in two processes (pytest-xdist; each test file stays in one process, so its
 # module fixtures are built once; one torch thread each); the fuzzing (a time budget) and the slow
 # tests, which use every core, run alone.
-test: $(STAMP)
+test: $(STAMP) tools
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow and not serial" -n 2 --dist loadfile --durations=25 tests
 	$(PY) -m pytest -q -m "serial or slow" tests
+
+# promtool (Debian's prometheus package) checks deploy/prometheus; without apt-get or root its tests skip.
+tools:
+	@command -v promtool >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1) || \
+		echo "promtool not installed: the alert-rule tests will be skipped"
 
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py

@@ -189,12 +189,13 @@ def _write_manifest(root: Path, manifest: Manifest) -> Manifest:
 
 
 def save_bundle(path: str | Path, model, tokenizer, manifest: Manifest, report_md: str | None = None,
-                new_parameters: Sequence[str] = ()) -> Path:
+                new_parameters: Sequence[str] = (), extra_files: dict[str, str] | None = None) -> Path:
     """Write model (as ``manifest.model.kind`` saves it), tokenizer, report and the manifest with the
     sha256 of every file; format version, creation time and library versions are set here.
 
     ``new_parameters``: parameters the base checkpoint lacked (a kind that stores only the trained
-    parameters stores these too). The bundle is written beside ``path`` and renamed into place once
+    parameters stores these too). ``extra_files``: more text files (name -> content), such as the
+    reference profile; hashed like the rest. The bundle is written beside ``path`` and renamed into place once
     complete, so an interrupted save never leaves a partial bundle at ``path``; file modes follow the umask.
 
     Example:
@@ -213,6 +214,8 @@ def save_bundle(path: str | Path, model, tokenizer, manifest: Manifest, report_m
     refuse_code(root, BundleError)  # a bundle never carries code, whatever the model object wrote
     if report_md is not None:
         (root / "report.md").write_text(report_md, encoding="utf-8")
+    for name, text in (extra_files or {}).items():
+        (root / name).write_text(text, encoding="utf-8")
     full = manifest.model_copy(update={
         "format_version": FORMAT_VERSION, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _library_versions(), "onnx": None, "compress": None,

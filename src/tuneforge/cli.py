@@ -11,13 +11,16 @@ from typing import Optional
 import typer
 
 from .cli_info import print_version
-from .cli_support import _console, _fail, _run, _setup_logging, write_lines
+from .cli_support import (
+    BACKEND_HELP,
+    PRECISION_HELP,
+    _console,
+    _fail,
+    _run,
+    _setup_logging,
+    write_lines,
+)
 from .errors import TuneForgeError
-
-BACKEND_HELP = ("torch; onnx (the export's default variant, after tuneforge export); auto (the fastest accepted "
-                "variant on this CPU, measured once and cached)")
-PRECISION_HELP = ("torch backend: auto (bf16 where the CPU has AMX or AVX512-BF16 and the bundle passed its bf16 "
-                  "parity gate, else fp32), fp32 or bf16")
 
 app = typer.Typer(
     add_completion=True,
@@ -298,78 +301,14 @@ def compress(
     console.print(f"final variant: {report['final']}; bundle: {compress_folder(bundle, output)}")
 
 
-@app.command()
-def serve(
-    bundle: str = typer.Argument(..., help="bundle folder written by train, or registry://NAME@STAGE|VERSION"),
-    registry: Optional[Path] = typer.Option(None, "--registry", help="model registry folder (registry:// bundles, "
-                                            "reload by registry://; default $TUNEFORGE_REGISTRY or ./registry)"),
-    backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    host: str = typer.Option("127.0.0.1", "--host", help="off loopback, --api-key-file is required"),
-    port: int = typer.Option(8000, "--port"),
-    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="API keys, one per line"),
-    admin_key_file: Optional[Path] = typer.Option(None, "--admin-key-file",
-                                                  help="keys for /v1/admin/* (with --api-key-file, admin routes are off without it)"),
-    bundle_root: Optional[Path] = typer.Option(None, "--bundle-root",
-                                               help="/v1/admin/reload loads bundles below this folder only (off without it)"),
-    cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin",
-                                                    help="a web origin allowed to call the API, e.g. https://app.example (repeatable)"),
-    allowed_host: Optional[list[str]] = typer.Option(None, "--allowed-host",
-                                                     help="a Host name the server answers for besides its address (repeatable)"),
-    workers: int = typer.Option(1, "--workers", help="server processes (each loads the model)"),
-    max_batch_size: int = typer.Option(32, "--max-batch-size", help="texts per forward pass"),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="longest wait to fill a batch"),
-    max_queue: int = typer.Option(256, "--max-queue", help="texts waiting before requests get 429"),
-    max_texts: int = typer.Option(64, "--max-texts", help="texts per request (more: 422)"),
-    max_text_chars: int = typer.Option(5000, "--max-text-chars", help="characters per text (more: 422)"),
-    max_body_bytes: int = typer.Option(1_000_000, "--max-body-bytes", help="request body size (more: 413)"),
-    timeout: float = typer.Option(10.0, "--timeout", help="seconds before a request gets 504"),
-    drain_timeout: float = typer.Option(20.0, "--drain-timeout", help="seconds SIGTERM waits for requests in flight"),
-    log_texts: bool = typer.Option(False, "--log-texts", help="include request texts in the access log"),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="generation: most tokens per answer (max_tokens above it: 422)"),
-    max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="generation: longest prompt (more: 413)"),
-    generation_batch: int = typer.Option(16, "--generation-batch", help="generation: requests decoded together"),
-    generation_timeout: float = typer.Option(120.0, "--generation-timeout", help="generation: seconds before 504"),
-    max_explain_texts: int = typer.Option(4, "--max-explain-texts", help="/v1/explain: texts per request"),
-    max_explain_steps: int = typer.Option(100, "--max-explain-steps", help="/v1/explain: integration steps"),
-) -> None:
-    """Serve a bundle over HTTP: POST /v1/predict (or, for a generation bundle, the OpenAI-compatible
-    /v1/chat/completions and /v1/completions), /v1/models, /livez, /readyz, /metrics, /docs."""
-
-    from . import api
-    from .model_registry import SCHEME, bundle_argument, registry_folder
-    from .serve.security import read_api_keys
-
-    _setup_logging()
-    try:
-        registry = str(registry_folder(registry)) if registry or bundle.startswith(SCHEME) else None
-        bundle = bundle_argument(bundle, registry)
-        keys = read_api_keys(api_key_file) if api_key_file else []
-        admin_keys = read_api_keys(admin_key_file) if admin_key_file else []
-        options = dict(
-            backend=backend, precision=precision, host=host, port=port, api_keys=keys, admin_keys=admin_keys,
-            bundle_root=str(bundle_root) if bundle_root else None, registry=registry, cors_origins=list(cors_origin or []),
-            allowed_hosts=list(allowed_host or []), max_batch_size=max_batch_size,
-            max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,
-            max_body_bytes=max_body_bytes, request_timeout_s=timeout, drain_timeout_s=drain_timeout, log_texts=log_texts,
-            max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens, generation_batch=generation_batch,
-            generation_timeout_s=generation_timeout, max_explain_texts=max_explain_texts,
-            max_explain_steps=max_explain_steps,
-        )
-        api.serve(bundle, workers=workers,
-                  on_ready=lambda: _console(stderr=True).print(f"serving {bundle} on http://{host}:{port} (docs: /docs)"),
-                  **options)
-    except TuneForgeError as exc:
-        _fail(exc)
-
-
 from .cli_data import data_app  # noqa: E402  (the commands register below)
 from .cli_explain import explain  # noqa: E402
 from .cli_generation import chat, generate  # noqa: E402
 from .cli_info import env, methods, tasks  # noqa: E402
 from .cli_registry import registry_app  # noqa: E402
+from .cli_serve import serve  # noqa: E402
 
-for command in (generate, chat, explain, env, methods, tasks):
+for command in (serve, generate, chat, explain, env, methods, tasks):
     app.command()(command)
 app.add_typer(data_app, name="data")
 app.add_typer(registry_app, name="registry")

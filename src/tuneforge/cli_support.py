@@ -8,6 +8,11 @@ import typer
 
 from .errors import TuneForgeError
 
+BACKEND_HELP = ("torch; onnx (the export's default variant, after tuneforge export); auto (the fastest accepted "
+                "variant on this CPU, measured once and cached)")
+PRECISION_HELP = ("torch backend: auto (bf16 where the CPU has AMX or AVX512-BF16 and the bundle passed its bf16 "
+                  "parity gate, else fp32), fp32 or bf16")
+
 
 def _console(stderr: bool = False):
     from rich.console import Console

@@ -52,6 +52,7 @@ def _metrics():
     m.batch_size = Histogram("tuneforge_batch_size", "texts per forward pass", registry=registry,
                              buckets=(1, 2, 4, 8, 16, 32, 64, 128))
     m.queue_depth = Gauge("tuneforge_queue_depth", "texts waiting for a forward pass", registry=registry)
+    m.ready = Gauge("tuneforge_ready", "1 when /readyz answers ready", registry=registry)
     m.rejected = Counter("tuneforge_rejected_total", "requests refused or dropped", ["reason"], registry=registry)
     m.prompt_tokens = Counter("tuneforge_prompt_tokens_total", "prompt tokens of generation requests", registry=registry)
     m.generation_cancelled = Counter("tuneforge_generation_cancelled_total",
@@ -183,6 +184,9 @@ def create_app(settings: ServeSettings, predictor=None):
     metrics = _metrics()
     engine = Engine(settings, metrics)
     engine.predictor = predictor  # already loaded by the caller (tuneforge serve): not loaded twice
+    from .watch import Watch
+
+    watch = Watch(settings, metrics.registry)  # label counts, confidence, drift gauges; --capture
 
     @asynccontextmanager
     async def lifespan(app):
@@ -193,8 +197,10 @@ def create_app(settings: ServeSettings, predictor=None):
 
             await run_in_threadpool(mask_for_logs, ["warm-up"])
         await engine.start()
+        watch.use(engine.predictor, settings.bundle)
         yield
         engine.ready = False
+        watch.close()
         if engine.batcher:
             await engine.batcher.stop()
         if engine.generator:
@@ -235,6 +241,8 @@ def create_app(settings: ServeSettings, predictor=None):
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         metrics.queue_depth.set(engine.batcher.depth() if engine.batcher else 0)
+        metrics.ready.set(1 if engine.ready and not engine.draining else 0)
+        await asyncio.to_thread(watch.update)
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/models")
@@ -328,6 +336,7 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, f"the model cannot take this input: {exc}")
         except Exception as exc:
             return _error(503, f"inference failed: {type(exc).__name__}", {"Retry-After": "1"})
+        watch.observe(examples, results, engine.model_id())
         return {"predictions": results}
 
     @app.post("/v1/admin/reload", openapi_extra={"requestBody": {"required": True, "content": {
@@ -351,6 +360,7 @@ def create_app(settings: ServeSettings, predictor=None):
         path, shown = target
         try:
             manifest = await engine.reload(str(path))
+            watch.use(engine.predictor, str(path))
         except TuneForgeError as exc:
             return _error(422, f"kept the current model: {str(exc).replace(str(path), shown)}")
         except Exception as exc:

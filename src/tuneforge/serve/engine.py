@@ -29,6 +29,11 @@ class ServeSettings:
     admin_keys: list[str] = field(default_factory=list)
     bundle_root: str | None = None  # reload takes bundles below this folder only; None: reload is off
     registry: str | None = None  # a model registry folder: reload also takes registry://NAME@STAGE|VERSION
+    capture: str | None = None  # a folder: served inputs and outputs go to capture.sqlite3 there (masked)
+    capture_rate: float = 1.0
+    capture_max_rows: int = 1_000_000
+    capture_max_days: float = 30.0
+    drift_window: int = 500  # recent predictions the drift gauges cover
     cors_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
     max_batch_size: int = 32

@@ -16,6 +16,7 @@ from ..data import load_splits
 from ..data.transforms import apply_data_section, quick_data_check
 from ..errors import ConfigError
 from ..evaluation.html_report import write_html_report
+from .after_evaluation import after_evaluation
 from ..evaluation.report import headline, render_markdown
 from ..fileops import atomic_write_text, remove_stale
 from ..inference_precision import check_bf16_inference, inference_precision
@@ -368,15 +369,11 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             fitted.facts.setdefault("precision", f"{precision.name} ({precision.reason})")
         manifest = manifest_of(cfg, prep, fitted)
         ev = evaluate(prep, fitted, manifest, cfg.eval.calibrate)
-        if cfg.eval.robustness:
-            from ..evaluation.robustness import robustness
-
-            ev.metrics["robustness"] = robustness(ev.predictor, ev.examples, ev.metrics, ev.predictions,
-                                                  prep.model_path)
+        extra_files = after_evaluation(cfg, prep, ev, save_model)  # robustness; the reference profile
         markdown = report(cfg, prep, fitted, ev, run_dir)
         manifest.metrics = {"split": ev.split, **headline(ev.metrics)}
         bundle_dir = save_bundle(run_dir / "bundle", fitted.model, prep.tokenizer, manifest, markdown,
-                                 fitted.new_parameters) if save_model else None
+                                 fitted.new_parameters, extra_files) if save_model else None
         if not cfg.output.keep_checkpoints and checkpoints.is_dir():
             remove_dir(checkpoints)
         wall = time.perf_counter() - started
