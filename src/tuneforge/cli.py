@@ -301,7 +301,8 @@ def compress(
     console.print(f"final variant: {report['final']}; bundle: {compress_folder(bundle, output)}")
 
 
-from .cli_data import data_app  # noqa: E402  (the commands register below)
+from .cli_continue import continue_  # noqa: E402  (the commands register below)
+from .cli_data import data_app  # noqa: E402
 from .cli_explain import explain  # noqa: E402
 from .cli_generation import chat, generate  # noqa: E402
 from .cli_info import env, methods, tasks  # noqa: E402
@@ -310,6 +311,7 @@ from .cli_serve import serve  # noqa: E402
 
 for command in (serve, generate, chat, explain, env, methods, tasks):
     app.command()(command)
+app.command("continue")(continue_)
 app.add_typer(data_app, name="data")
 app.add_typer(registry_app, name="registry")
 

@@ -1,0 +1,143 @@
+"""Drift alerting on a real shift: an SST-2 bundle served by ``tuneforge serve`` receives 2,000
+SST-2 dev sentences (drawn with replacement), then 2,000 CoNLL-2003 sentences (news, out of domain).
+After every 50 requests the drift scores and thresholds are read from ``/metrics``. The result says
+when each score first crossed its threshold (it must not during the in-domain part, and must within
+one window of the shift), and the recorded series become a ``promtool test rules`` file checked
+against ``deploy/prometheus/alerts.yml`` (one scrape = one minute of recorded time).
+Usage: python bench/drift.py BUNDLE [--window 500] [--requests 2000]
+(BUNDLE: trained with this TuneForge, so it has reference_profile.json; e.g. runs/sst2_fgm03/bundle)
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED_DATA, free_port, machine, start, write_results  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+STEP = 50
+
+
+def sst2_dev() -> list[str]:
+    rows = (SHARED_DATA / "sst2" / "dev.tsv").read_bytes().decode().replace("\r", "").splitlines()[1:]
+    return [r.split("\t")[0] for r in rows if r.strip()]
+
+
+def conll_sentences() -> list[str]:
+    out, words = [], []
+    for line in (SHARED_DATA / "conll2003" / "train.txt").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            if len(words) >= 5:
+                out.append(" ".join(words))
+            words = []
+        else:
+            words.append(line.split()[0])
+    return out
+
+
+def scrape(client, url: str) -> dict[str, tuple[float, float]]:
+    text = client.get(url + "/metrics", timeout=60).text
+    score = dict(re.findall(r'tuneforge_drift_score\{signal="(\w+)"\} ([-0-9.e+]+)', text))
+    limit = dict(re.findall(r'tuneforge_drift_threshold\{signal="(\w+)"\} ([-0-9.e+]+)', text))
+    return {k: (float(score[k]), float(limit[k])) for k in score}
+
+
+def promtool_test(records: list[dict], signal: str, fire_minute: int, first_ood: int) -> str:
+    """A promtool unit-test file replaying one signal's recorded scores (one per minute)."""
+    scores = " ".join(f"{r['scores'].get(signal, (0.0, 0.0))[0]:.6f}" for r in records)
+    limit = records[-1]["scores"][signal][1]
+    silent = max(0, first_ood - 1)
+    return f"""rule_files:
+  - {ROOT / 'deploy' / 'prometheus' / 'alerts.yml'}
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'tuneforge_drift_score{{instance="bench", signal="{signal}"}}'
+        values: '{scores}'
+      - series: 'tuneforge_drift_threshold{{instance="bench", signal="{signal}"}}'
+        values: '{limit:.6f}x{len(records)}'
+    alert_rule_test:
+      - eval_time: {silent}m
+        alertname: TuneForgeDrift
+        exp_alerts: []
+      - eval_time: {fire_minute}m
+        alertname: TuneForgeDrift
+        exp_alerts:
+          - exp_labels: {{severity: warning, instance: bench, signal: {signal}}}
+"""
+
+
+def main() -> None:
+    import httpx
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--window", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    rng = random.Random(0)
+    in_domain = [rng.choice(sst2_dev()) for _ in range(args.requests)]
+    out_domain = rng.sample(conll_sentences(), args.requests)
+    port = free_port()
+    server = start([sys.executable, "-m", "tuneforge", "serve", str(args.bundle), "--port", str(port),
+                    "--drift-window", str(args.window)], port)
+    url = f"http://127.0.0.1:{port}"
+    records = []
+    try:
+        with httpx.Client() as client:
+            for n, text in enumerate(in_domain + out_domain, start=1):
+                client.post(url + "/v1/predict", json={"text": text}, timeout=60).raise_for_status()
+                if n % STEP == 0:
+                    records.append({"requests": n, "out_of_domain": max(0, n - args.requests),
+                                    "scores": scrape(client, url)})
+    finally:
+        server.terminate()
+        server.wait(30)
+    signals = sorted({s for r in records for s in r["scores"]})
+    crossed = {}
+    for signal in signals:
+        first = next((r for r in records if signal in r["scores"] and r["scores"][signal][0] > r["scores"][signal][1]),
+                     None)
+        crossed[signal] = None if first is None else first["requests"]
+    before_shift = {s: any(r["scores"][s][0] > r["scores"][s][1] for r in records
+                           if r["requests"] <= args.requests and s in r["scores"]) for s in signals}
+    results = {"bundle": str(args.bundle), "window": args.window, "requests_each": args.requests,
+               "first_crossing_at_request": crossed, "crossed_before_shift": before_shift, "records": records}
+    promtool = shutil.which("promtool")
+    first_ood = args.requests // STEP
+    lines = ["# Drift alerting: SST-2 dev, then CoNLL-2003 sentences", "",
+             f"Bundle `{args.bundle}`, window {args.window}; scores read every {STEP} requests; "
+             f"requests 1-{args.requests} in domain, then {args.requests} out of domain.", "",
+             "| signal | threshold | largest in domain | first crossing (request) | out-of-domain requests by then |",
+             "|---|---:|---:|---:|---:|"]
+    for s in signals:
+        inside = max((r["scores"][s][0] for r in records if r["requests"] <= args.requests and s in r["scores"]),
+                     default=float("nan"))
+        at = crossed[s]
+        lines.append(f"| {s} | {records[-1]['scores'][s][1]:.4f} | {inside:.4f} | {at or 'never'} | "
+                     f"{'' if at is None else max(0, at - args.requests)} |")
+    if promtool and crossed.get("embedding"):
+        minute = crossed["embedding"] // STEP - 1 + 5  # crossed at that scrape; `for: 5m` fires 5 scrapes later
+        test = promtool_test(records, "embedding", minute, first_ood)
+        path = ROOT / "bench" / "results" / "drift_promtool_test.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(test, encoding="utf-8")
+        ran = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True)
+        results["promtool"] = {"returncode": ran.returncode, "output": ran.stdout + ran.stderr}
+        lines += ["", f"`promtool test rules bench/results/drift_promtool_test.yml` (the recorded embedding series, "
+                      f"one scrape per minute): {'SUCCESS' if ran.returncode == 0 else 'FAILED'}; the alert is silent "
+                      f"at minute {max(0, first_ood - 1)} (before the shift) and fires at minute {minute}."]
+    results["machine"] = machine()
+    write_results("drift", results, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
