@@ -306,10 +306,11 @@ from .cli_data import data_app  # noqa: E402
 from .cli_explain import explain  # noqa: E402
 from .cli_generation import chat, generate  # noqa: E402
 from .cli_info import env, methods, tasks  # noqa: E402
+from .cli_monitor import monitor  # noqa: E402
 from .cli_registry import registry_app  # noqa: E402
 from .cli_serve import serve  # noqa: E402
 
-for command in (serve, generate, chat, explain, env, methods, tasks):
+for command in (serve, monitor, generate, chat, explain, env, methods, tasks):
     app.command()(command)
 app.command("continue")(continue_)
 app.add_typer(data_app, name="data")
