@@ -9,7 +9,8 @@ import stat
 import pytest
 
 from tuneforge.errors import BundleError, ConfigError
-from tuneforge.model_registry import FolderRegistry, bundle_argument, parse_uri
+from tuneforge.model_registry import FolderRegistry, parse_uri
+from tuneforge.registry_access import bundle_argument
 
 from .conftest import resign_bundle, train_tiny_bundle
 
@@ -95,3 +96,37 @@ def test_serve_a_stage_and_reload_a_version_by_its_address(two_bundles, tmp_path
         assert str(tmp_path) not in missing.text  # the registry's location is not disclosed
     finally:
         server.stop()
+
+
+def test_the_mlflow_registry_pushes_promotes_rolls_back_serves_and_refuses_tampering(two_bundles, tmp_path):
+    pytest.importorskip("mlflow")
+    httpx = pytest.importorskip("httpx")
+    from tuneforge.mlflow_registry import MlflowRegistry
+
+    from .serve.conftest import Server
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    registry = MlflowRegistry(uri)
+    a, b = two_bundles
+    assert [registry.push(a, "m"), registry.push(b, "m")] == [1, 2]
+    registry.promote("m", 1)
+    registry.promote("m", 2)
+    assert registry.resolve("registry://m@production").name == "2"
+    assert registry.rollback("m") == 1
+    with pytest.raises(ConfigError, match="no earlier version"):
+        registry.rollback("m")
+    rows = registry.list("m")
+    assert [(r["version"], r["stages"]) for r in rows] == [(1, ["production"]), (2, [])]
+    assert rows[0]["task"] == "classification" and "accuracy" in rows[0]["metrics"]
+    server = Server("registry://m@production", "--mlflow", uri, log_dir=tmp_path)
+    try:
+        served = httpx.get(server.url + "/v1/models", timeout=30).json()
+        assert served["bundle"].endswith("m/1")
+        reloaded = httpx.post(server.url + "/v1/admin/reload", json={"bundle": "registry://m@2"}, timeout=60)
+        assert reloaded.status_code == 200, reloaded.text
+    finally:
+        server.stop()
+    for stored in (tmp_path / "mlflow-artifacts").rglob("*.safetensors"):  # the logged artifacts themselves
+        stored.write_bytes(stored.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(BundleError, match="does not match its sha256"):
+        registry.resolve("registry://m@production")

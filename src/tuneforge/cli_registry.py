@@ -12,12 +12,13 @@ from .cli_support import _console, _run, _setup_logging
 registry_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                            help="A model registry in a folder: versions, stages, rollback.")
 REGISTRY_HELP = "registry folder (default $TUNEFORGE_REGISTRY or ./registry)"
+MLFLOW_HELP = "use MLflow's model registry at this tracking URI instead (e.g. sqlite:///registry/mlflow.db)"
 
 
-def _registry(folder: Optional[Path]):
-    from .model_registry import FolderRegistry, registry_folder
+def _registry(folder: Optional[Path], mlflow: Optional[str] = None):
+    from .registry_access import open_registry
 
-    return FolderRegistry(registry_folder(folder))
+    return open_registry(folder, mlflow)
 
 
 @registry_app.command("push")
@@ -25,10 +26,11 @@ def push(
     bundle: Path = typer.Argument(..., help="bundle folder to register"),
     name: str = typer.Option(..., "--name", "-n", help="the model's name in the registry"),
     registry: Optional[Path] = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help=MLFLOW_HELP),
 ) -> None:
     """Copy a (verified) bundle in as the next version of NAME."""
     _setup_logging()
-    version = _run(lambda: _registry(registry).push(bundle, name))
+    version = _run(lambda: _registry(registry, mlflow).push(bundle, name))
     _console().print(f"{name} version {version} (registry://{name}@{version})", highlight=False)
 
 
@@ -36,11 +38,12 @@ def push(
 def list_versions(
     name: Optional[str] = typer.Argument(None, help="one model (default: all)"),
     registry: Optional[Path] = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help=MLFLOW_HELP),
 ) -> None:
     """Every version: its stages, when it was pushed, its task and headline metrics."""
     from rich.table import Table
 
-    rows = _run(lambda: _registry(registry).list(name))
+    rows = _run(lambda: _registry(registry, mlflow).list(name))
     table = Table(title="registry")
     for column in ("name", "version", "stages", "created", "task", "metrics"):
         table.add_column(column)
@@ -56,9 +59,10 @@ def promote(
     version: int = typer.Argument(..., help="the version to promote"),
     stage: str = typer.Option("production", "--stage", help="the stage (production, staging, ...)"),
     registry: Optional[Path] = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help=MLFLOW_HELP),
 ) -> None:
     """Put a version (verified first) in a stage; rollback returns the stage to what it held before."""
-    _run(lambda: _registry(registry).promote(name, version, stage))
+    _run(lambda: _registry(registry, mlflow).promote(name, version, stage))
     _console().print(f"{name}@{stage} -> version {version}", highlight=False)
 
 
@@ -67,7 +71,8 @@ def rollback(
     name: str = typer.Argument(..., help="the model"),
     stage: str = typer.Option("production", "--stage", help="the stage to roll back"),
     registry: Optional[Path] = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help=MLFLOW_HELP),
 ) -> None:
     """Move a stage back to the version it held before its current one."""
-    version = _run(lambda: _registry(registry).rollback(name, stage))
+    version = _run(lambda: _registry(registry, mlflow).rollback(name, stage))
     _console().print(f"{name}@{stage} -> version {version} (rolled back)", highlight=False)

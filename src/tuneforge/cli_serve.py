@@ -15,6 +15,8 @@ def serve(
     bundle: str = typer.Argument(..., help="bundle folder written by train, or registry://NAME@STAGE|VERSION"),
     registry: Optional[Path] = typer.Option(None, "--registry", help="model registry folder (registry:// bundles, "
                                             "reload by registry://; default $TUNEFORGE_REGISTRY or ./registry)"),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help="resolve registry:// in MLflow's model registry at "
+                                         "this tracking URI"),
     backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="off loopback, --api-key-file is required"),
@@ -55,18 +57,19 @@ def serve(
     /v1/chat/completions and /v1/completions), /v1/models, /livez, /readyz, /metrics, /docs."""
 
     from . import api
-    from .model_registry import SCHEME, bundle_argument, registry_folder
+    from .model_registry import SCHEME, registry_folder
+    from .registry_access import bundle_argument
     from .serve.security import read_api_keys
 
     _setup_logging()
     try:
         registry = str(registry_folder(registry)) if registry or bundle.startswith(SCHEME) else None
-        bundle = bundle_argument(bundle, registry)
+        bundle = bundle_argument(bundle, registry, mlflow)
         keys = read_api_keys(api_key_file) if api_key_file else []
         admin_keys = read_api_keys(admin_key_file) if admin_key_file else []
         options = dict(
             backend=backend, precision=precision, host=host, port=port, api_keys=keys, admin_keys=admin_keys,
-            bundle_root=str(bundle_root) if bundle_root else None, registry=registry, cors_origins=list(cors_origin or []),
+            bundle_root=str(bundle_root) if bundle_root else None, registry=registry, mlflow=mlflow, cors_origins=list(cors_origin or []),
             allowed_hosts=list(allowed_host or []), max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms, max_queue=max_queue, max_texts=max_texts, max_text_chars=max_text_chars,
             max_body_bytes=max_body_bytes, request_timeout_s=timeout, drain_timeout_s=drain_timeout, log_texts=log_texts,

@@ -45,7 +45,7 @@ def _write_jsonl(path: Path, examples: list[dict[str, Any]], text_column: str, p
 def continue_training(bundle: str | Path, data: str | Path, replay: float = 0.2, max_forgetting: float = 1.0,
                       new_test: float = 0.2, old_test: str | Path | None = None, output: str | Path | None = None,
                       register: str | None = None, registry: str | Path | None = None, seed: int = 42,
-                      overrides: list[str] | None = None) -> dict[str, Any]:
+                      overrides: list[str] | None = None, mlflow: str | None = None) -> dict[str, Any]:
     """Continue training ``bundle`` on ``data`` (see the module docstring); returns the report, also
     written to ``continue.json`` and ``continue.md`` in the new run folder."""
     from . import api
@@ -127,9 +127,9 @@ def continue_training(bundle: str | Path, data: str | Path, replay: float = 0.2,
                              f"{max_forgetting:g}: not registered")
         log.warning("continue: %s", report["refused"])
     elif register:
-        from .model_registry import FolderRegistry, registry_folder
+        from .registry_access import open_registry
 
-        reg = FolderRegistry(registry_folder(registry))
+        reg = open_registry(registry, mlflow)
         version = reg.push(result.bundle_dir, register)
         reg.promote(register, version, "candidate")
         report["registered"] = {"name": register, "version": version, "stage": "candidate"}

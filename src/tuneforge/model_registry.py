@@ -47,14 +47,6 @@ def registry_folder(option: str | Path | None = None) -> Path:
     return Path(option or os.environ.get("TUNEFORGE_REGISTRY") or "registry")
 
 
-def bundle_argument(bundle: str, registry: str | Path | None = None) -> str:
-    """A command's bundle argument as a folder: ``registry://NAME@STAGE|VERSION`` resolved (and verified)
-    in the registry folder; anything else as given."""
-    if bundle.startswith(SCHEME):
-        return str(FolderRegistry(registry_folder(registry)).resolve(bundle))
-    return bundle
-
-
 def parse_uri(uri: str) -> tuple[str, str]:
     """``registry://NAME@STAGE`` or ``registry://NAME@VERSION`` (or ``NAME@...``) -> (name, stage or version);
     without ``@``, the ``production`` stage."""

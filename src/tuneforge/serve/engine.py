@@ -29,6 +29,7 @@ class ServeSettings:
     admin_keys: list[str] = field(default_factory=list)
     bundle_root: str | None = None  # reload takes bundles below this folder only; None: reload is off
     registry: str | None = None  # a model registry folder: reload also takes registry://NAME@STAGE|VERSION
+    mlflow: str | None = None  # or MLflow's model registry at this tracking URI
     capture: str | None = None  # a folder: served inputs and outputs go to capture.sqlite3 there (masked)
     capture_rate: float = 1.0
     capture_max_rows: int = 1_000_000

@@ -18,15 +18,17 @@ def _inside(path: str, root: str) -> Path | None:
 def reload_target(bundle: str, settings) -> tuple[Path, str] | tuple[int, str]:
     """(bundle folder, how to name it in the answer), or (status, message) for the error response."""
     from ..errors import TuneForgeError
-    from ..model_registry import SCHEME, FolderRegistry
+    from ..model_registry import SCHEME
+    from ..registry_access import open_registry
 
     if bundle.startswith(SCHEME):
-        if settings.registry is None:
-            return 403, "registry reload is off: start the server with --registry FOLDER to allow it"
+        if settings.registry is None and settings.mlflow is None:
+            return 403, "registry reload is off: start the server with --registry FOLDER (or --mlflow URI)"
         try:
-            return FolderRegistry(settings.registry).resolve(bundle), bundle
+            return open_registry(settings.registry, settings.mlflow).resolve(bundle), bundle
         except TuneForgeError as exc:
-            return 422, f"kept the current model: {str(exc).replace(str(Path(settings.registry).resolve()), '')}"
+            hidden = str(Path(settings.registry).resolve()) if settings.registry else settings.mlflow
+            return 422, f"kept the current model: {str(exc).replace(hidden, '')}"
     if settings.bundle_root is None:
         return 403, "reload is off: start the server with --bundle-root FOLDER to allow it"
     path = _inside(bundle, settings.bundle_root)
