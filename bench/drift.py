@@ -31,15 +31,9 @@ def sst2_dev() -> list[str]:
 
 
 def conll_sentences() -> list[str]:
-    out, words = [], []
-    for line in (SHARED_DATA / "conll2003" / "train.txt").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("-DOCSTART-"):
-            if len(words) >= 5:
-                out.append(" ".join(words))
-            words = []
-        else:
-            words.append(line.split()[0])
-    return out
+    from tuneforge.data.readers import read_conll
+
+    return [" ".join(s.tokens) for s in read_conll(SHARED_DATA / "conll2003" / "train.txt") if len(s.tokens) >= 5]
 
 
 def scrape(client, url: str) -> dict[str, tuple[float, float]]:

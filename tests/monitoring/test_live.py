@@ -18,17 +18,9 @@ CONLL = Path(__file__).resolve().parents[3] / "shared" / "data" / "conll2003" / 
 
 
 def _sentences(limit: int) -> list[str]:
-    out, words = [], []
-    for line in CONLL.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("-DOCSTART-"):
-            if len(words) >= 6:
-                out.append(" ".join(words))
-            words = []
-        else:
-            words.append(line.split()[0])
-        if len(out) >= limit:
-            break
-    return out
+    from tuneforge.data.readers import read_conll
+
+    return [" ".join(s.tokens) for s in read_conll(CONLL) if len(s.tokens) >= 6][:limit]
 
 
 def _scores(server) -> dict[str, tuple[float, float]]:
