@@ -130,3 +130,4 @@ def test_the_mlflow_registry_pushes_promotes_rolls_back_serves_and_refuses_tampe
         stored.write_bytes(stored.read_bytes()[:-4] + b"\0\0\0\0")
     with pytest.raises(BundleError, match="does not match its sha256"):
         registry.resolve("registry://m@production")
+

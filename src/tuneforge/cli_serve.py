@@ -51,6 +51,10 @@ def serve(
     capture_rate: float = typer.Option(1.0, "--capture-rate", min=0.0, max=1.0, help="share of predictions captured"),
     capture_max_rows: int = typer.Option(1_000_000, "--capture-max-rows", min=1, help="captured rows kept (newest)"),
     capture_max_days: float = typer.Option(30.0, "--capture-max-days", min=0.0, help="days captured rows are kept"),
+    canary: Optional[str] = typer.Option(None, "--canary", help="a candidate bundle (or registry://NAME@VERSION) "
+                                         "that answers --canary-share of /v1/predict; metrics per model"),
+    canary_share: float = typer.Option(0.1, "--canary-share", min=0.0, max=1.0, help="share of requests the "
+                                       "canary answers"),
     drift_window: int = typer.Option(500, "--drift-window", min=10, help="recent predictions the drift gauges cover"),
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict (or, for a generation bundle, the OpenAI-compatible
@@ -63,8 +67,9 @@ def serve(
 
     _setup_logging()
     try:
-        registry = str(registry_folder(registry)) if registry or bundle.startswith(SCHEME) else None
+        registry = str(registry_folder(registry)) if registry or SCHEME in bundle + (canary or "") else None
         bundle = bundle_argument(bundle, registry, mlflow)
+        canary = bundle_argument(canary, registry, mlflow) if canary else None
         keys = read_api_keys(api_key_file) if api_key_file else []
         admin_keys = read_api_keys(admin_key_file) if admin_key_file else []
         options = dict(
@@ -77,7 +82,7 @@ def serve(
             generation_timeout_s=generation_timeout, max_explain_texts=max_explain_texts,
             max_explain_steps=max_explain_steps, capture=str(capture) if capture else None,
             capture_rate=capture_rate, capture_max_rows=capture_max_rows, capture_max_days=capture_max_days,
-            drift_window=drift_window,
+            drift_window=drift_window, canary=canary, canary_share=canary_share,
         )
         api.serve(bundle, workers=workers,
                   on_ready=lambda: _console(stderr=True).print(f"serving {bundle} on http://{host}:{port} (docs: /docs)"),

@@ -27,6 +27,7 @@ from dataclasses import asdict
 from fastapi import FastAPI, Request  # module level: FastAPI resolves the handlers' annotations here
 
 from .batching import InputRejected, QueueFull
+from .metrics import service_metrics as _metrics
 from .engine import SETTINGS_ENV, Engine, ServeSettings  # noqa: F401  (ServeSettings, SETTINGS_ENV: this module's API)
 from .image_requests import TooLarge, images_from_body, images_from_form
 from .requests import PREDICT_SCHEMA, RELOAD_SCHEMA, examples_from_body, parse_json
@@ -34,35 +35,6 @@ from .responses import error_response as _error
 from .security import allowed_host_names, authorized, host_allowed, origin_allowed
 
 access_log = logging.getLogger("tuneforge.serve.access")
-
-
-def _metrics():
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-    registry = CollectorRegistry()
-
-    class Metrics:
-        pass
-
-    m = Metrics()
-    m.registry = registry
-    m.requests = Counter("tuneforge_requests_total", "HTTP requests", ["route", "status"], registry=registry)
-    m.latency = Histogram("tuneforge_request_latency_seconds", "request latency", ["route"], registry=registry,
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-    m.batch_size = Histogram("tuneforge_batch_size", "texts per forward pass", registry=registry,
-                             buckets=(1, 2, 4, 8, 16, 32, 64, 128))
-    m.queue_depth = Gauge("tuneforge_queue_depth", "texts waiting for a forward pass", registry=registry)
-    m.ready = Gauge("tuneforge_ready", "1 when /readyz answers ready", registry=registry)
-    m.rejected = Counter("tuneforge_rejected_total", "requests refused or dropped", ["reason"], registry=registry)
-    m.prompt_tokens = Counter("tuneforge_prompt_tokens_total", "prompt tokens of generation requests", registry=registry)
-    m.generation_cancelled = Counter("tuneforge_generation_cancelled_total",
-                                     "answers stopped because their client went away", registry=registry)
-    m.generated_tokens = Counter("tuneforge_generated_tokens_total", "tokens generated", registry=registry)
-    m.time_to_first_token = Histogram("tuneforge_time_to_first_token_seconds", "from arrival to the first token",
-                                      registry=registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-    m.tokens_per_second = Histogram("tuneforge_generation_tokens_per_second", "decoding speed of one answer",
-                                    registry=registry, buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
-    return m
 
 
 class GuardAndLog:
@@ -187,6 +159,9 @@ def create_app(settings: ServeSettings, predictor=None):
     from .watch import Watch
 
     watch = Watch(settings, metrics.registry)  # label counts, confidence, drift gauges; --capture
+    from .canary import Canary
+
+    canary = Canary(settings, metrics) if settings.canary else None
 
     @asynccontextmanager
     async def lifespan(app):
@@ -197,6 +172,8 @@ def create_app(settings: ServeSettings, predictor=None):
 
             await run_in_threadpool(mask_for_logs, ["warm-up"])
         await engine.start()
+        if canary:
+            await canary.start(engine)
         watch.use(engine.predictor, settings.bundle)
         yield
         engine.ready = False
@@ -308,8 +285,10 @@ def create_app(settings: ServeSettings, predictor=None):
         if engine.failed or engine.batcher is None:
             return _error(503, "not ready: " + ("engine failed" if engine.failed else "loading"), {"Retry-After": "1"})
         request.state.texts = [e["text"] for e in examples]
+        chosen, model = canary.pick(engine) if canary else (engine, "primary")
+        started = time.monotonic()
         try:
-            future = engine.batcher.submit(examples, settings.request_timeout_s)
+            future = chosen.batcher.submit(examples, settings.request_timeout_s)
         except QueueFull:
             metrics.rejected.labels("queue_full").inc()
             return _error(429, "the server is at capacity; retry shortly", {"Retry-After": "1"})
@@ -336,8 +315,11 @@ def create_app(settings: ServeSettings, predictor=None):
             return _error(422, f"the model cannot take this input: {exc}")
         except Exception as exc:
             return _error(503, f"inference failed: {type(exc).__name__}", {"Retry-After": "1"})
-        watch.observe(examples, results, engine.model_id())
-        return {"predictions": results}
+        if canary:
+            canary.record(model, results, started)
+        if model == "primary":  # the drift profile is the primary bundle's
+            watch.observe(examples, results, engine.model_id())
+        return {"predictions": results, **({"model": model} if canary else {})}
 
     @app.post("/v1/admin/reload", openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": RELOAD_SCHEMA}}}}, responses={

@@ -35,6 +35,8 @@ class ServeSettings:
     capture_max_rows: int = 1_000_000
     capture_max_days: float = 30.0
     drift_window: int = 500  # recent predictions the drift gauges cover
+    canary: str | None = None  # a candidate bundle that answers a share of /v1/predict
+    canary_share: float = 0.1
     cors_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
     max_batch_size: int = 32
