@@ -35,7 +35,8 @@ def test_continue_mixes_replay_measures_and_gates_registration(tiny_model_dir, t
     assert report["registered"]["stage"] == "candidate"
     assert FolderRegistry(tmp_path / "reg").resolve("registry://m@candidate").is_dir()
     refused = continue_training(result.bundle_dir, new, replay=0.0, old_test=reviews, output=tmp_path / "c2",
-                                register="m", registry=tmp_path / "reg", max_forgetting=-1000.0)
+                                register="m", registry=tmp_path / "reg", max_forgetting=-1000.0, anchor=0.1)
+    assert refused["anchor"] == 0.1
     assert refused["replayed"] == 0 and "refused" in refused and "registered" not in refused
     assert [r["version"] for r in FolderRegistry(tmp_path / "reg").list("m")] == [1]
     md = (tmp_path / "c2" / "run" / "continue.md").read_text()
@@ -48,3 +49,21 @@ def test_continue_refuses_what_it_cannot_measure(tiny_model_dir, tmp_path):
         continue_training(result.bundle_dir, reviews)
     with pytest.raises(ConfigError, match="--replay is the share"):
         continue_training(result.bundle_dir, reviews, replay=1.0)
+
+
+def test_the_anchor_pulls_weights_back_towards_the_start():
+    from types import SimpleNamespace
+
+    import torch
+
+    from tuneforge.training.callbacks import anchor_to_start
+
+    model = torch.nn.Linear(3, 1)
+    start = model.weight.detach().clone()
+    callback = anchor_to_start(0.5)
+    callback.on_train_begin(None, None, None, model=model)
+    with torch.no_grad():
+        model.weight.add_(1.0)  # an optimizer step moved the weights by 1
+    args = SimpleNamespace(learning_rate=0.2)
+    callback.on_step_end(args, None, None, model=model)
+    assert torch.allclose(model.weight - start, torch.full_like(start, 1.0 - 0.2 * 0.5))  # pulled back by lr * weight

@@ -25,6 +25,8 @@ def continue_(
                                                                     "candidate (only within --max-forgetting)"),
     registry: Optional[Path] = typer.Option(None, "--registry", help="registry folder (default $TUNEFORGE_REGISTRY "
                                                                      "or ./registry)"),
+    anchor: float = typer.Option(0.0, "--anchor", min=0.0, help="pull the weights back towards the bundle's after "
+                                 "each step (L2-SP penalty weight, e.g. 0.1; 0: off)"),
     mlflow: Optional[str] = typer.Option(None, "--mlflow", help="register in MLflow's model registry at this URI"),
     overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides of the run config, e.g. "
                                                                "train.epochs=1"),
@@ -35,7 +37,7 @@ def continue_(
 
     _setup_logging()
     report = _run(lambda: continue_training(bundle, data, replay, max_forgetting, new_test, old_test, output,
-                                            register, registry, overrides=list(overrides or []), mlflow=mlflow))
+                                            register, registry, overrides=list(overrides or []), mlflow=mlflow, anchor=anchor))
     console = _console()
     console.print(f"forgetting {report['forgetting_points']:.2f} points (old test), gain {report['gain_points']:.2f} "
                   f"points (new test); bundle: {report['new_bundle']}", highlight=False)

@@ -8,6 +8,8 @@ what it gained, and register it as a candidate only when the forgetting stays wi
 - Training is the bundle's own run config (method, settings, columns) with the bundle's model as the
   starting point: full fine-tuning continues its weights; a method with adapters (merged into the
   bundle) adds a new adapter on top. Validation is carved from the mix.
+- ``anchor`` > 0 pulls the weights back towards the bundle's after every step (an L2-SP penalty,
+  ``tuneforge.training.callbacks.anchor_to_start``), another guard against forgetting.
 - Old and new models are evaluated on the original test file (``old_test``, default the run's) and on
   the new test split; forgetting = old-set drop in points, gain = new-set rise in points. With
   ``max_forgetting`` exceeded, the new bundle is kept but not registered.
@@ -45,17 +47,20 @@ def _write_jsonl(path: Path, examples: list[dict[str, Any]], text_column: str, p
 def continue_training(bundle: str | Path, data: str | Path, replay: float = 0.2, max_forgetting: float = 1.0,
                       new_test: float = 0.2, old_test: str | Path | None = None, output: str | Path | None = None,
                       register: str | None = None, registry: str | Path | None = None, seed: int = 42,
-                      overrides: list[str] | None = None, mlflow: str | None = None) -> dict[str, Any]:
+                      overrides: list[str] | None = None, mlflow: str | None = None, anchor: float = 0.0
+                      ) -> dict[str, Any]:
     """Continue training ``bundle`` on ``data`` (see the module docstring); returns the report, also
     written to ``continue.json`` and ``continue.md`` in the new run folder."""
-    from . import api
     from .bundle import read_manifest
     from .bundled import MODEL_DIR
     from .config import build_config, load_config
     from .data.examples import DataColumns
     from .data.readers import data_format_of
+    from .outputs import claimed_run_config
     from .predictor import Predictor
     from .tasks import get_task
+    from .training.callbacks import anchor_to_start
+    from .training.run import train_run
 
     if not 0 <= replay < 1:
         raise ConfigError(f"--replay is the share of old examples in the training mix: from 0 to below 1, not {replay}")
@@ -110,7 +115,10 @@ def continue_training(bundle: str | Path, data: str | Path, replay: float = 0.2,
     raw["name"] = f"{cfg.name}-continued"
     log.info("continue: %d new training examples + %d replayed (%.0f%%); %d new test examples", len(new_train), n_old,
              100 * replay, len(new_test_examples))
-    result = api.train(build_config(raw, overrides))
+    if anchor < 0:
+        raise ConfigError(f"--anchor is a penalty weight: 0 or more, not {anchor}")
+    new_cfg = claimed_run_config(build_config(raw, overrides), overwrite=False)
+    result = train_run(new_cfg, callbacks=[anchor_to_start(anchor)] if anchor else None)
     before, after = Predictor.load(bundle), result.predictor
     metric = task.default_metric
     scores = {name: {"before": before.evaluate(examples)[0][metric], "after": after.evaluate(examples)[0][metric]}
@@ -119,7 +127,7 @@ def continue_training(bundle: str | Path, data: str | Path, replay: float = 0.2,
     forgetting = round(scale * (scores["old_test"]["before"] - scores["old_test"]["after"]), 4)
     gain = round(scale * (scores["new_test"]["after"] - scores["new_test"]["before"]), 4)
     report = {"bundle": str(bundle), "new_bundle": str(result.bundle_dir), "data": str(data), "metric": metric,
-              "replay": replay, "replayed": n_old, "new_train": len(new_train), "new_test": len(new_test_examples),
+              "replay": replay, "replayed": n_old, "anchor": anchor, "new_train": len(new_train), "new_test": len(new_test_examples),
               "old_test_file": str(old_test_path), "scores": scores, "forgetting_points": forgetting,
               "gain_points": gain, "max_forgetting": max_forgetting, "candidate": forgetting <= max_forgetting}
     if not report["candidate"]:

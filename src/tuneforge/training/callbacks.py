@@ -103,3 +103,26 @@ def use_quiet_progress(trainer) -> None:
 
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(quiet_progress())
+
+
+def anchor_to_start(weight: float):
+    """A callback pulling the trainable weights back towards where training started, after each optimizer
+    step: ``w -= lr * weight * (w - w0)`` (the L2-SP penalty ``weight/2 * |w - w0|^2``, decoupled from
+    Adam's scaling as AdamW decouples weight decay). Continual fine-tuning uses it against forgetting."""
+    import torch
+    from transformers import TrainerCallback
+
+    class AnchorToStart(TrainerCallback):
+        start: dict = {}
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self.start = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+        def on_step_end(self, args, state, control, model=None, lr_scheduler=None, **kwargs):
+            lr = lr_scheduler.get_last_lr()[0] if lr_scheduler is not None else args.learning_rate
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    if n in self.start:
+                        p.add_(self.start[n] - p, alpha=lr * weight)
+
+    return AnchorToStart()
