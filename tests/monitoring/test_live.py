@@ -34,7 +34,7 @@ def _scores(server) -> dict[str, tuple[float, float]]:
 def test_drift_crosses_its_threshold_on_out_of_domain_traffic_only(tiny_model_dir, tmp_path):
     from ..serve.conftest import Server
 
-    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path, data={"train": "{reviews}", "test": "{reviews}"})
     profile = json.loads((result.bundle_dir / "reference_profile.json").read_text())
     assert set(profile["labels"]) == {"positive", "negative"} and len(profile["embeddings"]) > 10
     assert profile["mmd_threshold"] > 0 and len(profile["confidence"]) == 10

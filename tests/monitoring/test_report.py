@@ -23,7 +23,7 @@ NEWS = ["the central bank raised interest rates by a quarter point on thursday",
 
 
 def test_drift_report_and_labelling_export(tiny_model_dir, tmp_path):
-    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path, data={"train": "{reviews}", "test": "{reviews}"})
     predictor = Predictor.load(result.bundle_dir)
     capture = Capture(tmp_path / "cap", CollectorRegistry())
     in_domain = [{"text": t} for t in (POSITIVE + NEGATIVE) * 10][:200]

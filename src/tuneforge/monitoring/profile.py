@@ -1,17 +1,21 @@
-"""The reference profile a bundle keeps of its training data (``reference_profile.json``): what the
-server's drift gauges compare recent traffic with.
+"""The reference profile a bundle keeps (``reference_profile.json``): what the server's drift gauges
+compare recent traffic with. Traffic is compared with the run's evaluation split (the test split, else
+validation): the data the user holds up as what the model will meet. Training data can differ from it
+by construction (SST-2 trains on parse-tree phrases and is evaluated on whole sentences), and would
+make in-domain traffic look drifted.
 
-- ``labels``: the training label distribution; ``predicted_labels``: the model's predicted labels on
-  the validation split (what traffic's predicted labels are compared with: a model's own bias is not
-  drift);
-- ``confidence``: the distribution of the top score on the validation split (10 bins);
-- ``length``: the distribution of text lengths in words on the training split;
-- ``embeddings``: a sample of sentence embeddings (the mean of the model's input word embeddings over a
-  text's tokens, unit length) of training texts, the MMD bandwidth, and the MMD a window of validation
-  texts reaches by chance (``mmd_threshold``: the largest of 20 draws, times 1.5).
+- ``labels``: the training label distribution (for reference); ``predicted_labels``: the labels the
+  model predicts on the evaluation split (what traffic's predicted labels are compared with: a model's
+  own bias is not drift);
+- ``confidence``: the distribution of the top score on the evaluation split (10 bins);
+- ``length``: the distribution of text lengths in words on the evaluation split;
+- ``embeddings``: sentence sketches (the mean of the model's input word embeddings over a text's tokens,
+  unit length) of up to 300 texts of one half of the evaluation split, the MMD bandwidth, and the MMD
+  that windows of 200 texts of the other half reach against them (``mmd_threshold``: the largest of 20
+  draws plus three standard deviations of the draws, at least 1e-4).
 
 Example:
-    >>> profile = build_profile(predictor, train, validation)
+    >>> profile = build_profile(predictor, train, test, test_predictions)
     >>> profile["labels"]["positive"]
     0.557
 """
@@ -66,41 +70,45 @@ def top_score(prediction: dict[str, Any]) -> float:
     return float(prediction.get("score", max(scores.values(), default=0.0)))
 
 
-def build_profile(predictor, train: list[dict[str, Any]], validation: list[dict[str, Any]], seed: int = 0
-                  ) -> dict[str, Any] | None:
-    """The reference profile of a trained text classifier (None for other tasks)."""
+def build_profile(predictor, train: list[dict[str, Any]], reference: list[dict[str, Any]],
+                  predictions: list[dict[str, Any]] | None = None, seed: int = 0) -> dict[str, Any] | None:
+    """The reference profile of a trained text classifier against ``reference`` (the evaluation split;
+    ``predictions``: the model's on it, computed when not given); None for other tasks."""
     if not profiled(predictor.task, train) or not hasattr(predictor.model, "get_input_embeddings"):
         return None
+    reference = reference or train
+    if predictions is None or len(predictions) != len(reference):
+        predictions = predictor.predict(reference)
     rng = random.Random(seed)
     names = predictor.label_names
-    counts = {n: 0 for n in names}
-    for e in train:
-        for label in predictor.task.labels_of(e):
-            if label in counts:
-                counts[label] += 1
-    total = max(1, sum(counts.values()))
-    held_out = validation or train
-    val_sample = rng.sample(held_out, min(len(held_out), 2000))
-    val_predictions = predictor.predict(val_sample)
-    confidences = [top_score(p) for p in val_predictions]
-    predicted = {n: 0 for n in names}
-    for p in val_predictions:
-        for label in p["labels"] if "labels" in p else [p.get("label")]:
-            if label in predicted:
-                predicted[label] += 1
-    predicted_total = max(1, sum(predicted.values()))
+
+    def distribution(label_lists) -> dict[str, float]:
+        counts = {n: 0 for n in names}
+        for labels in label_lists:
+            for label in labels:
+                if label in counts:
+                    counts[label] += 1
+        total = max(1, sum(counts.values()))
+        return {n: round(c / total, 6) for n, c in counts.items()}
+
+    texts = [e["text"] for e in reference]
+    order = rng.sample(range(len(texts)), len(texts))
+    half_a, half_b = order[: len(order) // 2] or order, order[len(order) // 2:] or order
     sketch = SentenceSketch(predictor.tokenizer, predictor.model.get_input_embeddings().weight.detach().float().numpy())
-    reference = sketch([e["text"] for e in rng.sample(train, min(len(train), SAMPLE))])
-    bandwidth = median_bandwidth(reference)
-    draws = [mmd(reference, sketch([e["text"] for e in rng.sample(held_out, min(len(held_out), WINDOW))]), bandwidth)
+    sample = sketch([texts[i] for i in half_a[:SAMPLE]])
+    bandwidth = median_bandwidth(sample)
+    draws = [mmd(sample, sketch([texts[i] for i in rng.sample(half_b, min(len(half_b), WINDOW))]), bandwidth)
              for _ in range(20)]
     return {
-        "version": 1, "labels": {n: round(c / total, 6) for n, c in counts.items()},
-        "predicted_labels": {n: round(c / predicted_total, 6) for n, c in predicted.items()},
-        "confidence_edges": CONFIDENCE_EDGES, "confidence": [round(s, 6) for s in shares(confidences, CONFIDENCE_EDGES)],
-        "length_edges": LENGTH_EDGES,
-        "length": [round(s, 6) for s in shares([word_count(e["text"]) for e in train], LENGTH_EDGES)],
+        "version": 2, "labels": distribution(predictor.task.labels_of(e) for e in train),
+        "predicted_labels": distribution(p["labels"] if "labels" in p else [p.get("label")] for p in predictions),
+        "confidence_edges": CONFIDENCE_EDGES,
+        "confidence": [round(s, 6) for s in shares([top_score(p) for p in predictions], CONFIDENCE_EDGES)],
+        "length_edges": LENGTH_EDGES, "length": [round(s, 6) for s in shares([word_count(t) for t in texts],
+                                                                            LENGTH_EDGES)],
+        "reference_examples": len(reference),
         "embedding": "mean input word embedding of the text's tokens, unit length",
-        "embeddings": np.round(reference, 5).tolist(), "bandwidth": round(bandwidth, 6),
-        "mmd_null_max": round(max(draws), 6), "mmd_threshold": round(1.5 * max(draws), 6), "window": WINDOW,
+        "embeddings": np.round(sample, 5).tolist(), "bandwidth": round(bandwidth, 6),
+        "mmd_null_max": round(max(draws), 6),
+        "mmd_threshold": round(max(max(draws) + 3 * float(np.std(draws)), 1e-4), 6), "window": WINDOW,
     }

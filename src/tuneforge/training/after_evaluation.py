@@ -19,7 +19,7 @@ def after_evaluation(cfg, prep, ev, save_model: bool = True) -> dict[str, str]:
         return {}
     from ..monitoring.profile import PROFILE_FILE, build_profile
 
-    profile = build_profile(ev.predictor, prep.splits.train, prep.splits.validation, cfg.train.seed)
+    profile = build_profile(ev.predictor, prep.splits.train, ev.examples, ev.predictions, cfg.train.seed)
     if profile is None:
         return {}
     log.debug("reference profile: %d embeddings, MMD threshold %.4g", len(profile["embeddings"]),
