@@ -4,8 +4,12 @@ After every 50 requests the drift scores and thresholds are read from ``/metrics
 when each score first crossed its threshold (it must not during the in-domain part, and must within
 one window of the shift), and the recorded series become a ``promtool test rules`` file checked
 against ``deploy/prometheus/alerts.yml`` (one scrape = one minute of recorded time).
-Usage: python bench/drift.py BUNDLE [--window 500] [--requests 2000]
-(BUNDLE: trained with this TuneForge, so it has reference_profile.json; e.g. runs/sst2_fgm03/bundle)
+Usage: python bench/drift.py --split-dev runs/drift      (writes dev_a.tsv and dev_b.tsv: seeded halves)
+       tuneforge train configs/sst2.yaml data.validation=null data.test=runs/drift/dev_a.tsv \
+           data.split.validation=0.05 data.max_train_samples=30000 train.epochs=1 output.dir=runs/sst2_drift
+       python bench/drift.py runs/sst2_drift/bundle --in-domain runs/drift/dev_b.tsv [--window 500] [--requests 2000]
+The bundle's reference profile comes from its test split (dev half A); the in-domain traffic is the
+other half, which the profile never saw.
 """
 
 from __future__ import annotations
@@ -25,9 +29,19 @@ ROOT = Path(__file__).resolve().parents[1]
 STEP = 50
 
 
-def sst2_dev() -> list[str]:
-    rows = (SHARED_DATA / "sst2" / "dev.tsv").read_bytes().decode().replace("\r", "").splitlines()[1:]
-    return [r.split("\t")[0] for r in rows if r.strip()]
+def sst2_rows(path: Path) -> tuple[str, list[str]]:
+    rows = path.read_bytes().decode().replace("\r", "").splitlines()
+    return rows[0], [r for r in rows[1:] if r.strip()]
+
+
+def split_dev(folder: Path) -> None:
+    header, rows = sst2_rows(SHARED_DATA / "sst2" / "dev.tsv")
+    random.Random(0).shuffle(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    half = len(rows) // 2
+    for name, part in (("dev_a.tsv", rows[:half]), ("dev_b.tsv", rows[half:])):
+        (folder / name).write_text("\n".join([header, *part]) + "\n", encoding="utf-8")
+    print(f"{folder}/dev_a.tsv ({half} rows), {folder}/dev_b.tsv ({len(rows) - half} rows)")
 
 
 def conll_sentences() -> list[str]:
@@ -73,12 +87,17 @@ def main() -> None:
     import httpx
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("bundle", type=Path)
+    parser.add_argument("bundle", type=Path, nargs="?")
+    parser.add_argument("--in-domain", type=Path, default=SHARED_DATA / "sst2" / "dev.tsv")
+    parser.add_argument("--split-dev", type=Path)
     parser.add_argument("--window", type=int, default=500)
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
+    if args.split_dev:
+        return split_dev(args.split_dev)
     rng = random.Random(0)
-    in_domain = [rng.choice(sst2_dev()) for _ in range(args.requests)]
+    sentences = [r.split("\t")[0] for r in sst2_rows(args.in_domain)[1]]
+    in_domain = [rng.choice(sentences) for _ in range(args.requests)]
     out_domain = rng.sample(conll_sentences(), args.requests)
     port = free_port()
     server = start([sys.executable, "-m", "tuneforge", "serve", str(args.bundle), "--port", str(port),
@@ -103,13 +122,14 @@ def main() -> None:
         crossed[signal] = None if first is None else first["requests"]
     before_shift = {s: any(r["scores"][s][0] > r["scores"][s][1] for r in records
                            if r["requests"] <= args.requests and s in r["scores"]) for s in signals}
-    results = {"bundle": str(args.bundle), "window": args.window, "requests_each": args.requests,
+    results = {"bundle": str(args.bundle), "in_domain": str(args.in_domain), "window": args.window, "requests_each": args.requests,
                "first_crossing_at_request": crossed, "crossed_before_shift": before_shift, "records": records}
     promtool = shutil.which("promtool")
     first_ood = args.requests // STEP
     lines = ["# Drift alerting: SST-2 dev, then CoNLL-2003 sentences", "",
              f"Bundle `{args.bundle}`, window {args.window}; scores read every {STEP} requests; "
-             f"requests 1-{args.requests} in domain, then {args.requests} out of domain.", "",
+             f"requests 1-{args.requests} drawn from `{args.in_domain}`, then {args.requests} CoNLL-2003 "
+             "sentences.", "",
              "| signal | threshold | largest in domain | first crossing (request) | out-of-domain requests by then |",
              "|---|---:|---:|---:|---:|"]
     for s in signals:
