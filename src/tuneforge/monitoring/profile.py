@@ -11,8 +11,8 @@ make in-domain traffic look drifted.
 - ``length``: the distribution of text lengths in words on the evaluation split;
 - ``embeddings``: sentence sketches (the mean of the model's input word embeddings over a text's tokens,
   unit length) of up to 300 texts of one half of the evaluation split, the MMD bandwidth, and the MMD
-  that windows of 200 texts of the other half reach against them (``mmd_threshold``: the largest of 20
-  draws plus three standard deviations of the draws, at least 1e-4).
+  that windows of 200 texts drawn with replacement from the other half reach against them
+  (``mmd_threshold``: the largest of 20 draws plus three standard deviations of the draws, at least 1e-4).
 
 Example:
     >>> profile = build_profile(predictor, train, test, test_predictions)
@@ -97,8 +97,8 @@ def build_profile(predictor, train: list[dict[str, Any]], reference: list[dict[s
     sketch = SentenceSketch(predictor.tokenizer, predictor.model.get_input_embeddings().weight.detach().float().numpy())
     sample = sketch([texts[i] for i in half_a[:SAMPLE]])
     bandwidth = median_bandwidth(sample)
-    draws = [mmd(sample, sketch([texts[i] for i in rng.sample(half_b, min(len(half_b), WINDOW))]), bandwidth)
-             for _ in range(20)]
+    # windows drawn with replacement, as traffic repeats itself: a conservative null
+    draws = [mmd(sample, sketch([texts[i] for i in rng.choices(half_b, k=WINDOW)]), bandwidth) for _ in range(20)]
     return {
         "version": 2, "labels": distribution(predictor.task.labels_of(e) for e in train),
         "predicted_labels": distribution(p["labels"] if "labels" in p else [p.get("label")] for p in predictions),
