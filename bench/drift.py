@@ -15,6 +15,7 @@ other half, which the profile never saw.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import shutil
@@ -59,7 +60,8 @@ def scrape(client, url: str) -> dict[str, tuple[float, float]]:
 
 def promtool_test(records: list[dict], signal: str, fire_minute: int, first_ood: int) -> str:
     """A promtool unit-test file replaying one signal's recorded scores (one per minute)."""
-    scores = " ".join(f"{r['scores'].get(signal, (0.0, 0.0))[0]:.6f}" for r in records)
+    values = [r["scores"].get(signal, (0.0, 0.0))[0] for r in records]
+    scores = " ".join(f"{v:.6f}" for v in values)
     limit = records[-1]["scores"][signal][1]
     silent = max(0, first_ood - 1)
     return f"""rule_files:
@@ -80,6 +82,9 @@ tests:
         alertname: TuneForgeDrift
         exp_alerts:
           - exp_labels: {{severity: warning, instance: bench, signal: {signal}}}
+            exp_annotations:
+              summary: "traffic drifted from the training data ({signal})"
+              description: "drift score {float(f"{values[fire_minute]:.6f}"):.3f} over its threshold for 5 minutes on bench"
 """
 
 
@@ -92,9 +97,16 @@ def main() -> None:
     parser.add_argument("--split-dev", type=Path)
     parser.add_argument("--window", type=int, default=500)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--from-results", action="store_true", help="rebuild the table and the promtool test "
+                        "from bench/results/drift.json without sending traffic again")
     args = parser.parse_args()
     if args.split_dev:
         return split_dev(args.split_dev)
+    if args.from_results:
+        saved = json.loads((ROOT / "bench" / "results" / "drift.json").read_text())
+        args.bundle, args.in_domain, args.window = saved["bundle"], saved["in_domain"], saved["window"]
+        args.requests = saved["requests_each"]
+        return report(args, saved["records"])
     rng = random.Random(0)
     sentences = [r.split("\t")[0] for r in sst2_rows(args.in_domain)[1]]
     in_domain = [rng.choice(sentences) for _ in range(args.requests)]
@@ -103,7 +115,7 @@ def main() -> None:
     server = start([sys.executable, "-m", "tuneforge", "serve", str(args.bundle), "--port", str(port),
                     "--drift-window", str(args.window)], port)
     url = f"http://127.0.0.1:{port}"
-    records = []
+    records: list[dict] = []
     try:
         with httpx.Client() as client:
             for n, text in enumerate(in_domain + out_domain, start=1):
@@ -114,6 +126,11 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+    report(args, records)
+
+
+def report(args, records: list[dict]) -> None:
+    """The table, the promtool replay of the recorded embedding series, and the result files."""
     signals = sorted({s for r in records for s in r["scores"]})
     crossed = {}
     for signal in signals:
