@@ -48,6 +48,16 @@ def test_drift_report_and_labelling_export(tiny_model_dir, tmp_path):
     confidences = [float(r["confidence"]) for r in rows]
     assert confidences == sorted(confidences) and all(r["label"] == "" for r in rows)
     assert len(rows) == len({r["text"] for r in rows})  # each text once
+    # labelled by a person, the export goes back in: tuneforge continue reads it in the bundle's columns
+    with open(tmp_path / "labelled.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in rows[:40]:
+            writer.writerow({**r, "label": "negative" if any(n in r["text"] for n in NEWS) else r["predicted"]})
+    from tuneforge.continual import continue_training
+
+    report = continue_training(result.bundle_dir, tmp_path / "labelled.csv", replay=0.2, output=tmp_path / "next")
+    assert report["new_train"] + report["new_test"] == 40 and report["new_bundle"]
     assert_one_error(runner.invoke(app, ["monitor", str(tmp_path / "cap")]), "give --bundle")
     assert_one_error(runner.invoke(app, ["monitor", str(tmp_path / "nothing"), "--bundle", str(result.bundle_dir)]),
                      "no capture.sqlite3")
