@@ -19,11 +19,16 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _overconfident(seed: int, n: int, classes: int, factor: float):
+    """Honest logits, labels drawn from their softmax, and the logits scaled by ``factor``."""
+    rng = np.random.default_rng(seed)
+    honest = rng.normal(0, 1.5, size=(n, classes))
+    labels = np.array([rng.choice(classes, p=p) for p in _softmax(honest)])
+    return honest, labels, honest * factor
+
+
 def test_the_fit_undoes_a_known_over_confidence():
-    rng = np.random.default_rng(0)
-    honest = rng.normal(0, 1.5, size=(4000, 3))
-    labels = np.array([rng.choice(3, p=p) for p in _softmax(honest)])
-    overconfident = honest * 3.0
+    honest, labels, overconfident = _overconfident(0, 4000, 3, 3.0)
     t = fit_temperature(overconfident, labels)
     assert t == pytest.approx(3.0, rel=0.1)
     before = calibration(_softmax(overconfident).max(1), _softmax(overconfident).argmax(1) == labels)["ece"]
@@ -34,10 +39,7 @@ def test_the_fit_undoes_a_known_over_confidence():
 
 
 def test_cross_fitting_scales_each_fold_with_the_other_folds_temperature():
-    rng = np.random.default_rng(1)
-    honest = rng.normal(0, 1.5, size=(1000, 2))
-    labels = np.array([rng.choice(2, p=p) for p in _softmax(honest)])
-    logits = honest * 2.5
+    _, labels, logits = _overconfident(1, 1000, 2, 2.5)
     temperatures = cross_fitted_temperatures(logits, labels)
     assert len(set(np.round(temperatures, 6))) == 5  # one temperature per fold, each fitted without it
     assert temperatures == pytest.approx(2.5, rel=0.2)
