@@ -178,8 +178,9 @@ def create_app(settings: ServeSettings, predictor=None):
         yield
         engine.ready = False
         watch.close()
-        if engine.batcher:
-            await engine.batcher.stop()
+        for running in (engine, canary.engine if canary else None):
+            if running is not None and running.batcher:
+                await running.batcher.stop()
         if engine.generator:
             engine.generator.stop()
 
