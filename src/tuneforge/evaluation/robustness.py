@@ -29,17 +29,11 @@ def row_name(kind: str, rate: float) -> str:
     return f"{kind.replace('_', ' ')} {rate:.0%}" if rate < 1.0 else kind.replace("_", " ")
 
 
-def _signature(task, prediction: dict[str, Any]):
-    """What must stay the same for a prediction not to count as flipped: entity data compares the entity
-    types found, in order (perturbations may add or drop words); other tasks their own comparison."""
-    if "entities" in prediction:
-        return [e.get("type") for e in prediction["entities"]]
-    return None
-
-
 def _flipped(task, clean: dict[str, Any], noisy: dict[str, Any]) -> bool:
+    """Whether noise changed a prediction: entity data compares the entity types found, in order (noise may
+    add or drop words, so tags cannot be compared one by one); other tasks use their own comparison."""
     if "entities" in clean:
-        return _signature(task, clean) != _signature(task, noisy)
+        return [e.get("type") for e in clean["entities"]] != [e.get("type") for e in noisy.get("entities", [])]
     return not task.same_prediction(clean, noisy)
 
 
