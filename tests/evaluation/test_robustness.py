@@ -56,3 +56,17 @@ def test_a_run_with_eval_robustness_reports_it(tiny_model_dir, tmp_path):
     assert [r["perturbation"] for r in table["rows"]][1:3] == ["typos 10%", "typos 20%"]
     assert "## Robustness" in (result.run_dir / "report.md").read_text()
     assert 'id="robustness"' in (result.run_dir / "report.html").read_text()
+
+
+def test_entity_data_gets_the_entity_suite(tiny_config, conll_file):
+    from tuneforge import api
+    from tuneforge.config import build_config
+
+    tiny_config["data"] = {"train": str(conll_file), "split": {"validation": 0.25, "test": 0.25, "seed": 0}}
+    tiny_config["task"] = {"type": "token_classification"}
+    result = api.train(build_config(tiny_config))
+    metrics = api.evaluate(result.bundle_dir, conll_file, robustness=True)
+    rows = {r["perturbation"]: r for r in metrics["robustness"]["rows"]}
+    assert metrics["robustness"]["metric"] == "f1" and rows["clean"]["metric"] == metrics["f1"]
+    assert "entity swap" in rows and rows["entity swap"]["inputs_changed"] > 0
+    assert all(0.0 <= r["flipped"] <= 1.0 for r in rows.values())
