@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
@@ -29,17 +28,19 @@ def monitor(
     console = _console()
     if source.startswith(("http://", "https://")):
         import httpx
+        from prometheus_client.parser import text_string_to_metric_families
 
         text = _run(lambda: httpx.get(source.rstrip("/") + "/metrics", timeout=30).text)
-        score = dict(re.findall(r'tuneforge_drift_score\{signal="(\w+)"\} ([-0-9.e+]+)', text))
-        limit_of = dict(re.findall(r'tuneforge_drift_threshold\{signal="(\w+)"\} ([-0-9.e+]+)', text))
+        gauges = {f.name: {s.labels["signal"]: s.value for s in f.samples} for f in text_string_to_metric_families(text)
+                  if f.name in ("tuneforge_drift_score", "tuneforge_drift_threshold")}
+        score, limit_of = gauges.get("tuneforge_drift_score", {}), gauges.get("tuneforge_drift_threshold", {})
         if not score:
             console.print("no drift scores yet (the window fills after 200 predictions, and the bundle needs a "
                           "reference profile)")
         for name, value in sorted(score.items()):
-            over = float(value) > float(limit_of.get(name, "inf"))
-            console.print(f"{name}: {float(value):.4f} (threshold {float(limit_of.get(name, 'nan')):.4f})"
-                          + (" [bold red]DRIFT[/]" if over else ""))
+            threshold = limit_of.get(name, float("nan"))
+            console.print(f"{name}: {value:.4f} (threshold {threshold:.4f})"
+                          + (" [bold red]DRIFT[/]" if value > threshold else ""))
         return
     if bundle is None:
         from .cli_support import _fail

@@ -35,12 +35,11 @@ log = logging.getLogger("tuneforge")
 
 def _write_jsonl(path: Path, examples: list[dict[str, Any]], text_column: str, pair_column: str | None,
                  label_column: str) -> Path:
-    with open(path, "w", encoding="utf-8") as handle:
-        for e in examples:
-            row = {text_column: e["text"], label_column: e["label"]}
-            if pair_column:
-                row[pair_column] = e.get("text_pair")
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    from .data.clean_copy import records_text
+
+    rows = [{text_column: e["text"], label_column: e["label"], **({pair_column: e.get("text_pair")} if pair_column
+                                                                   else {})} for e in examples]
+    path.write_text(records_text("jsonl", [], rows), encoding="utf-8")
     return path
 
 

@@ -60,5 +60,11 @@ def test_drift_crosses_its_threshold_on_out_of_domain_traffic_only(tiny_model_di
         counted = sum(float(v) for v in re.findall(r'tuneforge_predicted_label_total\{label="\w+"\} ([0-9.e+]+)',
                                                      metrics))
         assert counted == 200 + crossed_at
+        from typer.testing import CliRunner
+
+        from tuneforge.cli import app
+
+        shown = CliRunner().invoke(app, ["monitor", server.url])  # tuneforge monitor URL: the live scores
+        assert shown.exit_code == 0 and "embedding:" in shown.output and "DRIFT" in shown.output, shown.output
     finally:
         server.stop()

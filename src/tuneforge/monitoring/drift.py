@@ -34,20 +34,24 @@ def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
 
 def median_bandwidth(sample: np.ndarray) -> float:
     """The median pairwise distance of ``sample``: the RBF kernel's bandwidth (the median heuristic)."""
-    d = np.sqrt(np.maximum(((sample[:, None, :] - sample[None, :, :]) ** 2).sum(-1), 0.0))
-    upper = d[np.triu_indices(len(sample), k=1)]
-    return float(np.median(upper)) if upper.size else 1.0
+    from scipy.spatial.distance import pdist
+
+    distances = pdist(np.asarray(sample, dtype=np.float64)) if len(sample) > 1 else np.empty(0)
+    return float(np.median(distances)) if distances.size else 1.0
+
+
+def rbf_kernel(a: np.ndarray, b: np.ndarray, bandwidth: float) -> np.ndarray:
+    """The RBF kernel matrix ``exp(-|a_i - b_j|^2 / (2 bandwidth^2))``."""
+    from scipy.spatial.distance import cdist
+
+    return np.exp(-cdist(a, b, "sqeuclidean") / (2 * bandwidth ** 2))
 
 
 def mmd(x: np.ndarray, y: np.ndarray, bandwidth: float) -> float:
     """Squared maximum mean discrepancy (unbiased) between samples ``x`` and ``y`` with an RBF kernel."""
-    def kernel(a, b):
-        d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
-        return np.exp(-d2 / (2 * bandwidth ** 2))
-
     n, m = len(x), len(y)
     if n < 2 or m < 2:
         return 0.0
-    kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
+    kxx, kyy, kxy = rbf_kernel(x, x, bandwidth), rbf_kernel(y, y, bandwidth), rbf_kernel(x, y, bandwidth)
     return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
                  - 2 * kxy.mean())

@@ -15,10 +15,7 @@ import threading
 from collections import deque
 from typing import Any
 
-import numpy as np
-
-from .drift import mmd, psi, shares
-from .profile import top_score, word_count
+from .profile import predicted_labels, top_score, window_scores
 
 PSI_THRESHOLD = 0.25
 
@@ -54,19 +51,17 @@ class LiveMonitor:
             for signal in ("labels", "confidence", "length"):
                 self.threshold.labels(signal).set(PSI_THRESHOLD)
             self.threshold.labels("embedding").set(profile["mmd_threshold"])
-            self.reference = np.asarray(profile["embeddings"], dtype=np.float32)
 
     def observe(self, examples: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> None:
         """Count a response's predictions and add them to the window (cheap: no embedding here)."""
         rows = []
         for example, prediction in zip(examples, predictions):
-            chosen = prediction.get("labels") if "labels" in prediction else [prediction.get("label")]
-            for label in chosen or []:
-                if label is not None:
-                    self.labels.labels(str(label)).inc()
+            chosen = predicted_labels(prediction)
+            for label in chosen:
+                self.labels.labels(label).inc()
             confidence = top_score(prediction)
             self.confidence.observe(confidence)
-            rows.append((list(chosen or []), confidence, example.get("text") or ""))
+            rows.append((chosen, confidence, example.get("text") or ""))
         with self.lock:
             self.recent.extend(rows)
 
@@ -77,21 +72,10 @@ class LiveMonitor:
         self.window_size.set(len(rows))
         if not self.profile or len(rows) < self.min_window:
             return {}
-        p = self.profile
-        counts = {n: 0 for n in self.label_names}
-        for chosen, _, _ in rows:
-            for label in chosen:
-                counts[label] = counts.get(label, 0) + 1
-        total = max(1, sum(counts.values()))
-        scores = {
-            "labels": psi([p["predicted_labels"].get(n, 0.0) for n in self.label_names],
-                          [counts.get(n, 0) / total for n in self.label_names]),
-            "confidence": psi(p["confidence"], shares([c for _, c, _ in rows], p["confidence_edges"])),
-            "length": psi(p["length"], shares([word_count(t) for _, _, t in rows], p["length_edges"])),
-        }
-        if self.sketch is not None:
-            texts = [t for _, _, t in rows][-p.get("window", 200):]
-            scores["embedding"] = mmd(self.reference, self.sketch(texts), p["bandwidth"])
+        labels, confidences, texts = zip(*rows)
+        window = self.profile.get("window", 200)
+        sketches = self.sketch(list(texts[-window:])) if self.sketch is not None else None
+        scores = window_scores(self.profile, self.label_names, labels, confidences, texts, sketches)
         for signal, value in scores.items():
             self.score.labels(signal).set(value)
         return scores

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .drift import median_bandwidth, mmd, shares
+from .drift import median_bandwidth, mmd, psi, shares
 
 PROFILE_FILE = "reference_profile.json"
 CONFIDENCE_EDGES = [i / 10 for i in range(11)]
@@ -70,6 +70,39 @@ def top_score(prediction: dict[str, Any]) -> float:
     return float(prediction.get("score", max(scores.values(), default=0.0)))
 
 
+def predicted_labels(prediction: dict[str, Any]) -> list[str]:
+    """The labels a prediction gives: its ``labels`` (multi-label) or its one ``label``."""
+    chosen = prediction["labels"] if "labels" in prediction else [prediction.get("label")]
+    return [str(label) for label in chosen or [] if label is not None]
+
+
+def label_shares(label_lists, names: list[str]) -> dict[str, float]:
+    """The share of each of ``names`` among all the labels in ``label_lists``."""
+    counts = {n: 0 for n in names}
+    for labels in label_lists:
+        for label in labels:
+            if label in counts:
+                counts[label] += 1
+    total = max(1, sum(counts.values()))
+    return {n: round(c / total, 6) for n, c in counts.items()}
+
+
+def window_scores(profile: dict[str, Any], names: list[str], label_lists, confidences, texts,
+                  sketches=None) -> dict[str, float]:
+    """The drift scores of a window of traffic against ``profile``: PSI of its predicted labels, top
+    scores and lengths, and (given the window's sentence sketches) the MMD against the reference sample."""
+    shares_now = label_shares(label_lists, names)
+    scores = {
+        "labels": psi([profile["predicted_labels"].get(n, 0.0) for n in names], [shares_now[n] for n in names]),
+        "confidence": psi(profile["confidence"], shares(confidences, profile["confidence_edges"])),
+        "length": psi(profile["length"], shares([word_count(t) for t in texts], profile["length_edges"])),
+    }
+    if sketches is not None:
+        reference = np.asarray(profile["embeddings"], dtype=np.float32)
+        scores["embedding"] = mmd(reference, sketches[-profile.get("window", WINDOW):], profile["bandwidth"])
+    return scores
+
+
 def build_profile(predictor, train: list[dict[str, Any]], reference: list[dict[str, Any]],
                   predictions: list[dict[str, Any]] | None = None, seed: int = 0) -> dict[str, Any] | None:
     """The reference profile of a trained text classifier against ``reference`` (the evaluation split;
@@ -82,15 +115,6 @@ def build_profile(predictor, train: list[dict[str, Any]], reference: list[dict[s
     rng = random.Random(seed)
     names = predictor.label_names
 
-    def distribution(label_lists) -> dict[str, float]:
-        counts = {n: 0 for n in names}
-        for labels in label_lists:
-            for label in labels:
-                if label in counts:
-                    counts[label] += 1
-        total = max(1, sum(counts.values()))
-        return {n: round(c / total, 6) for n, c in counts.items()}
-
     texts = [e["text"] for e in reference]
     order = rng.sample(range(len(texts)), len(texts))
     half_a, half_b = order[: len(order) // 2] or order, order[len(order) // 2:] or order
@@ -100,8 +124,8 @@ def build_profile(predictor, train: list[dict[str, Any]], reference: list[dict[s
     # windows drawn with replacement, as traffic repeats itself: a conservative null
     draws = [mmd(sample, sketch([texts[i] for i in rng.choices(half_b, k=WINDOW)]), bandwidth) for _ in range(20)]
     return {
-        "version": 2, "labels": distribution(predictor.task.labels_of(e) for e in train),
-        "predicted_labels": distribution(p["labels"] if "labels" in p else [p.get("label")] for p in predictions),
+        "version": 2, "labels": label_shares((predictor.task.labels_of(e) for e in train), names),
+        "predicted_labels": label_shares((predicted_labels(p) for p in predictions), names),
         "confidence_edges": CONFIDENCE_EDGES,
         "confidence": [round(s, 6) for s in shares([top_score(p) for p in predictions], CONFIDENCE_EDGES)],
         "length_edges": LENGTH_EDGES, "length": [round(s, 6) for s in shares([word_count(t) for t in texts],

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 from pathlib import Path
@@ -24,9 +23,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from .capture import DATABASE
-from .drift import mmd, psi, shares
+from .drift import rbf_kernel
 from .live import PSI_THRESHOLD
-from .profile import PROFILE_FILE, word_count
+from .profile import PROFILE_FILE, window_scores
 
 MOST_DRIFTED = 20
 
@@ -50,20 +49,9 @@ def _labels_of(row: dict[str, Any]) -> list[str]:
     return [label] if label is not None else []
 
 
-def _scores(rows, profile, label_names, sketches, reference) -> dict[str, float]:
-    counts = {n: 0 for n in label_names}
-    for row in rows:
-        for label in _labels_of(row):
-            counts[label] = counts.get(label, 0) + 1
-    total = max(1, sum(counts.values()))
-    return {
-        "labels": psi([profile["predicted_labels"].get(n, 0.0) for n in label_names],
-                      [counts.get(n, 0) / total for n in label_names]),
-        "confidence": psi(profile["confidence"], shares([r["confidence"] or 0.0 for r in rows],
-                                                        profile["confidence_edges"])),
-        "length": psi(profile["length"], shares([word_count(r["text"] or "") for r in rows], profile["length_edges"])),
-        "embedding": mmd(reference, sketches[-profile.get("window", 200):], profile["bandwidth"]),
-    }
+def _scores(rows, profile, label_names, sketches) -> dict[str, float]:
+    return window_scores(profile, label_names, [_labels_of(r) for r in rows], [r["confidence"] or 0.0 for r in rows],
+                         [r["text"] or "" for r in rows], sketches)
 
 
 def drift_report(capture: str | Path, bundle: str | Path, output: str | Path, window: int = 500,
@@ -92,13 +80,13 @@ def drift_report(capture: str | Path, bundle: str | Path, output: str | Path, wi
     timeline = []
     for start in range(0, len(rows), window):
         part = rows[start:start + window]
-        scores = _scores(part, profile, label_names, sketches[start:start + window], reference)
+        scores = _scores(part, profile, label_names, sketches[start:start + window])
         timeline.append({"first_id": part[0]["id"], "last_id": part[-1]["id"], "rows": len(part), **scores,
                          "drifted": [k for k, v in scores.items() if v > thresholds[k]]})
     witness = _witness(sketches, reference, profile["bandwidth"])
     order = np.argsort(-witness)[:MOST_DRIFTED]
     report = {"capture": str(capture), "bundle": str(bundle), "rows": len(rows), "window": window,
-              "thresholds": thresholds, "overall": _scores(rows, profile, label_names, sketches, reference),
+              "thresholds": thresholds, "overall": _scores(rows, profile, label_names, sketches),
               "timeline": timeline,
               "most_drifted": [{"id": rows[i]["id"], "text": rows[i]["text"], "label": rows[i]["label"],
                                 "witness": round(float(witness[i]), 6)} for i in order]}
@@ -141,11 +129,8 @@ def _witness(sketches: np.ndarray, reference: np.ndarray, bandwidth: float, samp
     the captured traffic minus that to the reference sample; the largest values drifted most."""
     rng = np.random.default_rng(0)
     traffic = sketches[rng.choice(len(sketches), min(sample, len(sketches)), replace=False)]
-
-    def mean_kernel(x, y):
-        return np.exp(-((x[:, None, :] - y[None, :, :]) ** 2).sum(-1) / (2 * bandwidth ** 2)).mean(axis=1)
-
-    return np.concatenate([mean_kernel(chunk, traffic) - mean_kernel(chunk, reference)
+    return np.concatenate([rbf_kernel(chunk, traffic, bandwidth).mean(axis=1)
+                           - rbf_kernel(chunk, reference, bandwidth).mean(axis=1)
                            for chunk in np.array_split(sketches, max(1, len(sketches) // 256))])
 
 
@@ -153,6 +138,7 @@ def export_for_labelling(capture: str | Path, bundle: str | Path, path: str | Pa
     """Write the captured texts, least confident first, as a CSV in the bundle's columns with the label
     column empty (and the prediction beside it) for people to fill; returns the rows written."""
     from ..bundle import read_manifest
+    from ..data.clean_copy import records_text
 
     manifest = read_manifest(bundle, verify=False)
     text_column = manifest.data.text_column
@@ -164,9 +150,8 @@ def export_for_labelling(capture: str | Path, bundle: str | Path, path: str | Pa
             seen.add(r["text"])
             out.append(r)
     out = out[:limit] if limit else out
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([text_column, label_column, "predicted", "confidence", "capture_id"])
-        for r in out:
-            writer.writerow([r["text"], "", r["label"], r["confidence"], r["id"]])
+    rows = [{text_column: r["text"], label_column: "", "predicted": r["label"], "confidence": r["confidence"],
+             "capture_id": r["id"]} for r in out]
+    columns = [text_column, label_column, "predicted", "confidence", "capture_id"]
+    Path(path).write_text(records_text("csv", columns, rows), encoding="utf-8")
     return len(out)

@@ -43,6 +43,8 @@ class Canary:
         """Count one answered request for ``name``."""
         self.metrics.model_latency.labels(name).observe(time.monotonic() - started)
         self.metrics.model_predictions.labels(name).inc(len(results))
+        from ..monitoring.profile import predicted_labels
+
         for r in results:
-            for label in r.get("labels") or ([r["label"]] if "label" in r else []):
-                self.metrics.model_labels.labels(name, str(label)).inc()
+            for label in predicted_labels(r):
+                self.metrics.model_labels.labels(name, label).inc()
