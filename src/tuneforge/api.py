@@ -393,6 +393,4 @@ def serve(bundle: str | Path, workers: int = 1, on_ready=None, **options: Any) -
         raise ConfigError("serving needs fastapi, uvicorn and prometheus-client: pip install 'tuneforge[serve]'") from None
     settings = ServeSettings(bundle=str(bundle), **options)
     predictor = Predictor.load(bundle, backend=settings.backend, onnx_spinning=False, precision=settings.precision)
-    if on_ready is not None:
-        on_ready()
-    run(settings, workers=workers, predictor=predictor if workers == 1 else None)
+    run(settings, workers=workers, predictor=predictor if workers == 1 else None, on_ready=on_ready)

@@ -61,3 +61,14 @@ def test_drift_report_and_labelling_export(tiny_model_dir, tmp_path):
     assert_one_error(runner.invoke(app, ["monitor", str(tmp_path / "cap")]), "give --bundle")
     assert_one_error(runner.invoke(app, ["monitor", str(tmp_path / "nothing"), "--bundle", str(result.bundle_dir)]),
                      "no capture.sqlite3")
+
+
+def test_a_file_that_is_not_a_capture_database_is_one_error(tmp_path):
+    import pytest
+
+    from tuneforge.errors import ConfigError
+    from tuneforge.monitoring.report import read_capture
+
+    (tmp_path / "capture.sqlite3").write_text("not a database")
+    with pytest.raises(ConfigError, match="not a capture database"):
+        read_capture(tmp_path)

@@ -33,3 +33,19 @@ def test_a_canary_answers_its_share_and_is_counted_apart(tiny_model_dir, tmp_pat
     canary_scores = {str(r["predictions"][0]["scores"]) for r in answers if r["model"] == "canary"}
     primary_scores = {str(r["predictions"][0]["scores"]) for r in answers if r["model"] == "primary"}
     assert len(canary_scores) == len(primary_scores) == 1 and canary_scores != primary_scores  # two models
+
+
+def test_settings_that_cannot_work_fail_in_one_line_before_the_server_starts(bundles, tmp_path):
+    from tuneforge.errors import BundleError, ConfigError
+    from tuneforge.serve import run
+    from tuneforge.serve.engine import ServeSettings
+
+    ready = []
+    with pytest.raises(ConfigError, match="the candidate does token_classification"):
+        run(ServeSettings(bundle=str(bundles["cls"]), canary=str(bundles["ner"])), on_ready=lambda: ready.append(1))
+    with pytest.raises(BundleError, match="bundle folder not found"):
+        run(ServeSettings(bundle=str(bundles["cls"]), canary=str(tmp_path / "nowhere")))
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match="--capture .*: not a folder"):
+        run(ServeSettings(bundle=str(bundles["cls"]), capture=str(tmp_path / "afile")))
+    assert ready == []  # "serving ..." is never announced for a server that will not start

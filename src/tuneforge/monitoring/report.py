@@ -35,9 +35,12 @@ def read_capture(folder: str | Path, last: int | None = None) -> list[dict[str, 
     path = Path(folder) / DATABASE
     if not path.is_file():
         raise ConfigError(f"{folder}: no {DATABASE} (start the server with --capture {folder})")
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        query = "SELECT id, at, model, text, text_pair, label, confidence FROM traffic ORDER BY id DESC"
-        rows = db.execute(query + (" LIMIT ?" if last else ""), (last,) if last else ()).fetchall()
+    query = "SELECT id, at, model, text, text_pair, label, confidence FROM traffic ORDER BY id DESC"
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            rows = db.execute(query + (" LIMIT ?" if last else ""), (last,) if last else ()).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path}: not a capture database ({exc})") from None
     keys = ("id", "at", "model", "text", "text_pair", "label", "confidence")
     return [dict(zip(keys, r)) for r in reversed(rows)]
 

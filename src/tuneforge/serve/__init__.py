@@ -11,8 +11,9 @@ from .security import is_loopback
 __all__ = ["run"]
 
 
-def run(settings, workers: int = 1, predictor=None) -> None:
-    """Start the service; refuses a non-loopback host without API keys. SIGTERM drains and exits 0.
+def run(settings, workers: int = 1, predictor=None, on_ready=None) -> None:
+    """Start the service; refuses a non-loopback host without API keys, and settings that cannot work
+    (``on_ready`` is called once they are checked). SIGTERM drains and exits 0.
 
     Example:
         >>> run(ServeSettings(bundle="runs/demo/bundle", port=8000))
@@ -32,6 +33,15 @@ def run(settings, workers: int = 1, predictor=None) -> None:
         raise ConfigError("an admin key may not also be an API key: give admin keys a file of their own")
     if settings.bundle_root is not None and not os.path.isdir(settings.bundle_root):
         raise ConfigError(f"--bundle-root {settings.bundle_root}: folder not found")
+    if settings.capture is not None and os.path.exists(settings.capture) and not os.path.isdir(settings.capture):
+        raise ConfigError(f"--capture {settings.capture}: not a folder")
+    if settings.canary is not None:  # a wrong candidate fails here, in one line, not at start-up
+        from ..bundle import read_manifest
+        from .canary import check_candidate
+
+        check_candidate(read_manifest(settings.bundle, verify=False), read_manifest(settings.canary))
+    if on_ready is not None:
+        on_ready()
     configure_access_log()
     options = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=int(settings.drain_timeout_s))

@@ -12,6 +12,16 @@ import time
 from dataclasses import replace
 
 
+def check_candidate(primary, candidate) -> None:
+    """Refuse a candidate manifest that does not do the primary's task with its labels."""
+    from ..errors import ConfigError
+
+    mine, theirs = candidate.task, primary.task
+    if (mine.type, mine.label_names) != (theirs.type, theirs.label_names):
+        raise ConfigError(f"--canary: the candidate does {mine.type} with labels {mine.label_names}; the served "
+                          f"bundle does {theirs.type} with {theirs.label_names}")
+
+
 class Canary:
     """The candidate's engine and the routing decision."""
 
@@ -25,13 +35,8 @@ class Canary:
 
     async def start(self, primary) -> None:
         """Load the candidate; refuse one that does not do the primary's task with its labels."""
-        from ..errors import ConfigError
-
         await self.engine.start()
-        mine, theirs = self.engine.predictor.manifest.task, primary.predictor.manifest.task
-        if (mine.type, mine.label_names) != (theirs.type, theirs.label_names):
-            raise ConfigError(f"--canary: the candidate does {mine.type} with labels {mine.label_names}; the served "
-                              f"bundle does {theirs.type} with {theirs.label_names}")
+        check_candidate(primary.predictor.manifest, self.engine.predictor.manifest)
 
     def pick(self, primary):
         """(engine, name) for the next request."""
