@@ -24,28 +24,32 @@ from .predictor import Predictor
 from .run_files import run_data_files
 from .tasks import get_task
 from .training import FewShotResult, RunResult, few_shot_run, train_run
+from .training.distributed import is_main_process
 
 
 def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
-          resume: str | Path | None = None, overwrite: bool = False) -> RunResult | FewShotResult:
+          resume: str | Path | None = None, overwrite: bool = False, nproc: int = 1) -> RunResult | FewShotResult:
     """Train, evaluate and bundle a model from a config (object or YAML path) plus dotted overrides.
 
     ``resume`` names an earlier run folder: its resolved ``config.yaml`` is reused and training
     continues from its last checkpoint. An ``output.dir`` that holds an earlier run is refused unless
     ``overwrite`` (which empties it first). With ``data.few_shot`` there is one run per seed and the
-    result is a ``FewShotResult`` (every seed's run plus mean and standard deviation).
+    result is a ``FewShotResult`` (every seed's run plus mean and standard deviation). ``nproc`` > 1
+    trains data-parallel in that many processes (same global batch; ``config``: a file).
     """
     api_logging()
+    if nproc > 1:
+        from .training.launch import launch_run
+
+        return launch_run(config, overrides or [], resume, overwrite, nproc)
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "config.yaml").is_file():
             raise ConfigError(f"{run_dir}: not a run folder (config.yaml is missing)")
         cfg = load_config(run_dir / "config.yaml", [*(overrides or []), f"output.dir={run_dir}", "train.resume=true"])
-    elif isinstance(config, RunConfig):
-        cfg = build_config(config.model_dump(mode="json"), overrides) if overrides else config
     else:
-        cfg = load_config(config, overrides)
-    if not cfg.train.resume:
+        cfg = _config(config, overrides)
+    if not cfg.train.resume and is_main_process():  # in a distributed run, rank 0 claims the folder
         cfg = claimed_run_config(cfg, overwrite)
     if cfg.data.few_shot is not None:
         if cfg.train.resume:
@@ -77,22 +81,22 @@ def _config(config: RunConfig | str | Path, overrides: list[str] | None) -> RunC
 
 
 def tune(config: RunConfig | str | Path, overrides: list[str] | None = None, trials: int = 20,
-         timeout: float | None = None):
+         timeout: float | None = None, storage: str | None = None, workers: int = 1):
     """Search hyperparameters (``tune.space`` of the config) with Optuna; resumable.
 
-    Runs until the study holds ``trials`` finished trials or ``timeout`` seconds have been spent in
-    all (an interrupted search continues where it stopped when called again). Writes
-    ``best_config.yaml``, ``trials.md``/``trials.json``, ``summary.json`` and plots in the tune folder.
+    Runs until the study holds ``trials`` finished trials or ``timeout`` seconds have been spent in all
+    (called again, it continues); writes ``best_config.yaml``, ``trials.md``/``.json``, ``summary.json``
+    and plots. Processes given the same ``storage`` (an Optuna URL or ``journal:PATH``) share the study;
+    ``workers`` > 1 starts that many local ``tuneforge tune`` processes on it (``config``: a file).
 
     Example:
-        >>> result = api.tune("configs/sst2_tune.yaml", trials=12, timeout=2400)
-        >>> result.best_config
+        >>> api.tune("configs/sst2_tune.yaml", trials=12, timeout=2400).best_config
         PosixPath('runs/sst2_tune-tune/best_config.yaml')
     """
     api_logging()
-    from .tuning.search import run_search
+    from .tuning.workers import search
 
-    return run_search(_config(config, overrides), trials=trials, timeout=timeout)
+    return search(_config(config, overrides), config, list(overrides or []), trials, timeout, storage, workers)
 
 
 def compare(config: RunConfig | str | Path, overrides: list[str] | None = None, methods: list[str] | None = None,

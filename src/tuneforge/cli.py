@@ -5,6 +5,7 @@ User errors (bad config, bad data, altered bundle) print one ``error:`` line and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -51,6 +52,8 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue an interrupted run folder"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the earlier run in output.dir"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show what the run would do (tuneforge check) and stop"),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="train data-parallel in N processes (torch.distributed; "
+                              "the global batch stays train.batch_size)"),
 ) -> None:
     """Train, evaluate and bundle a model."""
     from . import api
@@ -63,8 +66,10 @@ def train(
         if config is None:
             _fail(TuneForgeError("--dry-run checks a config file; give one"))
         return check(config, overrides, overwrite)
-    result = _run(lambda: api.train(config, overrides or [], resume=resume, overwrite=overwrite),
+    result = _run(lambda: api.train(config, overrides or [], resume=resume, overwrite=overwrite, nproc=nproc),
                   "interrupted; continue with: tuneforge train --resume RUN_DIR")
+    if result is None or os.environ.get("TUNEFORGE_LAUNCHED"):  # a process of --nproc: the launcher reports
+        return
     console = _console()
     if isinstance(result, api.FewShotResult):
         print_few_shot(result.summary, console)
@@ -114,13 +119,19 @@ def tune(
     overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. data.max_train_samples=8000"),
     trials: int = typer.Option(20, "--trials", "-n", help="finished trials the study should hold"),
     timeout: Optional[str] = typer.Option(None, "--timeout", help="time for the whole search: 2400, 40m, 1h"),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage shared by every worker: "
+                                          "postgresql://USER:PASSWORD@HOST/DB, sqlite:///FILE or journal:FILE "
+                                          "(default: study.db in the tune folder)"),
+    workers: int = typer.Option(1, "--workers", min=1, help="local worker processes on the study"),
 ) -> None:
-    """Search hyperparameters with Optuna (TPE + median pruning); rerun the same command to resume."""
+    """Search hyperparameters with Optuna (TPE + median pruning); rerun the same command to resume.
+    Processes (here or on other machines) run with the same --storage share the study's trials."""
     from . import api
 
     _setup_logging()
     seconds = _run(lambda: parse_duration(timeout) if timeout else None, "interrupted")
-    result = _run(lambda: api.tune(config, overrides or [], trials=trials, timeout=seconds),
+    result = _run(lambda: api.tune(config, overrides or [], trials=trials, timeout=seconds, storage=storage,
+                                   workers=workers),
                   "interrupted; run the same command again to resume the study")
     console = _console()
     console.print((result.tune_dir / "trials.md").read_text(encoding="utf-8"), markup=False, highlight=False,
@@ -129,7 +140,7 @@ def tune(
     console.print(f"best validation {result.metric}: {result.best_value:.4f} (trial {result.best_trial}); "
                   f"config's own values: {default}", soft_wrap=True)
     console.print(f"best config: {result.best_config}\ntrials: {result.tune_dir / 'trials.md'}\n"
-                  f"study: {result.tune_dir / 'study.db'}\nplots: {result.tune_dir}/*.png", soft_wrap=True)
+                  f"study: {result.storage}\nplots: {result.tune_dir}/*.png", soft_wrap=True)
 
 
 @app.command()

@@ -34,13 +34,15 @@ def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bo
     Evaluation and checkpointing happen each epoch (or every ``train.eval_steps`` steps);
     the best checkpoint by ``metric`` is restored at the end.
     """
+    from .distributed import distributed_options, per_process_batch, world
+
     t = cfg.train
     strategy = "steps" if t.eval_steps else "epoch"
     return trainer_arguments(
         output_dir,
         epochs=t.epochs,
         learning_rate=t.learning_rate,
-        batch_size=t.batch_size,
+        batch_size=per_process_batch(t.batch_size, world()[1]),  # the global batch is t.batch_size
         seed=t.seed,
         precision=resolve_precision(t.precision).name,
         torch_compile=t.compile,
@@ -68,4 +70,5 @@ def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bo
         length_column_name="length",
         remove_unused_columns=False,
         disable_tqdm=False,
+        **distributed_options(),
     )

@@ -60,6 +60,12 @@ def completion_marker():
 
     class CompletionMarker(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():  # every process has written its part (its RNG state)
+                dist.barrier()
+            if not state.is_world_process_zero:
+                return
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.is_dir():
                 mark_complete(folder)
@@ -84,10 +90,8 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
         return None
     for stale in checkpoints.glob(".checkpoint-*.removing-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    found = sorted(((int(m.group(1)), p) for p in checkpoints.iterdir()
-                    if p.is_dir() and (m := _CHECKPOINT.match(p.name))), reverse=True)
     complete = []
-    for _, folder in found:
+    for folder in _newest_first(checkpoints):
         if is_complete(folder):
             complete.append(folder)
         else:
@@ -95,3 +99,17 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
                         "removing it", folder)
             remove_dir(folder)
     return str(complete[0]) if complete else None
+
+
+def newest_complete_checkpoint(checkpoints: Path) -> str | None:
+    """What ``last_complete_checkpoint`` picks, found without removing anything (the other processes
+    of a distributed run; rank 0 tidies)."""
+    if not checkpoints.is_dir():
+        return None
+    return next((str(folder) for folder in _newest_first(checkpoints) if is_complete(folder)), None)
+
+
+def _newest_first(checkpoints: Path) -> list[Path]:
+    found = sorted(((int(m.group(1)), p) for p in checkpoints.iterdir()
+                    if p.is_dir() and (m := _CHECKPOINT.match(p.name))), reverse=True)
+    return [folder for _, folder in found]

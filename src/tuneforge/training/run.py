@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,20 +16,31 @@ from ..config import RunConfig, dump_config
 from ..data import load_splits
 from ..data.transforms import apply_data_section, quick_data_check
 from ..errors import ConfigError
-from ..evaluation.html_report import write_html_report
-from .after_evaluation import after_evaluation
-from ..evaluation.report import headline, render_markdown
+from ..evaluation.report import headline
 from ..fileops import atomic_write_text, remove_stale
 from ..inference_precision import check_bf16_inference, inference_precision
 from ..methods import METHODS, check_model_family, count_parameters
 from ..precision import plain_model, resolve_precision
 from ..predictor import Predictor
 from ..tasks import get_task
+from .after_evaluation import after_evaluation
 from .arguments import training_arguments
 from .callbacks import patient_early_stopping, use_quiet_progress
-from .checkpoints import completion_marker, last_complete_checkpoint, remove_dir
-from .guardrails import metric_history, run_warnings
+from .checkpoints import (
+    completion_marker,
+    last_complete_checkpoint,
+    newest_complete_checkpoint,
+    remove_dir,
+)
+from .distributed import (
+    check_distributable,
+    end_process_group,
+    global_batch_sampling,
+    is_main_process,
+    world,
+)
 from .run_log import attach_log_file, format_seconds, peak_rss_mb, record_failure
+from .run_report import backbone_name, display_backbone, report  # noqa: F401  (display_backbone: re-exported)
 from .tracking import tracking_callbacks
 
 log = logging.getLogger("tuneforge")
@@ -91,6 +103,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     val_ds = task.encode(splits.validation, tokenizer, splits.label_names, max_length)
     args = training_arguments(cfg, checkpoints, metric=metric, greater_is_better=metric not in task.lower_is_better,
                               group_by_length=cfg.train.group_by_length and task.length_grouping)
+    main = is_main_process()  # in a distributed run, only rank 0 writes the run folder (others: their RNG state)
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(patient_early_stopping(cfg.train.early_stopping_patience))
@@ -100,7 +113,9 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
 
         trainer_class = adversarial_trainer(Trainer, cfg.train.adversarial)
         log.info(describe(cfg.train.adversarial))
-    with tracking_callbacks(cfg, run_dir) as trackers:
+    if world()[1] > 1:
+        trainer_class = global_batch_sampling(trainer_class)
+    with tracking_callbacks(cfg, run_dir) if main else nullcontext([]) as trackers:
         trainer = trainer_class(
             model=model,
             args=args,
@@ -115,7 +130,8 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume_from)
         seconds = time.perf_counter() - started
-    atomic_write_text(run_dir / "log_history.json", json.dumps(trainer.state.log_history, indent=1))
+    if main:
+        atomic_write_text(run_dir / "log_history.json", json.dumps(trainer.state.log_history, indent=1))
     merged = method.can_merge and cfg.method.merge
     output.metrics["peak_rss_mb"] = peak_rss_mb()
     trained = plain_model(trainer.model)
@@ -202,20 +218,6 @@ def prepare(cfg: RunConfig, few_shot_seed: int | None = None) -> Prepared:
     return Prepared(task, method, metric, model_path, splits, tokenizer, max_length)
 
 
-def display_backbone(name: str) -> str:
-    """What a report calls the backbone: the packaged default by its hub id, anything else by its name."""
-    from ..backbone import DEFAULT_BACKBONE_ID
-
-    return f"{DEFAULT_BACKBONE_ID} (the default backbone)" if name == "default" else name
-
-
-def backbone_name(cfg: RunConfig, task) -> str:
-    """``model.name``, where ``default`` means the task's default backbone."""
-    from ..config import DEFAULT_BACKBONE
-
-    return task.default_backbone if cfg.model.name == DEFAULT_BACKBONE else cfg.model.name
-
-
 def fit(cfg: RunConfig, prep: Prepared, run_dir: Path, resume_from: str | None, callbacks=()) -> Fitted:
     """Step 2: train (Trainer, or the method's own recipe); adapters merged where the method can."""
     if prep.method.uses_trainer:
@@ -277,57 +279,20 @@ def base_model_evaluation(prep: Prepared, manifest: Manifest, examples: list[dic
     return metrics, predictions
 
 
-def report(cfg: RunConfig, prep: Prepared, fitted: Fitted, ev: Evaluated, run_dir: Path) -> str:
-    """Step 4: ``metrics.json``, ``report.md`` and ``report.html`` in the run folder; returns the markdown."""
-    trainable, total = fitted.trainable, fitted.total
-    context = {
-        "run": cfg.name,
-        "model": display_backbone(backbone_name(cfg, prep.task)),
-        "method": f"{cfg.method.name} ({trainable:,} of {total:,} parameters trainable, {100 * trainable / total:.2f}%)",
-        "data": f"{len(prep.splits.train)} train / {len(prep.splits.validation)} validation / {len(ev.examples)} "
-                f"{ev.split}",
-        "evaluated on": ev.split,
-        "training time": format_seconds(fitted.train_seconds),
-    }
-    if "peak_rss_mb" in fitted.train_metrics:
-        context["peak memory (resident)"] = f"{fitted.train_metrics['peak_rss_mb']:,.0f} MB"
-    warnings = run_warnings(steps=fitted.steps, trained_by_steps=prep.method.uses_trainer,
-                            eval_examples=len(ev.examples), split=ev.split, metric=prep.task.default_metric,
-                            metrics=ev.metrics, lower_is_better=prep.task.default_metric in prep.task.lower_is_better,
-                            history=metric_history(fitted.log_history, prep.metric), checkpoint_metric=prep.metric,
-                            predictions=ev.predictions)
-    for warning in warnings:
-        log.warning(warning)
-    if warnings:
-        context["warnings"] = "; ".join(warnings)
-    if ev.bf16_check:
-        c = ev.bf16_check
-        context["bf16 inference"] = (f"{'accepted' if c['accepted'] else 'refused, fp32 kept'}: agreement "
-                                     f"{c['agreement']:.4f}, largest probability difference "
-                                     f"{c['max_probability_diff']:.4f} on {c['examples']} {ev.split} examples")
-    if fitted.best is not None:
-        at = f" at step {fitted.best_step} (that checkpoint is the model saved)" if fitted.best_step else ""
-        context["best validation " + prep.metric] = f"{fitted.best:.4f}{at}"
-    task_facts = prep.task.training_facts()
-    context.update({k.replace("_", " "): v for k, v in {**fitted.facts, **task_facts}.items()})
-    if task_facts.get("training_tokens") and fitted.train_seconds and fitted.epochs:
-        seen = task_facts["training_tokens"] * fitted.epochs
-        context["training tokens per second"] = f"{seen / fitted.train_seconds:,.0f} ({seen:,.0f} tokens)"
-    markdown = render_markdown(ev.metrics, f"TuneForge report: {cfg.name}", context, prep.task)
-    if ev.metrics.get("robustness"):
-        from ..evaluation.robustness import robustness_markdown
+def train_as_worker(cfg: RunConfig, run_dir: Path, callbacks=None) -> None:
+    """Ranks above 0 of a distributed run: the same preparation and training as rank 0, writing nothing."""
+    from transformers import set_seed
 
-        markdown += "\n" + "\n".join(robustness_markdown(ev.metrics["robustness"]))
-    from ..explain.mistakes import explain_mistakes
-
-    explain_mistakes(ev.predictor, ev.examples, ev.predictions)  # highlights for the report's mistakes
-    atomic_write_text(run_dir / "metrics.json", json.dumps(
-        {"split": ev.split, **ev.metrics, "train": fitted.train_metrics, "best_validation": {prep.metric: fitted.best}},
-        indent=2))
-    atomic_write_text(run_dir / "report.md", markdown)
-    write_html_report(run_dir / "report.html", ev.metrics, f"TuneForge report: {cfg.name}", context, ev.examples,
-                      ev.predictions, fitted.log_history, task=prep.task, best_step=fitted.best_step)
-    return markdown
+    logging.getLogger("tuneforge").setLevel(logging.WARNING)  # rank 0 tells the story
+    resume_from = newest_complete_checkpoint(run_dir / "checkpoints") if cfg.train.resume else None
+    if cfg.train.resume and resume_from is None and (run_dir / "bundle" / MANIFEST).is_file():
+        return None  # finished already (rank 0 says so)
+    precision = resolve_precision(cfg.train.precision)
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"precision": precision.name})})
+    set_seed(cfg.train.seed)
+    fit(cfg, prepare(cfg), run_dir, resume_from, callbacks or ())
+    end_process_group()
+    return None
 
 
 def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list | None = None,
@@ -337,12 +302,16 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
     The steps: prepare -> fit -> evaluate -> report -> bundle. ``few_shot_seed`` samples
     ``data.few_shot.per_class`` training examples per class with that seed. ``callbacks`` are extra
     Trainer callbacks (search pruning, time limits); ``save_model=False`` writes the metrics and
-    reports but no bundle (a search trial).
+    reports but no bundle (a search trial). In a distributed run, ranks above 0 return None.
     """
     from transformers import set_seed
 
     started = time.perf_counter()
     run_dir = resolve_run_dir(cfg)
+    if world()[1] > 1:  # launched by torchrun or accelerate
+        check_distributable(cfg, world()[1])
+    if not is_main_process():
+        return train_as_worker(cfg, run_dir, callbacks)
     checkpoints = run_dir / "checkpoints"
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale(run_dir)  # what a killed run left: checkpoints being deleted, half-written temporary files
@@ -365,6 +334,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
         prep = prepare(cfg, few_shot_seed)
         log.info("precision: %s (%s)", precision.name, precision.reason)  # once the data and model are known good
         fitted = fit(cfg, prep, run_dir, resume_from, callbacks or ())
+        end_process_group()  # a distributed run: rank 0 goes on alone
         if prep.method.uses_trainer or prep.method.trains_weights:
             fitted.facts.setdefault("precision", f"{precision.name} ({precision.reason})")
         manifest = manifest_of(cfg, prep, fitted)

@@ -22,6 +22,7 @@ from ..evaluation.report import markdown_table
 from ..methods import METHODS
 from ..tasks import get_task
 from .space import config_values, resolve_space, suggest
+from .storage import describe, normalise, open_storage, worker_id, worker_is_gone
 
 log = logging.getLogger("tuneforge")
 
@@ -38,6 +39,7 @@ class TuneResult:
     metric: str
     trials: list[dict[str, Any]]
     best_config: Path
+    storage: str = ""
 
 
 def _optuna():
@@ -84,32 +86,43 @@ def _pruning_callback(trial, metric: str, deadline: float, on_report, warmup_eva
 
 
 def _recover_interrupted(study, storage) -> int:
-    """Trials left RUNNING by a killed search are marked failed and their parameters queued again."""
+    """Trials left RUNNING by a worker that is gone (killed on this host, or never recorded) are marked
+    failed and their parameters queued again; other hosts' trials are left to the storage's heartbeat."""
     optuna = _optuna()
     trials = study.get_trials(deepcopy=False)
     known = [t.params for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    stale = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    stale = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING
+             and worker_is_gone(t.user_attrs.get("worker"))]
     for trial in stale:
-        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        try:
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another worker got there first
+            continue
         if trial.params not in known:  # the same values with the same seed would give the same score
-            study.enqueue_trial(trial.params, user_attrs=dict(trial.user_attrs), skip_if_exists=False)
+            study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items() if k != "worker"},
+                                skip_if_exists=False)
     return len(stale)
 
 
 def _finished(study) -> int:
     optuna = _optuna()
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.state in done)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=done) if not t.user_attrs.get("surplus"))
 
 
-def run_search(cfg: RunConfig, trials: int, timeout: float | None = None, console=None) -> TuneResult:
-    """Search ``cfg.tune.space`` for ``trials`` trials or ``timeout`` seconds in all, whichever ends first.
+def _taken(study, before: int | None = None) -> int:
+    """Trials finished or running (numbered below ``before``): the share of ``--trials`` already claimed."""
+    optuna = _optuna()
+    claimed = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=claimed)
+               if (before is None or t.number < before) and not t.user_attrs.get("surplus"))
 
-    Example:
-        >>> result = run_search(load_config("configs/sst2_tune.yaml"), trials=12, timeout=2400)
-        >>> result.best_value >= result.default_value
-        True
-    """
+
+def open_study(cfg: RunConfig, storage: str | None = None):
+    """Create or load the config's study in ``storage`` (checked against the search space), fail the
+    trials of workers that are gone, and queue the config's own values as the first trial.
+
+    Returns ``(study, storage URL, space, tune folder, metric)``."""
     optuna = _optuna()
     method = METHODS.get(cfg.method.name)()
     if not method.uses_trainer:
@@ -122,7 +135,8 @@ def run_search(cfg: RunConfig, trials: int, timeout: float | None = None, consol
     dump_config(cfg, tune_dir / "config.yaml")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(tune_dir / 'study.db').resolve()}")
+    storage_url = normalise(storage, tune_dir)
+    storage = open_storage(storage_url)
     study = optuna.create_study(
         storage=storage, study_name=cfg.name, direction="maximize", load_if_exists=True,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=cfg.tune.n_startup_trials,
@@ -131,33 +145,62 @@ def run_search(cfg: RunConfig, trials: int, timeout: float | None = None, consol
     recorded = study.user_attrs.get("space")
     space_json = {k: v.model_dump(exclude_defaults=True) for k, v in space.items()}
     if recorded is not None and recorded != space_json:
-        raise ConfigError(f"{tune_dir / 'study.db'} holds a study over a different search space; "
-                          f"remove it or set output.dir to start a new one")
+        raise ConfigError(f"{describe(storage_url)} holds a study {cfg.name!r} over a different search space; "
+                          f"remove it, or set output.dir or name to start a new one")
     study.set_user_attr("space", space_json)
-    # A seeded sampler replays its sequence in every new process: offset the seed by the trials
-    # already in the study so that a resumed search does not draw the same values again.
-    study.sampler = optuna.samplers.TPESampler(seed=cfg.tune.seed + len(study.get_trials(deepcopy=False)),
-                                               n_startup_trials=cfg.tune.n_startup_trials)
     recovered = _recover_interrupted(study, storage)
     finished = _finished(study)
     spent = float(study.user_attrs.get("elapsed_seconds", 0.0))
     if finished or recovered:
-        log.info("resuming the study in %s: %d trials finished, %d interrupted trial(s) queued again, %.0fs spent",
-                 tune_dir, finished, recovered, spent)
+        log.info("resuming the study %r in %s: %d trials finished, %d interrupted trial(s) queued again, %.0fs spent",
+                 cfg.name, describe(storage_url), finished, recovered, spent)
     if cfg.tune.include_default and not study.get_trials(deepcopy=False):
-        study.enqueue_trial(config_values(cfg, space), user_attrs={"default": True})
+        study.enqueue_trial(config_values(cfg, space), user_attrs={"default": True}, skip_if_exists=True)
 
+    return study, storage_url, space, tune_dir, metric
+
+
+def write_results(cfg: RunConfig, storage: str | None = None) -> TuneResult:
+    """The result files of the config's study in ``storage``, as it stands (after several workers)."""
+    study, storage_url, space, tune_dir, metric = open_study(cfg, storage)
+    return _write_results(cfg, study, space, tune_dir, metric, describe(storage_url))
+
+
+def run_search(cfg: RunConfig, trials: int, timeout: float | None = None, console=None,
+               storage: str | None = None) -> TuneResult:
+    """Search ``cfg.tune.space`` for ``trials`` trials or ``timeout`` seconds in all, whichever ends first.
+
+    ``storage`` is an Optuna storage URL (see ``tuning.storage``; default the search folder's SQLite
+    file). Several processes given the same storage and config name share the study: together they run
+    ``trials`` trials, each trial once, each process with its own sampler seed per trial number.
+
+    Example:
+        >>> result = run_search(load_config("configs/sst2_tune.yaml"), trials=12, timeout=2400)
+        >>> result.best_value >= result.default_value
+        True
+    """
+    optuna = _optuna()
+    study, storage_url, space, tune_dir, metric = open_study(cfg, storage)
+    finished = _finished(study)
+    spent = float(study.user_attrs.get("elapsed_seconds", 0.0))
     remaining_trials = max(0, trials - finished)
     remaining_time = None if timeout is None else max(0.0, timeout - spent)
     session_start = time.monotonic()
     deadline = float("inf") if remaining_time is None else session_start + remaining_time
 
-    def record_time() -> None:
-        study.set_user_attr("elapsed_seconds", spent + time.monotonic() - session_start)
+    def record_time() -> None:  # several workers: the longest of their clocks
+        elapsed = spent + time.monotonic() - session_start
+        study.set_user_attr("elapsed_seconds", max(elapsed, float(study.user_attrs.get("elapsed_seconds", 0.0))))
 
     def objective(trial) -> float:
         from ..training.run import train_run
 
+        trial.set_user_attr("worker", worker_id())
+        if _taken(study, before=trial.number) >= trials:
+            trial.set_user_attr("surplus", True)  # claimed after the others took the last one: ends unrun
+            raise optuna.TrialPruned(f"the other workers already claimed {trials} trials")
+        # Seeded by trial number: resumed searches and parallel workers each draw their own values.
+        study.sampler = _sampler(cfg, seed=cfg.tune.seed + trial.number)
         values = suggest(trial, space)
         trial_cfg = with_values(cfg, {**values, "output.dir": str(tune_dir / "trials" / f"trial-{trial.number:03d}"),
                                       "output.keep_checkpoints": False, "train.resume": False})
@@ -179,11 +222,18 @@ def run_search(cfg: RunConfig, trials: int, timeout: float | None = None, consol
         return float(value)
 
     if remaining_trials and (remaining_time is None or remaining_time > 0):
-        study.optimize(objective, n_trials=remaining_trials, timeout=remaining_time, show_progress_bar=True,
-                       callbacks=[_log_trial])
+        study.sampler = _sampler(cfg, seed=cfg.tune.seed)
+        while _taken(study) < trials and time.monotonic() < deadline:  # one at a time: others share the count
+            study.optimize(objective, n_trials=1, timeout=max(1.0, deadline - time.monotonic())
+                           if remaining_time is not None else None, callbacks=[_log_trial])
     else:
         log.info("the study already has %d finished trials (asked %d) or no time left; writing results", finished, trials)
-    return _write_results(cfg, study, space, tune_dir, metric)
+    return _write_results(cfg, study, space, tune_dir, metric, describe(storage_url))
+
+
+def _sampler(cfg: RunConfig, seed: int):
+    """TPE that assumes running trials score badly (``constant_liar``), so parallel workers spread out."""
+    return _optuna().samplers.TPESampler(seed=seed, n_startup_trials=cfg.tune.n_startup_trials, constant_liar=True)
 
 
 def _short(value: Any) -> str:
@@ -191,6 +241,9 @@ def _short(value: Any) -> str:
 
 
 def _log_trial(study, trial) -> None:
+    if trial.user_attrs.get("surplus"):
+        log.info("trial %d not run: the study already has its trials", trial.number)
+        return
     state = trial.state.name.lower()
     value = "" if trial.value is None else f" {trial.value:.4f}"
     reason = f" ({trial.user_attrs['stopped']})" if "stopped" in trial.user_attrs else ""
@@ -204,6 +257,8 @@ def _log_trial(study, trial) -> None:
 def _trial_rows(study, space) -> list[dict[str, Any]]:
     rows = []
     for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("surplus"):
+            continue
         duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         last = max(t.intermediate_values) if t.intermediate_values else None
         rows.append({
@@ -211,12 +266,13 @@ def _trial_rows(study, space) -> list[dict[str, Any]]:
             "default": bool(t.user_attrs.get("default")), "stopped": t.user_attrs.get("stopped"),
             "last_report": None if last is None else t.intermediate_values[last],
             "examples_seen": last, "seconds": None if duration is None else round(duration, 1),
+            "worker": t.user_attrs.get("worker"),
             **{k: t.params.get(k) for k in space},
         })
     return rows
 
 
-def _write_results(cfg, study, space, tune_dir: Path, metric: str) -> TuneResult:
+def _write_results(cfg, study, space, tune_dir: Path, metric: str, storage: str) -> TuneResult:
     rows = _trial_rows(study, space)
     complete = [r for r in rows if r["state"] == "complete"]
     if not complete:
@@ -234,10 +290,11 @@ def _write_results(cfg, study, space, tune_dir: Path, metric: str) -> TuneResult
         "default_value": None if default is None else default["value"],
         "trials": {state: sum(1 for r in rows if r["state"] == state) for state in {r["state"] for r in rows}},
         "elapsed_seconds": round(float(study.user_attrs.get("elapsed_seconds", 0.0)), 1), "plots": plots,
+        "storage": storage, "workers": sorted({r["worker"] for r in rows if r["worker"]}),
     }
     (tune_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return TuneResult(tune_dir, best_params, best["value"], best["trial"], summary["default_value"], metric, rows,
-                      tune_dir / "best_config.yaml")
+                      tune_dir / "best_config.yaml", storage)
 
 
 def _trials_markdown(rows, space, metric: str) -> str:
