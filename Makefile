@@ -32,11 +32,18 @@ test: $(STAMP) tools
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow and not serial" -n 2 --dist loadfile --durations=25 tests
 	$(PY) -m pytest -q -m "serial or slow" tests
 
-# promtool (Debian's prometheus package) checks deploy/prometheus; without apt-get or root its tests skip.
+# Debian packages some tests use: promtool (prometheus: the alert rules), PostgreSQL (a shared search),
+# nginx (the compose proxy's config). Installed with apt-get where we are root; elsewhere those tests skip.
 tools:
-	@command -v promtool >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-		apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1) || \
-		echo "promtool not installed: the alert-rule tests will be skipped"
+	@missing=""; command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
+	      echo "could not install$$missing: the tests that use them will be skipped"; \
+	  else echo "not installed:$$missing (apt-get as root installs them): the tests that use them will be skipped"; fi; \
+	fi
 
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py

@@ -119,7 +119,8 @@ def tune(
     overrides: Optional[list[str]] = typer.Argument(None, help="dotted overrides, e.g. data.max_train_samples=8000"),
     trials: int = typer.Option(20, "--trials", "-n", help="finished trials the study should hold"),
     timeout: Optional[str] = typer.Option(None, "--timeout", help="time for the whole search: 2400, 40m, 1h"),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage shared by every worker: "
+    storage: Optional[str] = typer.Option(None, "--storage", envvar="TUNEFORGE_TUNE_STORAGE",
+                                          help="Optuna storage shared by every worker: "
                                           "postgresql://USER:PASSWORD@HOST/DB, sqlite:///FILE or journal:FILE "
                                           "(default: study.db in the tune folder)"),
     workers: int = typer.Option(1, "--workers", min=1, help="local worker processes on the study"),

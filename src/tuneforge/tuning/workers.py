@@ -25,16 +25,15 @@ log = logging.getLogger("tuneforge")
 POLL_SECONDS = 2.0
 
 
-def worker_command(config: Path, overrides: list[str], trials: int, timeout: float | None,
-                   storage: str) -> list[str]:
-    """The command line of one worker."""
-    command = [sys.executable, "-m", "tuneforge", "tune", str(config), *overrides, "--trials", str(trials),
-               "--storage", storage]
+def worker_command(config: Path, overrides: list[str], trials: int, timeout: float | None) -> list[str]:
+    """The command line of one worker (the storage URL goes in its environment: no password in ``ps``)."""
+    command = [sys.executable, "-m", "tuneforge", "tune", str(config), *overrides, "--trials", str(trials)]
     return command + (["--timeout", str(timeout)] if timeout is not None else [])
 
 
-def _worker_env(threads: int) -> dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1")
+def _worker_env(threads: int, storage: str) -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TQDM_DISABLE="1",
+                TUNEFORGE_TUNE_STORAGE=storage)
 
 
 def _report_new(study, seen: set[int]) -> None:
@@ -63,13 +62,14 @@ def run_workers(cfg: RunConfig, config, overrides: list[str], trials: int, timeo
     threads = max(1, (os.cpu_count() or 1) // workers)
     log_dir = tune_dir / "workers"
     log_dir.mkdir(parents=True, exist_ok=True)
-    command = worker_command(Path(config), overrides, trials, timeout, storage_url)
+    command = worker_command(Path(config), overrides, trials, timeout)
     log.info("starting %d workers on study %r in %s (%d thread(s) each; logs in %s)", workers, cfg.name,
              describe(storage_url), threads, log_dir)
     processes = []
     for index in range(workers):
         with open(log_dir / f"worker-{index}.log", "w", encoding="utf-8") as out:
-            processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=_worker_env(threads)))
+            processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                              env=_worker_env(threads, storage_url)))
     seen: set[int] = set()
     try:
         while any(p.poll() is None for p in processes):
