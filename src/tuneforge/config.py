@@ -157,9 +157,8 @@ class TrainConfig(StrictModel):
     logging_steps: int = Field(50, gt=0)
     group_by_length: bool = True
     resume: bool = False
-    report_to: list[Literal["tensorboard", "mlflow"]] = Field(
-        default_factory=lambda: ["tensorboard"], description="experiment trackers; [] for none"
-    )
+    report_to: list[Literal["tensorboard", "mlflow"]] = Field(default_factory=lambda: ["tensorboard"],
+                                                            description="experiment trackers; [] for none")
     mlflow_tracking_uri: str | None = Field(None, description="setting it adds mlflow to report_to")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast where the CPU has AMX or AVX512-BF16, fp32 elsewhere")
@@ -167,6 +166,7 @@ class TrainConfig(StrictModel):
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass: far less "
                                                              "memory for long sequences, about a third more time")
     adversarial: AdversarialConfig | None = Field(None, description="fgm, pgd or freelb on the embeddings")
+    deepspeed: Path | None = Field(None, description="a DeepSpeed JSON config (ZeRO); needs --nproc or a launcher")
     fused_optimizer: bool = Field(True, description="AdamW with its fused kernel (adamw_torch_fused, transformers' "
                                                     "default with torch >= 2.8); false: adamw_torch")
 

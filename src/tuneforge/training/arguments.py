@@ -70,5 +70,5 @@ def training_arguments(cfg, output_dir: Path, metric: str, greater_is_better: bo
         length_column_name="length",
         remove_unused_columns=False,
         disable_tqdm=False,
-        **distributed_options(),
+        **distributed_options(t.deepspeed),
     )

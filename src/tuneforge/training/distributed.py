@@ -11,6 +11,7 @@ training. ``training.launch`` starts the processes for ``--nproc``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ..errors import ConfigError
 
@@ -33,8 +34,8 @@ def per_process_batch(batch_size: int, world_size: int) -> int:
     return batch_size // world_size
 
 
-def distributed_options() -> dict:
-    """TrainingArguments for a distributed launch (nothing outside one).
+def distributed_options(deepspeed: Path | None = None) -> dict:
+    """TrainingArguments for a distributed launch (nothing outside one), with ``train.deepspeed``.
 
     - Without a GPU, Trainer's DDP must be told to run on the CPU (gloo).
     - Each process's loss stays its own batch mean and DDP averages the gradients: the gradient of the
@@ -43,10 +44,36 @@ def distributed_options() -> dict:
       gradient of classifiers that compute their own mean (measured: logged losses 2x, steps off)."""
     import torch
 
+    if deepspeed is not None:
+        if world()[1] <= 1:
+            raise ConfigError("train.deepspeed runs in a distributed launch: add --nproc N (N >= 2), or start the "
+                              "run with torchrun or the deepspeed launcher")
+        return {**distributed_options(), "deepspeed": deepspeed_config(deepspeed)}
     if world()[1] <= 1:
         return {}
     options = {"average_tokens_across_devices": False}
     return {**options, "use_cpu": True, "ddp_backend": "gloo"} if not torch.cuda.is_available() else options
+
+
+def deepspeed_config(path: Path) -> str:
+    """``train.deepspeed`` checked: DeepSpeed installed and a JSON object in the file (Trainer reads it)."""
+    import importlib.util
+    import json
+
+    if importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("train.deepspeed needs DeepSpeed: pip install 'tuneforge[deepspeed]' (on CPU it compiles "
+                          "its communication op once, about 90 s)")
+    try:
+        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"train.deepspeed {path}: not a readable JSON file ({exc})") from None
+    if not isinstance(settings, dict):
+        raise ConfigError(f"train.deepspeed {path}: a JSON object (DeepSpeed's config) is expected")
+    if (settings.get("zero_optimization") or {}).get("stage") == 3:  # measured: evaluation fails on shards
+        raise ConfigError(f"train.deepspeed {path}: ZeRO stage 3 splits the weights across processes, and the run's "
+                          "evaluation and bundle need them whole; use stage 1 or 2 (optimizer state and gradients "
+                          "split, optionally offloaded to CPU)")
+    return str(Path(path).resolve())
 
 
 def check_distributable(cfg, nproc: int) -> None:
@@ -61,6 +88,8 @@ def check_distributable(cfg, nproc: int) -> None:
     if world()[1] > 1 and cfg.output.dir is None:
         raise ConfigError("in a distributed launch, set output.dir so that every process uses the same run folder")
     per_process_batch(cfg.train.batch_size, nproc)
+    if cfg.train.deepspeed is not None:
+        deepspeed_config(cfg.train.deepspeed)
 
 
 def end_process_group() -> None:
