@@ -118,7 +118,7 @@ def _taken(study, before: int | None = None) -> int:
                if (before is None or t.number < before) and not t.user_attrs.get("surplus"))
 
 
-def open_study(cfg: RunConfig, storage: str | None = None):
+def open_study(cfg: RunConfig, storage: str | None = None, announce: bool = True):
     """Create or load the config's study in ``storage`` (checked against the search space), fail the
     trials of workers that are gone, and queue the config's own values as the first trial.
 
@@ -151,7 +151,7 @@ def open_study(cfg: RunConfig, storage: str | None = None):
     recovered = _recover_interrupted(study, storage)
     finished = _finished(study)
     spent = float(study.user_attrs.get("elapsed_seconds", 0.0))
-    if finished or recovered:
+    if announce and (finished or recovered):
         log.info("resuming the study %r in %s: %d trials finished, %d interrupted trial(s) queued again, %.0fs spent",
                  cfg.name, describe(storage_url), finished, recovered, spent)
     if cfg.tune.include_default and not study.get_trials(deepcopy=False):
@@ -162,7 +162,7 @@ def open_study(cfg: RunConfig, storage: str | None = None):
 
 def write_results(cfg: RunConfig, storage: str | None = None) -> TuneResult:
     """The result files of the config's study in ``storage``, as it stands (after several workers)."""
-    study, storage_url, space, tune_dir, metric = open_study(cfg, storage)
+    study, storage_url, space, tune_dir, metric = open_study(cfg, storage, announce=False)
     return _write_results(cfg, study, space, tune_dir, metric, describe(storage_url))
 
 
