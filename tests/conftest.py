@@ -18,7 +18,17 @@ def pytest_configure(config):
 
     from .toy_plugin import load_plugin
 
-    load_plugin(Path(tempfile.mkdtemp(prefix="tuneforge-plugin-")))
+    config._tuneforge_plugin_dir = Path(tempfile.mkdtemp(prefix="tuneforge-plugin-"))
+    load_plugin(config._tuneforge_plugin_dir)
+
+
+def pytest_unconfigure(config):
+    """Remove the toy plugin's temporary module (each test process made one)."""
+    import shutil
+
+    folder = getattr(config, "_tuneforge_plugin_dir", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
