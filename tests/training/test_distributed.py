@@ -74,7 +74,6 @@ def _losses(run: Path) -> list[float]:
     return [e["loss"] for e in json.loads((run / "log_history.json").read_text()) if "loss" in e]
 
 
-@pytest.mark.serial
 def test_two_processes_train_like_one_with_the_same_global_batch(no_dropout_setup, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     api.train(no_dropout_setup, [f"output.dir={one}"])
@@ -106,7 +105,6 @@ def _rank_one(launcher):
     return None
 
 
-@pytest.mark.serial
 def test_a_dead_process_ends_the_run_with_a_clear_error_and_resume_finishes_it(no_dropout_setup, tmp_path):
     run = tmp_path / "run"
     launcher = subprocess.Popen([sys.executable, "-m", "tuneforge", "train", str(no_dropout_setup), f"output.dir={run}",

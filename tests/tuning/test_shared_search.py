@@ -94,12 +94,11 @@ def _check_shared(result, trials: int) -> None:
     assert len(list((result.tune_dir / "workers").glob("worker-*.log"))) == 2
 
 
-@pytest.mark.serial
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_workers_share_one_study(tiny_config, tmp_path, kind):
     storage = None if kind == "sqlite" else f"journal:{tmp_path / 'study.journal'}"
-    result = api.tune(_config_file(tiny_config, tmp_path), trials=4, storage=storage, workers=2)
-    _check_shared(result, 4)
+    result = api.tune(_config_file(tiny_config, tmp_path), trials=3, storage=storage, workers=2)
+    _check_shared(result, 3)
     assert result.storage.startswith("sqlite:" if kind == "sqlite" else "journal:")
 
 
@@ -140,9 +139,8 @@ def postgres_url():
         shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.mark.serial
 def test_two_workers_share_a_study_on_postgresql(tiny_config, tmp_path, postgres_url):
-    result = api.tune(_config_file(tiny_config, tmp_path), trials=4, storage=postgres_url, workers=2)
-    _check_shared(result, 4)
+    result = api.tune(_config_file(tiny_config, tmp_path), trials=3, storage=postgres_url, workers=2)
+    _check_shared(result, 3)
     assert result.storage == postgres_url
     assert not (result.tune_dir / "study.db").exists()
