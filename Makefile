@@ -33,11 +33,13 @@ test: $(STAMP) tools
 	$(PY) -m pytest -q -m "serial or slow" tests
 
 # Debian packages some tests use: promtool (prometheus: the alert rules), PostgreSQL (a shared search),
-# nginx (the compose proxy's config). Installed with apt-get where we are root; elsewhere those tests skip.
+# nginx (the compose proxy's config), chromium (the web interface's browser tests). Installed with apt-get
+# where we are root; elsewhere those tests skip.
 tools:
 	@missing=""; command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \

@@ -321,8 +321,9 @@ from .cli_info import env, methods, tasks  # noqa: E402
 from .cli_monitor import monitor  # noqa: E402
 from .cli_registry import registry_app  # noqa: E402
 from .cli_serve import serve  # noqa: E402
+from .cli_ui import ui  # noqa: E402
 
-for command in (serve, monitor, generate, chat, explain, env, methods, tasks):
+for command in (serve, monitor, generate, chat, explain, env, methods, tasks, ui):
     app.command()(command)
 app.command("continue")(continue_)
 app.add_typer(data_app, name="data")

@@ -1,0 +1,103 @@
+"""Who may use the web interface, and from where: API keys (the same file and rules as ``tuneforge serve``),
+a login that trades a key for a session cookie, and the Host and Origin checks that stop other web sites
+(cross-site requests, DNS rebinding) from driving a UI running on the user's machine.
+
+Example:
+    >>> guard = Guard(host="127.0.0.1", api_keys=[])
+    >>> guard.request_problem("GET", {"host": "evil.example"}, None)
+    (421, 'this server does not answer for that Host name')
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+from ..serve.security import (
+    allowed_host_names,
+    authorized,
+    host_allowed,
+    is_loopback,
+    origin_allowed,
+)
+from .paths import new_token
+
+COOKIE = "tuneforge_ui"
+SESSION_SECONDS = 12 * 3600
+MAX_SESSIONS = 1000
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def check_startup(host: str, api_keys: list[str]) -> None:
+    """Refuse to listen off loopback without API keys (as ``tuneforge serve`` does)."""
+    if not is_loopback(host) and not api_keys:
+        raise ConfigError(f"--host {host} is not loopback: give --api-key-file (keys, one per line, at least 16 "
+                          "characters), or keep the default 127.0.0.1")
+
+
+@dataclass
+class Guard:
+    """The checks every request passes; sessions are random tokens kept here, in memory."""
+
+    host: str
+    api_keys: list[str]
+    allowed_hosts: list[str] = field(default_factory=list)
+    sessions: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.hosts = allowed_host_names(self.host, self.allowed_hosts)
+
+    @property
+    def needs_login(self) -> bool:
+        """True when keys are configured: every page but the login page needs a session or a key."""
+        return bool(self.api_keys)
+
+    def request_problem(self, method: str, headers: dict[str, str], path: str | None) -> tuple[int, str] | None:
+        """(status, message) when the request is refused before any page sees it: a Host name this server is
+        not bound to (421), or a state-changing request from another web origin (403)."""
+        if not host_allowed(headers.get("host"), self.hosts):
+            return 421, "this server does not answer for that Host name"
+        if method in STATE_CHANGING and not origin_allowed(headers.get("origin"), headers.get("host"), []):
+            return 403, "requests from other web sites are refused"
+        return None
+
+    def key_ok(self, key: str) -> bool:
+        """Whether ``key`` is one of the API keys (constant-time comparison, like the server's)."""
+        return bool(key) and key.isascii() and authorized(f"Bearer {key}", self.api_keys)
+
+    def signed_in(self, cookie: str | None, authorization: str | None) -> bool:
+        """A live session cookie or an ``Authorization: Bearer <key>`` header; always True without keys."""
+        if not self.needs_login:
+            return True
+        if authorization and authorized(authorization, self.api_keys):
+            return True
+        if not cookie:
+            return False
+        with self.lock:
+            expires = self.sessions.get(cookie)
+            if expires is None:
+                return False
+            if expires < time.time():
+                del self.sessions[cookie]
+                return False
+            return True
+
+    def new_session(self) -> str:
+        """Start a session; its token goes into an HttpOnly, SameSite=Strict cookie."""
+        token = new_token(32)
+        now = time.time()
+        with self.lock:
+            for old in [t for t, e in self.sessions.items() if e < now]:
+                del self.sessions[old]
+            while len(self.sessions) >= MAX_SESSIONS:  # the oldest go first
+                del self.sessions[min(self.sessions, key=self.sessions.get)]
+            self.sessions[token] = now + SESSION_SECONDS
+        return token
+
+    def end_session(self, cookie: str | None) -> None:
+        """Sign out: the token is forgotten."""
+        with self.lock:
+            self.sessions.pop(cookie or "", None)
