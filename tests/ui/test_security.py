@@ -101,3 +101,56 @@ def test_oversized_forms_are_refused_unread(client):
     response = client.post("/new/start", content=b"yaml=" + b"x" * (3 * 2**20),
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 413 and "too large" in response.text
+
+
+def test_every_path_an_edited_yaml_names_is_checked(workdir, tmp_path):
+    """Not only the data files: the search space's choices, augmentation files, DeepSpeed configs and
+    URLs (an MLflow server) are refused from the UI too (found by an attack probe)."""
+    import yaml
+
+    from tuneforge.config import build_config
+    from tuneforge.ui.newrun import check_paths
+
+    roots = [workdir, workdir / "runs"]
+    base = yaml.safe_load(tiny_yaml(workdir))
+    check_paths(build_config(base), roots)  # the plain config passes
+    outside = str(tmp_path / "secret.csv")
+    for key, edit in [
+        ("tune.space", {"tune": {"space": {"data.train": {"choices": [outside]}}}}),
+        ("train.deepspeed", {"train": {**base["train"], "deepspeed": outside}}),
+        ("train.mlflow_tracking_uri", {"train": {**base["train"], "mlflow_tracking_uri": "http://attacker.example"}}),
+        ("data.validation", {"data": {**base["data"], "validation": "../../elsewhere.csv"}}),
+    ]:
+        with pytest.raises((PathRefused, ConfigError)):
+            check_paths(build_config({**base, **edit}), roots)
+
+
+def test_a_run_name_never_leaves_the_runs_folder(client, workdir):
+    escaping = tiny_yaml(workdir).replace("name: tiny", "name: ../../escape")
+    started = client.post("/new/start", data={"yaml": escaping, "name": "x", "kind": "tune", "trials": "1"},
+                          follow_redirects=False)
+    assert started.status_code == 422 and "only files inside" in started.text
+    assert not client.app.state.ui.jobs.listing() and not list(workdir.parent.glob("escape*"))
+
+
+def test_symlinked_run_files_are_not_served(client, workdir, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    run = workdir / "runs" / "evil"
+    run.mkdir()
+    for name in ("report.html", "train.log", "config.yaml", "FAILED"):
+        (run / name).symlink_to(secret)
+    assert "TOPSECRET" not in client.get("/report/run/evil").text
+    assert "TOPSECRET" not in client.get("/runs/evil").text
+    assert "TOPSECRET" not in client.get("/runs").text
+
+
+def test_chunked_forms_cross_site_reads_and_key_guessing_are_refused(workdir):
+    made = make_client(workdir, api_keys=[KEY])
+    chunks = (b"x" * 1024 for _ in range(4))
+    assert made.post("/api/yaml", content=chunks, headers={"Authorization": f"Bearer {KEY}"}).status_code == 411
+    assert made.get("/runs", headers={"Sec-Fetch-Site": "cross-site",
+                                      "Authorization": f"Bearer {KEY}"}).status_code == 403
+    answers = [made.post("/login", data={"key": f"wrong-key-{i:02d}-0123456789"}).status_code for i in range(11)]
+    assert answers[:10] == [401] * 10 and answers[10] == 429
+    assert made.post("/login", data={"key": KEY}).status_code == 429  # even the right key waits

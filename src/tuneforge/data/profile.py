@@ -29,6 +29,9 @@ LABEL_DELIMITERS = ("|", ";")
 MISSING = {"", "nan", "null", "none", "na", "n/a"}
 
 
+MAX_COLUMNS = 10_000
+
+
 def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and value.strip().lower() in MISSING)
 
@@ -157,7 +160,10 @@ def profile_file(path: str | Path, data_format: str | None = None, sample: int =
     records = read_records(path, fmt)
     if not records:
         raise DataError(f"{path}: no rows")
-    columns: list[str] = []
+    columns: dict[str, None] = {}  # ordered, and a set's lookups (a list's made wide files quadratic)
     for record in records[:sample]:
-        columns.extend(c for c in record.values if c not in columns)
-    return DataProfile(path, fmt, columns, [r.values for r in records[:sample]], len(records))
+        columns.update(dict.fromkeys(record.values))
+        if len(columns) > MAX_COLUMNS:
+            raise DataError(f"{path}: more than {MAX_COLUMNS:,} columns; a data file holds a text, a label and a "
+                            "few more")
+    return DataProfile(path, fmt, list(columns), [r.values for r in records[:sample]], len(records))

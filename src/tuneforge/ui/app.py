@@ -60,8 +60,11 @@ def create_app(runs_dir: str | Path = "runs", api_keys: list[str] | None = None,
         if refused:
             return secure(Response(refused[1] + "\n", status_code=refused[0], media_type="text/plain"))
         path = request.url.path
-        if request.method == "POST" and not path.endswith(UPLOAD_PATHS) and _declared(headers) > MAX_FORM_BYTES:
-            return secure(problem_page(request, 413, "the form is too large"))
+        if request.method == "POST" and not path.endswith(UPLOAD_PATHS):
+            if "content-length" not in headers:  # a chunked body would be read whole before any limit applied
+                return secure(problem_page(request, 411, "send the form with a Content-Length"))
+            if _declared(headers) > MAX_FORM_BYTES:
+                return secure(problem_page(request, 413, "the form is too large"))
         if not path.startswith(OPEN_PATHS) and not state.guard.signed_in(request.cookies.get(COOKIE),
                                                                           headers.get("authorization")):
             if request.method == "GET" and not path.startswith("/api/"):
@@ -98,7 +101,13 @@ def create_app(runs_dir: str | Path = "runs", api_keys: list[str] | None = None,
         key, target = str(form.get("key", "")), _local(str(form.get("next", "/")))
         if not state.guard.needs_login:
             return RedirectResponse(target, status_code=303)
+        client = request.client.host if request.client else "?"
+        if state.guard.locked_out(client):
+            return render(request, "login.html", status=429, title="Sign in", next=target,
+                          message="too many wrong keys from this address; wait a few minutes")
         if not state.guard.key_ok(key.strip()):
+            state.guard.failed_login(client)
+            log.warning("ui: a wrong key from %s", client)
             return render(request, "login.html", status=401, title="Sign in", next=target,
                           message="that key is not valid")
         response = RedirectResponse(target, status_code=303)

@@ -28,6 +28,8 @@ COOKIE = "tuneforge_ui"
 SESSION_SECONDS = 12 * 3600
 MAX_SESSIONS = 1000
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+LOGIN_FAILURES = 10  # wrong keys from one address within LOGIN_WINDOW seconds before it must wait
+LOGIN_WINDOW = 300.0
 
 
 def check_startup(host: str, api_keys: list[str]) -> None:
@@ -46,6 +48,7 @@ class Guard:
     allowed_hosts: list[str] = field(default_factory=list)
     sessions: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    failures: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.hosts = allowed_host_names(self.host, self.allowed_hosts)
@@ -60,9 +63,26 @@ class Guard:
         not bound to (421), or a state-changing request from another web origin (403)."""
         if not host_allowed(headers.get("host"), self.hosts):
             return 421, "this server does not answer for that Host name"
+        if headers.get("sec-fetch-site") == "cross-site":  # another web site's page asking the browser for this
+            return 403, "requests from other web sites are refused: open the interface directly"
         if method in STATE_CHANGING and not origin_allowed(headers.get("origin"), headers.get("host"), []):
             return 403, "requests from other web sites are refused"
         return None
+
+    def failed_login(self, client: str) -> None:
+        """Count a wrong key from ``client``."""
+        now = time.monotonic()
+        with self.lock:
+            recent = [t for t in self.failures.get(client, []) if now - t < LOGIN_WINDOW]
+            self.failures[client] = recent + [now]
+            if len(self.failures) > MAX_SESSIONS:  # bounded: forget the oldest address
+                self.failures.pop(next(iter(self.failures)))
+
+    def locked_out(self, client: str) -> bool:
+        """True after LOGIN_FAILURES wrong keys from ``client`` within the last LOGIN_WINDOW seconds."""
+        now = time.monotonic()
+        with self.lock:
+            return sum(1 for t in self.failures.get(client, []) if now - t < LOGIN_WINDOW) >= LOGIN_FAILURES
 
     def key_ok(self, key: str) -> bool:
         """Whether ``key`` is one of the API keys (constant-time comparison, like the server's)."""

@@ -130,14 +130,27 @@ def yaml_for(path: Path, runs_dir: Path, name: str = "", task: str = "", method:
 
 
 def check_paths(cfg, roots: list[Path]) -> None:
-    """Refuse a config whose data files (or a local model folder) lie outside the folders the UI may read."""
-    for key in ("train", "validation", "test", "pii_ner_bundle"):
-        value = getattr(cfg.data, key, None)
-        if value is not None:
-            inside(str(value), roots, must_exist=False)
-    model = Path(str(cfg.model.name)).expanduser()
-    if model.is_absolute() or (roots[0] / model).exists():  # a local folder, not a packaged model's name
-        inside(str(model), roots, must_exist=False)
+    """Refuse a config that would make the run read or write outside the folders the UI may use: every
+    string in it (data files, model and bundle folders, synonym lists, the search space's choices...) that
+    is absolute, starts with ``~`` or climbs with ``..`` must resolve inside ``roots``; a relative one
+    stays inside the first root by construction. URLs (an MLflow server, a remote store) are refused."""
+    for key, value in _strings(cfg.model_dump(mode="json")):
+        if "://" in value or value.startswith(("file:", "sqlite:")):
+            raise ConfigError(f"{key}: the web interface does not start runs that reach a URL ({value[:80]}); "
+                              "use tuneforge on the command line for that")
+        if Path(value).is_absolute() or value.startswith("~") or ".." in Path(value).parts:
+            inside(value, roots, must_exist=False)
+
+
+def _strings(value: Any, key: str = "") -> list[tuple[str, str]]:
+    """Every string in a config dump, with its dotted key (lists and the search space included)."""
+    if isinstance(value, str):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _strings(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [found for v in value for found in _strings(v, key)]
+    return []
 
 
 def out_folder(runs_dir: Path, base: str, taken: set[Path]) -> Path:
@@ -197,11 +210,15 @@ def start_run(jobs: JobManager, kind: str, text: str, name: str, roots: list[Pat
         check_paths(cfg, roots)
         taken = jobs.running_folders()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = {"train": run_folder(cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": None})})).name,
-                "compare": f"{cfg.name}-compare-{stamp}", "tune": f"{cfg.name}-tune-{stamp}"}.get(kind, "")
+        name = safe_name(cfg.name)  # a name is a folder name here: never a path
+        base = {"train": safe_name(run_folder(cfg.model_copy(update={"name": name, "output": cfg.output.model_copy(
+                    update={"dir": None})})).name),
+                "compare": f"{name}-compare-{stamp}", "tune": f"{name}-tune-{stamp}"}.get(kind, "")
         if not base:
             raise ConfigError(f"unknown kind of run {kind!r}")
         out_dir = out_folder(jobs.runs_dir, base, taken).absolute()
+        if not out_dir.resolve().is_relative_to(jobs.runs_dir.resolve()):
+            raise ConfigError(f"{base}: the run folder must lie inside the runs folder")
         args = command(kind, config, cfg, out_dir, settings or {})
         return jobs.start(kind, args, cfg.name, out_dir, folder, job_id, {"config": str(config)})
     except BaseException:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from ..errors import TuneForgeError
@@ -19,7 +20,7 @@ from ..tuning.advisor import default_methods
 from .forms import option_forms
 from .jobs import Job, TooManyJobs
 from .newrun import preview, start_run, yaml_for
-from .paths import data_files, inside, shown
+from .paths import data_files, inside, shown, stays_in
 from .progress import parse_console, readable_log
 from .runs_index import is_run, log_tail, search_info
 from .uploads import (
@@ -79,7 +80,7 @@ async def upload(request: Request, kind: str = "train"):
     ui = ui_of(request)
     try:
         stored = await receive_upload(request, ui.uploads_dir, ui.max_upload_bytes, "file", DATA_UPLOADS)
-        check_data_upload(stored)
+        await run_in_threadpool(check_data_upload, stored)  # reading a file: off the event loop
     except UploadRefused as exc:
         return _new_page(request, "", kind, status=exc.status, message=str(exc))
     target = urlencode({"data": shown(stored.path, ui.roots), "kind": kind})
@@ -101,8 +102,9 @@ async def yaml_api(request: Request):
     options = lambda key: body.get(key) if isinstance(body.get(key), dict) else {}  # noqa: E731
     try:
         path = inside(text("data"), ui.roots)
-        return {"yaml": yaml_for(path, ui.runs_dir, text("name"), text("task"), text("method"), text("model"),
-                                 options("task_options"), options("method_options"))}
+        return {"yaml": await run_in_threadpool(yaml_for, path, ui.runs_dir, text("name"), text("task"),
+                                                text("method"), text("model"), options("task_options"),
+                                                options("method_options"))}
     except TuneForgeError as exc:
         return JSONResponse({"error": str(exc)}, status_code=422)
 
@@ -118,7 +120,7 @@ async def start(request: Request):
     settings = {"methods": [str(m) for m in form.getlist("methods")], "budget": form.get("budget", "600"),
                 "trials": form.get("trials", "8"), "timeout": form.get("timeout", "")}
     try:
-        job = start_run(ui.jobs, kind if kind in KINDS else "", text, name, ui.roots, settings)
+        job = await run_in_threadpool(start_run, ui.jobs, kind if kind in KINDS else "", text, name, ui.roots, settings)
     except TuneForgeError as exc:
         status = 429 if isinstance(exc, TooManyJobs) else 422
         return _new_page(request, data, kind, status=status, message=str(exc), yaml=text, name=name)
@@ -154,7 +156,7 @@ def job_status(request: Request, job: Job) -> dict[str, Any]:
     if job.kind in ("compare", "tune") and out.is_dir():
         rows = search_info(ui.runs_dir, out, job.kind).rows if out.is_relative_to(ui.runs_dir) else []
     failed = None
-    if job.state == "failed" and (out / "FAILED").is_file():
+    if job.state == "failed" and stays_in(out / "FAILED"):
         failed = (out / "FAILED").read_text(encoding="utf-8", errors="replace").strip()[:2000]
     keep = ("method", "score", "train_seconds", "bundle_mb", "error", "trial", "number", "state", "status",
             "value", "metric")

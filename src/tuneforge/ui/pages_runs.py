@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ..errors import TuneForgeError
 from .charts import line_chart, overlaid
-from .paths import inside
+from .paths import inside, stays_in
 from .runs_index import (
     STATUSES,
     curves,
@@ -89,17 +89,17 @@ def run_page(request: Request, name: str):
     charts = [line_chart({k: v for k, v in series.items() if k in ("loss", "eval_loss")}, "loss")]
     charts += [line_chart({k: v}, k) for k, v in series.items() if k not in ("loss", "eval_loss")]
     config = (folder / "config.yaml").read_text(encoding="utf-8", errors="replace") \
-        if (folder / "config.yaml").is_file() else ""
+        if stays_in(folder / "config.yaml") else ""
     job = next((j for j in ui.jobs.listing() if Path(j.out_dir).resolve() == folder.resolve()), None)
     return render(request, "run.html", title=info.name, run=info, metrics=flat_metrics(metrics),
                   per_class=per_class if isinstance(per_class, dict) else None, charts=[c for c in charts if c],
                   config=config, log=log_tail(folder / "train.log"), job=job,
                   failed=(folder / "FAILED").read_text(encoding="utf-8", errors="replace")
-                  if (folder / "FAILED").is_file() else "")
+                  if stays_in(folder / "FAILED") else "")
 
 
 def _report(path: Path) -> HTMLResponse:
-    if not path.is_file():
+    if not stays_in(path):
         return HTMLResponse("<p>No report yet.</p>", status_code=404)
     return HTMLResponse(path.read_text(encoding="utf-8", errors="replace"))
 

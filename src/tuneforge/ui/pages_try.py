@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ..errors import TuneForgeError
 from ..tasks import TASKS
 from .newrun import start_check
-from .paths import data_files, inside, shown
+from .paths import data_files, inside, shown, stays_in
 from .runs_index import scan_runs
 from .trymodel import MAX_IMAGE_BYTES, chat_turn, kind_of, predict_image, predict_text
 from .uploads import (
@@ -41,7 +42,7 @@ def _bundle(request: Request, run: str, path: str) -> tuple[Path | None, str]:
         return folder, shown(folder, ui.roots)
     if run.strip():
         folder = inside(run, [ui.runs_dir]) / "bundle"
-        if not (folder / "tuneforge.json").is_file():
+        if not stays_in(folder / "tuneforge.json", ui.runs_dir):  # a bundle symlinked from elsewhere: refused
             raise TuneForgeError(f"run {run} has no bundle")
         return folder, run
     return None, ""
@@ -84,7 +85,7 @@ async def try_text(request: Request):
         folder, _ = _bundle(request, run, path)
         if folder is None:
             raise TuneForgeError("pick a bundle")
-        result = predict_text(ui.predictors.get(folder), text, pair or None, explain)
+        result = await run_in_threadpool(lambda: predict_text(ui.predictors.get(folder), text, pair or None, explain))
     except TuneForgeError as exc:
         return _try_page(request, run, path, 422, str(exc), text=text, pair=pair, explain=explain)
     return _try_page(request, run, path, result=result, text=text, pair=pair, explain=explain)
@@ -106,7 +107,7 @@ async def try_image(request: Request, run: str = "", path: str = ""):
         folder, _ = _bundle(request, run, path)
         if folder is None:
             raise TuneForgeError("pick a bundle")
-        result = predict_image(ui.predictors.get(folder), data, stored.client_name)
+        result = await run_in_threadpool(lambda: predict_image(ui.predictors.get(folder), data, stored.client_name))
     except TuneForgeError as exc:
         return _try_page(request, run, path, 422, str(exc))
     return _try_page(request, run, path, result=result)
@@ -127,7 +128,7 @@ async def try_chat(request: Request):
         folder, _ = _bundle(request, run, path)
         if folder is None:
             raise TuneForgeError("pick a bundle")
-        conversation = chat_turn(ui.predictors.get(folder), history, message)
+        conversation = await run_in_threadpool(lambda: chat_turn(ui.predictors.get(folder), history, message))
     except TuneForgeError as exc:
         return _try_page(request, run, path, 422, str(exc), chat=history, history=json.dumps(history), text=message)
     return _try_page(request, run, path, chat=conversation, history=json.dumps(conversation))
@@ -153,7 +154,7 @@ async def check_upload(request: Request):
     ui = ui_of(request)
     try:
         stored = await receive_upload(request, ui.uploads_dir, ui.max_upload_bytes, "file", DATA_UPLOADS)
-        check_data_upload(stored)
+        await run_in_threadpool(check_data_upload, stored)
     except UploadRefused as exc:
         return _check_page(request, "", exc.status, str(exc))
     return RedirectResponse(f"/check?{urlencode({'data': shown(stored.path, ui.roots)})}", status_code=303)

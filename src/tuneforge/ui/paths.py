@@ -43,6 +43,15 @@ def inside(given: str | Path, roots: list[Path], must_exist: bool = True) -> Pat
     return resolved
 
 
+def stays_in(path: Path, folder: Path | None = None) -> bool:
+    """True when ``path`` is a file that resolves (symlinks followed) inside ``folder`` (default: the folder
+    it is listed in). A run's report or log that is a symlink to elsewhere counts as missing."""
+    try:
+        return path.is_file() and path.resolve().is_relative_to((folder or path.parent).resolve())
+    except OSError:
+        return False
+
+
 def shown(path: Path, roots: list[Path]) -> str:
     """``path`` as a page shows it and ``inside`` reads it back: relative to the first root when it lies
     there, else absolute."""

@@ -20,6 +20,7 @@ from typing import Any
 from ..config import safe_yaml
 from ..errors import TuneForgeError
 from ..outputs import RUN_MARKERS
+from .paths import stays_in
 
 log = logging.getLogger("tuneforge")
 
@@ -79,6 +80,8 @@ class SearchInfo:
 
 def read_json(path: Path) -> Any:
     """A JSON file's content, or None when missing or unreadable (a run still writing it)."""
+    if not stays_in(path):
+        return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
@@ -87,6 +90,8 @@ def read_json(path: Path) -> Any:
 
 def read_config(run: Path) -> dict[str, Any]:
     """The run's config.yaml as a mapping ({} when missing or unreadable)."""
+    if not stays_in(run / "config.yaml"):
+        return {}
     try:
         raw = safe_yaml((run / "config.yaml").read_text(encoding="utf-8"), str(run / "config.yaml"))
     except (OSError, UnicodeDecodeError, TuneForgeError):
@@ -177,6 +182,8 @@ def run_info(runs_dir: Path, folder: Path, running: set[Path] = frozenset()) -> 
 
 
 def _first_line(path: Path) -> str:
+    if not stays_in(path):
+        return ""
     try:
         return path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[0][:500]
     except (OSError, IndexError):
@@ -243,6 +250,8 @@ def search_info(runs_dir: Path, folder: Path, kind: str | None = None) -> Search
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 200_000) -> str:
     """The last ``lines`` lines of a log (carriage-return progress redraws as lines of their own)."""
+    if not stays_in(path):
+        return ""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, 2)
