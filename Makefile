@@ -29,7 +29,7 @@ demo: $(STAMP)
 # module fixtures are built once; one torch thread each); the fuzzing (a time budget) and the slow
 # tests, which use every core, run alone.
 test: $(STAMP) tools
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow and not serial" -n 2 --dist loadfile --durations=25 tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow and not serial" -n 2 --dist loadfile --no-loadscope-reorder --durations=25 tests
 	$(PY) -m pytest -q -m "serial or slow" tests
 
 # Debian packages some tests use: promtool (prometheus: the alert rules), PostgreSQL (a shared search),

@@ -22,6 +22,28 @@ def pytest_configure(config):
     load_plugin(config._tuneforge_plugin_dir)
 
 
+# Test files that take a minute or more (processes started, killed, resumed): scheduled first, so that the
+# two xdist workers of `make test` (run with --no-loadscope-reorder) finish together instead of one of
+# them starting a long file at the end.
+LONG_FILES = ("test_kill_resume.py", "test_distributed.py", "test_shared_search.py", "test_jobs.py",
+              "test_capture.py", "test_question_answering.py", "test_cli.py", "test_server.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the test files: the long ones first, then the rest by number of tests (most first), as
+    xdist's own reordering would; tests keep their order within a file."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.nodeid.split("::")[0]] = counts.get(item.nodeid.split("::")[0], 0) + 1
+
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        name = path.rsplit("/", 1)[-1]
+        return (LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES), -counts[path], path)
+
+    items.sort(key=rank)
+
+
 def pytest_unconfigure(config):
     """Remove the toy plugin's temporary module (each test process made one)."""
     import shutil
