@@ -19,7 +19,7 @@ from .data.text import text_problem
 from .errors import ConfigError
 from .explain import explain  # noqa: F401  (api.explain: the explanations' public function)
 from .logs import api_logging
-from .outputs import claimed_run_config
+from .outputs import claimed_run_config, resumed_run_config
 from .predictor import Predictor
 from .run_files import run_data_files
 from .tasks import get_task
@@ -42,13 +42,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | None = None,
         from .training.launch import launch_run
 
         return launch_run(config, overrides or [], resume, overwrite, nproc)
-    if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"{run_dir}: not a run folder (config.yaml is missing)")
-        cfg = load_config(run_dir / "config.yaml", [*(overrides or []), f"output.dir={run_dir}", "train.resume=true"])
-    else:
-        cfg = _config(config, overrides)
+    cfg = resumed_run_config(resume, overrides) if resume is not None else _config(config, overrides)
     if not cfg.train.resume and is_main_process():  # in a distributed run, rank 0 claims the folder
         cfg = claimed_run_config(cfg, overwrite)
     if cfg.data.few_shot is not None:

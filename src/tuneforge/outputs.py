@@ -78,3 +78,14 @@ def claimed_run_config(cfg, overwrite: bool = False):
     folder = run_folder(cfg)
     claim_run_folder(folder, overwrite)
     return cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": folder})})
+
+
+def resumed_run_config(run_dir: str | Path, overrides: list[str] | None = None):
+    """The resolved ``config.yaml`` of an earlier run folder (plus ``overrides``), set to continue there
+    (``--resume``)."""
+    from .config import load_config
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir}: not a run folder (config.yaml is missing)")
+    return load_config(run_dir / "config.yaml", [*(overrides or []), f"output.dir={run_dir}", "train.resume=true"])

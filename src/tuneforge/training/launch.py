@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config import RunConfig, load_config
 from ..errors import ConfigError, TuneForgeError
-from ..outputs import claimed_run_config
+from ..outputs import claimed_run_config, resumed_run_config
 from .distributed import check_distributable
 from .run import finished_run
 
@@ -61,10 +61,7 @@ def launch_run(config, overrides: list[str], resume, overwrite: bool, nproc: int
     if isinstance(config, RunConfig):
         raise ConfigError("--nproc starts processes that read the config from a file; pass its path")
     if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"{run_dir}: not a run folder (config.yaml is missing)")
-        cfg = load_config(run_dir / "config.yaml", [*overrides, f"output.dir={run_dir}", "train.resume=true"])
+        run_dir, cfg = Path(resume), resumed_run_config(resume, overrides)
         train_args = ["--resume", str(run_dir), *overrides]
     else:
         cfg = claimed_run_config(load_config(config, overrides), overwrite)

@@ -279,6 +279,12 @@ def base_model_evaluation(prep: Prepared, manifest: Manifest, examples: list[dic
     return metrics, predictions
 
 
+def with_resolved_precision(cfg: RunConfig):
+    """``cfg`` with ``train.precision`` resolved for this CPU (``auto`` -> fp32 or bf16), and the choice."""
+    precision = resolve_precision(cfg.train.precision)
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"precision": precision.name})}), precision
+
+
 def train_as_worker(cfg: RunConfig, run_dir: Path, callbacks=None) -> None:
     """Ranks above 0 of a distributed run: the same preparation and training as rank 0, writing nothing."""
     from transformers import set_seed
@@ -287,8 +293,7 @@ def train_as_worker(cfg: RunConfig, run_dir: Path, callbacks=None) -> None:
     resume_from = newest_complete_checkpoint(run_dir / "checkpoints") if cfg.train.resume else None
     if cfg.train.resume and resume_from is None and (run_dir / "bundle" / MANIFEST).is_file():
         return None  # finished already (rank 0 says so)
-    precision = resolve_precision(cfg.train.precision)
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"precision": precision.name})})
+    cfg, _ = with_resolved_precision(cfg)
     set_seed(cfg.train.seed)
     fit(cfg, prepare(cfg), run_dir, resume_from, callbacks or ())
     end_process_group()
@@ -327,8 +332,7 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             log.warning("%s holds no complete checkpoint: training from the start", checkpoints)
         elif resume_from:
             log.info("resuming from %s", resume_from)
-        precision = resolve_precision(cfg.train.precision)
-        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"precision": precision.name})})
+        cfg, precision = with_resolved_precision(cfg)
         dump_config(cfg, run_dir / "config.yaml")  # resolved: says what this run computed in
         set_seed(cfg.train.seed)
         prep = prepare(cfg, few_shot_seed)
