@@ -8,6 +8,7 @@ request (``def`` handler, FastAPI's thread pool), as most tutorials do. Then a s
 seconds at half of our best measured throughput (open loop, fixed rate): 5xx count and the server's
 resident memory, sampled every 5 s (growth = last sample minus the first after warm-up).
 Usage: python bench/serve.py [--bundle runs/sst2-onnx/bundle] [--backends torch,onnx] [--seconds 20] [--soak 600]
+[--rounds 1] (rounds: every server measured that many times in rotating order, the median round kept)
 (the bundle: ``runs/sst2-accept/bundle`` copied and exported with ``tuneforge export ... --data dev.tsv``)
 """
 
@@ -129,6 +130,39 @@ async def open_loop(url: str, texts: list[str], rate: float, seconds: float, pid
             "rss_growth_mb": warm[-1] - warm[0], "memory": memory}
 
 
+def measure_server(name: str, args, texts: list[str], levels: list[int], naive_script: Path,
+                   soak_rate: float | None = None):
+    """Start server ``name``, run the closed loops at ``levels`` (or, with ``soak_rate``, the soak), stop it."""
+    port = free_port()
+    if name.startswith("tuneforge"):
+        cmd = [sys.executable, "-m", "tuneforge", "serve", args.bundle, "--port", str(port), "--max-queue", "1024",
+               "--backend", name.split("-", 1)[1]]
+    else:
+        cmd = [sys.executable, str(naive_script), args.bundle, str(port)]
+    proc = start(cmd, port)
+    url = f"http://127.0.0.1:{port}/v1/predict"
+    rows = []
+    try:
+        asyncio.run(closed_loop(url, texts, 4, 3))  # warm-up
+        runs_on = "PyTorch fp32"
+        if name.startswith("tuneforge"):  # what the server runs (``--backend auto``: what it picked)
+            import httpx
+
+            info = httpx.get(url.replace("/predict", "/models"), timeout=30).json()
+            runs_on = f"{info['backend']}" + (f" {info['precision']}" if info["backend"] == "torch" else "")
+        if soak_rate:
+            soak = {"server": name, **asyncio.run(open_loop(url, texts, soak_rate, args.soak, proc.pid))}
+            print({k: v for k, v in soak.items() if k != "memory"}, flush=True)
+            return soak
+        for c in levels:
+            rows.append({"server": name, "runs_on": runs_on, **asyncio.run(closed_loop(url, texts, c, args.seconds))})
+            print(rows[-1], flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="runs/sst2-onnx/bundle")
@@ -137,6 +171,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--backends", default="torch,onnx",
                         help="backends of our server, each measured (onnx needs an exported bundle)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds over every server, in rotating order; each figure is the median round")
     args = parser.parse_args()
     with open(SHARED_DATA / "sst2" / "dev.tsv", newline="", encoding="utf-8") as handle:
         texts = [row["sentence"] for row in csv.DictReader(handle, delimiter="\t")]
@@ -145,33 +181,22 @@ def main() -> None:
     naive_script.write_text(NAIVE, encoding="utf-8")
     rows, soak = [], None
     servers = [f"tuneforge-{b}" for b in args.backends.split(",")] + ["naive"]
+    measured: list[dict] = []
+    for turn in range(args.rounds):  # rotating order: drift in machine load falls on every server alike
+        for name in servers[turn % len(servers):] + servers[: turn % len(servers)]:
+            measured += measure_server(name, args, texts, levels, naive_script)
     for name in servers:
-        port = free_port()
-        if name.startswith("tuneforge"):
-            cmd = [sys.executable, "-m", "tuneforge", "serve", args.bundle, "--port", str(port), "--max-queue", "1024",
-                   "--backend", name.split("-", 1)[1]]
-        else:
-            cmd = [sys.executable, str(naive_script), args.bundle, str(port)]
-        proc = start(cmd, port)
-        url = f"http://127.0.0.1:{port}/v1/predict"
-        try:
-            asyncio.run(closed_loop(url, texts, 4, 3))  # warm-up
-            for c in levels:
-                row = {"server": name, **asyncio.run(closed_loop(url, texts, c, args.seconds))}
-                rows.append(row)
-                print(row, flush=True)
-            if name == servers[-2] and args.soak > 0:  # the last of our servers (onnx when measured)
-                best = max(r["rps"] for r in rows if r["server"] == name)
-                soak = {"server": name, **asyncio.run(open_loop(url, texts, best / 2, args.soak, proc.pid))}
-                print({k: v for k, v in soak.items() if k != "memory"}, flush=True)
-        finally:
-            proc.terminate()
-            proc.wait(60)
-    lines = ["| server | concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-200 |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+        for c in levels:
+            runs = sorted((r for r in measured if r["server"] == name and r["concurrency"] == c), key=lambda r: r["rps"])
+            rows.append({**runs[len(runs) // 2], "rounds_rps": [round(r["rps"], 1) for r in runs]})
+    if args.soak > 0:  # the last of our servers (onnx when measured)
+        soak = measure_server(servers[-2], args, texts, [], naive_script,
+                              soak_rate=max(r["rps"] for r in rows if r["server"] == servers[-2]) / 2)
+    lines = ["| server | runs on | concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-200 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         bad = sum(v for k, v in r["statuses"].items() if k != "200")
-        lines.append(f"| {r['server']} | {r['concurrency']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+        lines.append(f"| {r['server']} | {r['runs_on']} | {r['concurrency']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
                      f"{r['p99_ms']:.1f} | {bad} |")
     table = "\n".join(lines) + "\n"
     for ours_name in servers[:-1]:
@@ -187,7 +212,8 @@ def main() -> None:
                   f"{soak['sent']} requests, {soak['5xx']} 5xx, statuses {soak['statuses']}; server RSS "
                   f"{soak['rss_first_mb']:.0f} MB after warm-up -> {soak['rss_last_mb']:.0f} MB at the end "
                   f"(growth {soak['rss_growth_mb']:+.1f} MB, max {soak['rss_max_mb']:.0f} MB).\n")
-    table += (f"\nSST-2 dev sentences, one per request, bundle {args.bundle}; {args.seconds:.0f} s per level; "
+    table += (f"\nSST-2 dev sentences, one per request, bundle {args.bundle}; {args.seconds:.0f} s per level, median of "
+              f"{args.rounds} round(s) in rotating order; "
               "our server with its defaults (max batch 32, max wait 5 ms) and --max-queue 1024, with the PyTorch model "
               "(tuneforge-torch) and with the bundle's default ONNX variant (tuneforge-onnx: int8, see the compression "
               "table); the naive endpoint runs the PyTorch model once per request. The load generator shares the "

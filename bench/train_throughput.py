@@ -7,8 +7,9 @@
     native bf16 (AMX-BF16 or AVX512-BF16; elsewhere the row is skipped and the table says why).
 (e) tuneforge compile: path (a) with ``train.compile: true`` (torch.compile, inductor);
 (f) tuneforge unfused: path (a) with ``train.fused_optimizer: false`` (adamw_torch instead of the fused kernel).
-Path (a) runs in fp32 explicitly. Then SmolLM2-135M-Instruct (full fine-tuning, batch 4, 256-token
-DialogSum conversations, AdamW) in fp32 and bf16 autocast, interleaved: tokens per second.
+Path (a) runs in fp32 explicitly. Then SmolLM2-135M-Instruct through the same Trainer arguments (full
+fine-tuning, batch 4 x 256-token DialogSum conversations, fused AdamW) in fp32, bf16 autocast (where
+native) and fp32 compiled, interleaved: tokens per second.
 
 Same model (the default backbone), same sentences, same batch size and seed, one process.
 Each path trains a fixed number of steps; the first steps are a warm-up and are not timed.
@@ -171,61 +172,91 @@ def main() -> None:
         f"batch {args.batch_size}, default backbone, median of {args.repeats} runs for (a), (c) and (d), "
         f"first {WARMUP_STEPS} steps untimed. {notes}.\n"
     )
-    llm = llm_rows(args.llm_steps, args.repeats) if native.bf16 else []
+    llm = llm_rows(args.llm_steps, args.repeats, native.bf16) if args.llm_steps else []
     if llm:
-        speed = {p: statistics.median(r["tokens_per_second"] for r in llm if r["precision"] == p) for p in ("fp32", "bf16")}
-        table += ("\n| SmolLM2-135M full fine-tuning (batch 4, 256 tokens) | tokens/s |\n|---|---:|\n"
-                  + "".join(f"| {p} | {speed[p]:.0f} |\n" for p in ("fp32", "bf16"))
-                  + f"\nbf16/fp32 = {speed['bf16'] / speed['fp32']:.2f} (median of {args.repeats} interleaved runs of "
-                  f"{args.llm_steps} timed steps).\n")
-    else:
-        table += "\nSmolLM2 rows skipped: no native bf16 on this CPU (bf16 would be emulated, slower than fp32).\n"
+        speed = {p: statistics.median(r["tokens_per_second"] for r in llm if r["path"] == p)
+                 for p in LLM_PATHS if any(r["path"] == p for r in llm)}
+        names = {"fp32": "fp32", "bf16": "bf16 autocast", "compile": "fp32, torch.compile"}
+        table += ("\n| SmolLM2-135M full fine-tuning, TuneForge path (batch 4 x 256 tokens) | tokens/s | vs fp32 |\n"
+                  "|---|---:|---:|\n" + "".join(f"| {names[p]} | {v:.0f} | {v / speed['fp32']:.2f}x |\n"
+                                                 for p, v in speed.items())
+                  + f"\nMedian of {args.repeats} interleaved runs of {args.llm_steps} timed steps after "
+                  f"{WARMUP_STEPS} warm-up steps (compilation included in the warm-up).\n")
+        if "bf16" not in speed:
+            table += "The bf16 row was skipped: no native bf16 on this CPU (bf16 would be emulated, slower than fp32).\n"
     write_results("train_throughput", {"machine": facts, "auto_precision": native.__dict__, "args": vars(args),
                                        "runs": runs, "samples_per_second": rate, "llm": llm,
                                        "speedup_vs_baseline": {k: v / base for k, v in rate.items()}}, table)
 
 
-def llm_rows(steps: int, repeats: int) -> list[dict]:
-    """SmolLM2 full fine-tuning tokens/s in fp32 and under bf16 autocast, interleaved, same batches."""
-    import json
+LLM_PATHS = ("fp32", "bf16", "compile")  # compile: fp32 with torch.compile
 
-    import torch
+
+def llm_dataset(steps: int, batch: int = 4, tokens: int = 256):
+    """DialogSum conversations as SmolLM2 training examples, only those filling all ``tokens`` (cut at
+    ``tokens``), so every batch is ``batch`` x ``tokens`` and tokens/s = samples/s x ``tokens``."""
+    import json
+    import logging
 
     from tuneforge.backbone import resolve_backbone
     from tuneforge.model_files import load_tokenizer
-    from tuneforge.precision import autocast
     from tuneforge.tasks import get_task
 
     task = get_task("generation").with_options(get_task("generation").Options(type="generation"))
     path = resolve_backbone(task.default_backbone)
     tokenizer = load_tokenizer(path)
     task.prepare_tokenizer(tokenizer)
-    rows = [json.loads(line) for line in (SHARED_DATA / "dialogsum" / "dialogsum.train.jsonl").open()][: 4 * (steps + 1)]
+    rows = [json.loads(line) for line in (SHARED_DATA / "dialogsum" / "dialogsum.train.jsonl").open()][: 40 * batch * steps]
     examples = [{"messages": [{"role": "user", "content": "Summarize the following dialogue.\n\n" + r["dialogue"]},
                               {"role": "assistant", "content": r["summary"]}]} for r in rows]
-    dataset = task.encode(examples, tokenizer, [], 256)
-    collate = task.collator(tokenizer)
-    batches = [collate([dataset[i] for i in range(4 * s, 4 * s + 4)]) for s in range(steps + 1)]
+    logging.getLogger("tuneforge").setLevel(logging.ERROR)  # the truncation warning is the point here
+    dataset = task.encode(examples, tokenizer, [], tokens)
+    dataset = dataset.select([i for i, n in enumerate(dataset["length"]) if n == tokens][: batch * (steps + WARMUP_STEPS)])
+    return task, path, tokenizer, dataset
+
+
+def run_llm_path(name: str, prepared, batch: int, seed: int) -> dict:
+    """SmolLM2 full fine-tuning through TuneForge's Trainer arguments in precision ``name`` (or compile)."""
+    from transformers import Trainer, set_seed
+    from transformers.utils import logging as hf_logging
+
+    from tuneforge.config import build_config
+    from tuneforge.training.arguments import training_arguments
+
+    task, path, tokenizer, dataset = prepared
+    hf_logging.set_verbosity_error()
+    set_seed(seed)
+    steps = len(dataset) // batch
+    out = tempfile.mkdtemp(prefix=f"bench-smollm2-{name}-")
+    cfg = build_config({"data": {"train": "unused.jsonl"}, "task": {"type": "generation"},
+                        "train": {"batch_size": batch, "max_steps": steps, "learning_rate": 1e-5, "seed": seed,
+                                  "precision": "bf16" if name == "bf16" else "fp32", "compile": name == "compile"}})
+    args = training_arguments(cfg, Path(out), metric="loss", greater_is_better=False, group_by_length=False)
+    args.eval_strategy = args.save_strategy = "no"
+    args.load_best_model_at_end = False
+    args.disable_tqdm = True
+    args.logging_strategy = "no"
+    timer = StepTimer()
+    trainer = Trainer(model=task.build_model(path, []).model, args=args, train_dataset=dataset,
+                      data_collator=task.collator(tokenizer), processing_class=tokenizer, callbacks=[timer.callback])
+    trainer.train()
+    seconds = timer.seconds_per_step()
+    tokens = batch * len(dataset[0]["input_ids"])
+    return {"path": name, "seconds_per_step": seconds, "tokens_per_second": tokens / seconds,
+            "timed_steps": timer.end_step - timer.start_step}
+
+
+def llm_rows(steps: int, repeats: int, bf16: bool) -> list[dict]:
+    """SmolLM2 full fine-tuning tokens/s in fp32, under bf16 autocast (where native) and compiled,
+    interleaved, same batches (batch 4 x 256 tokens)."""
+    prepared = llm_dataset(steps)
     out = []
     for _ in range(repeats):
-        for precision in ("fp32", "bf16"):
-            model = task.build_model(path, []).model
-            model.train()
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-            tokens, seconds = 0, 0.0
-            for step, batch in enumerate(batches):
-                started = time.perf_counter()
-                with autocast(precision):
-                    loss = model(**batch).loss
-                loss.float().backward()
-                optimizer.step()
-                optimizer.zero_grad()
-                if step:  # the first step warms up
-                    seconds += time.perf_counter() - started
-                    tokens += int(batch["attention_mask"].sum())
-            out.append({"precision": precision, "tokens_per_second": tokens / seconds, "steps": steps})
-            print("smollm2", precision, f"{tokens / seconds:.0f} tokens/s", flush=True)
-            del model, optimizer
+        for name in LLM_PATHS:
+            if name == "bf16" and not bf16:
+                continue
+            out.append(run_llm_path(name, prepared, 4, 42))
+            print("smollm2", name, f"{out[-1]['tokens_per_second']:.0f} tokens/s", flush=True)
     return out
 
 

@@ -82,3 +82,27 @@ def test_text_generation_is_not_gated(gated_bundle, monkeypatch):
     result, _ = gated_bundle
     monkeypatch.setattr(type(result.predictor.task), "generates_text", True)
     assert gate.check_bf16_inference(result.predictor, result.eval_examples) is None
+
+
+def test_bf16_inference_casts_the_weights_once_with_the_same_numbers(gated_bundle):
+    result, _ = gated_bundle
+    model = result.predictor.model
+    twin = gate.with_bf16_weights(model)
+    linears = [m for m in twin.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the original is left as it was
+    batch = result.predictor.tokenizer(["great film", "a dull, tired and far too long film"], padding=True,
+                                       return_tensors="pt")
+    with torch.inference_mode(), precision.autocast("bf16"):
+        cast_each_call = model(**batch).logits.float()
+        cast_once = twin(**batch).logits.float()
+    assert torch.equal(cast_each_call, cast_once)
+    with torch.inference_mode():
+        assert not torch.equal(model(**batch).logits, cast_once)  # bf16 really computed something else
+
+    predictor = Predictor(model, result.predictor.tokenizer, result.predictor.manifest,
+                          precision.Precision("bf16", "test"))
+    first = predictor.computing_model()
+    assert first is not model and predictor.computing_model() is first  # made once
+    predictor.precision = precision.Precision("fp32", "test")
+    assert predictor.computing_model() is model

@@ -175,7 +175,10 @@ def onnx_model(root: Path, manifest: Manifest, variant: str | None, spinning: bo
     if row.get("runtime") == "openvino":
         from .export.openvino_runtime import OpenVinoModel
 
-        return OpenVinoModel(root / row["file"])
+        precision = row.get("precision", "f32")
+        if precision not in ("f32", "bf16"):
+            raise BundleError(f"{root}: variant {name!r} has an unknown precision {precision!r}")
+        return OpenVinoModel(root / row["file"], precision=precision)
     return OnnxModel(root / row["file"], spinning=spinning)
 
 

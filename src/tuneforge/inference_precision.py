@@ -40,6 +40,24 @@ class Autocast(torch.nn.Module):
         return out
 
 
+MATRIX_LAYERS = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)  # what autocast runs in bf16
+
+
+def with_bf16_weights(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose linear and convolution layers hold bf16 weights, to run under bf16
+    autocast only. Autocast casts those weights to bf16 on every forward pass: at batch 1 that cast is
+    a large share of the pass. Cast once here, the computation is the same, number for number.
+    Other parameters (embeddings, norms) stay fp32, as autocast leaves them."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    for module in twin.modules():
+        if isinstance(module, MATRIX_LAYERS):
+            module.to(torch.bfloat16)
+    twin.eval()
+    return twin
+
+
 def _probabilities(logits: np.ndarray) -> np.ndarray:
     if logits.shape[-1] == 1:  # one output (regression): the value itself
         return logits

@@ -34,6 +34,7 @@ class Predictor:
         # what a torch model computes in (bf16 autocast or fp32); see ``tuneforge.inference_precision``
         self.precision: Precision = precision or Precision("fp32", "fp32")
         self.backend = "torch"  # what ``load`` ran the model on: torch, or onnx:<variant>
+        self._bf16_twin: tuple[Any, Any] | None = None  # (model, its copy with bf16 weights)
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "torch", variant: str | None = None,
@@ -88,9 +89,22 @@ class Predictor:
         """One prediction dict per example (``text``/``text_pair`` or ``tokens``)."""
         with autocast(self.precision):
             return self.task.predict(
-                self.model, self.tokenizer, examples, self.label_names,
+                self.computing_model(), self.tokenizer, examples, self.label_names,
                 max_length=self.max_length, threshold=self.threshold, batch_size=batch_size,
             )
+
+    def computing_model(self):
+        """The model ``predict`` runs: ``self.model``, or under bf16 autocast its twin with bf16 weights
+        (``inference_precision.with_bf16_weights``: same numbers, no per-call weight cast), made once."""
+        if not self.precision.bf16:
+            return self.model
+        from .inference_precision import MATRIX_LAYERS, with_bf16_weights
+
+        if self._bf16_twin is None or self._bf16_twin[0] is not self.model:
+            modules = getattr(self.model, "modules", None)
+            matrices = modules is not None and any(isinstance(m, MATRIX_LAYERS) for m in modules())
+            self._bf16_twin = (self.model, with_bf16_weights(self.model) if matrices else self.model)
+        return self._bf16_twin[1]
 
     def predict_texts(self, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
         """Predict raw texts (and optional second texts of a pair)."""

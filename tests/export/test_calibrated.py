@@ -29,12 +29,17 @@ def exported(tiny_model_dir, tmp_path_factory):
 
 def test_every_variant_is_measured_and_written_into_the_bundle(exported):
     bundle, _, section = exported
-    assert set(section["variants"]) == {"fp32", "int8", "static_int8", "openvino", "openvino_int8"}
+    assert set(section["variants"]) == {"fp32", "int8", "static_int8", "openvino", "openvino_bf16", "openvino_int8",
+                                        "openvino_static_int8"}
     for name, row in section["variants"].items():
         assert (bundle / row["file"]).is_file(), name
         assert 0 <= row["agreement"] <= 1 and row["examples"] == 24
         assert "accepted" in row or name == "fp32"
     assert section["variants"]["openvino"]["runtime"] == "openvino"
+    assert section["variants"]["openvino_bf16"]["file"] == section["variants"]["openvino"]["file"]  # one IR, two hints
+    assert [section["variants"][n]["precision"] for n in ("openvino", "openvino_bf16")] == ["f32", "bf16"]
+    quantized = (bundle / section["variants"]["openvino_static_int8"]["file"]).read_text()
+    assert "FakeQuantize" in quantized or "FakeConvert" in quantized  # activations quantized, not only weights
     assert (bundle / "openvino" / "model.bin").is_file() and (bundle / "onnx" / "model.qdq.onnx").is_file()
     qdq = (bundle / "onnx" / "model.qdq.onnx").read_bytes()
     assert b"QuantizeLinear" in qdq  # a QDQ graph, not a copy of the fp32 one
@@ -57,7 +62,7 @@ def test_auto_measures_accepted_variants_picks_the_fastest_and_caches(exported, 
     bundle, _, section = exported
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
     fake = {"torch": 5.0, "torch-fp32": 4.5, "fp32": 4.0, "int8": 3.0, "static_int8": 1.0, "openvino": 2.0,
-            "openvino_int8": 0.5}
+            "openvino_bf16": 1.5, "openvino_int8": 0.5, "openvino_static_int8": 0.7}
     refused = {n for n, r in section["variants"].items() if not r.get("accepted", True)}
     gated_bf16 = inference_precision(read_manifest(bundle)).bf16
     if not gated_bf16:
@@ -129,3 +134,14 @@ def test_auto_can_pick_torch_in_fp32_over_its_bf16(exported, tmp_path, monkeypat
     monkeypatch.setattr(backend_choice, "measure", stub)
     predictor = Predictor.load(bundle, backend="auto")
     assert predictor.backend == "torch" and predictor.precision.name == "fp32"
+
+
+def test_an_unknown_openvino_precision_in_a_manifest_is_refused(exported):
+    from tuneforge.bundled import onnx_model
+    from tuneforge.errors import BundleError
+
+    bundle, _, _ = exported
+    manifest = read_manifest(bundle)
+    manifest.onnx["variants"]["openvino_bf16"]["precision"] = "u1"
+    with pytest.raises(BundleError, match="unknown precision"):
+        onnx_model(bundle, manifest, "openvino_bf16")

@@ -2,7 +2,8 @@
 
 - ONNX Runtime static int8 (QDQ): weights int8 per channel, activations uint8 with ranges calibrated
   on a sample of the evaluation data (MatMul/Gemm only; the rest stays fp32).
-- OpenVINO: the fp32 graph converted from the ONNX export, and its int8 weight-compressed form (NNCF).
+- OpenVINO: the fp32 graph converted from the ONNX export (computed in fp32, or in bf16 where the CPU has
+  it), its int8 weight-compressed form and its int8 post-training quantized form (NNCF, calibrated).
 
 Each variant is checked by ``export_bundle`` exactly like the others (agreement with PyTorch and the
 accuracy drop on the evaluation data).
@@ -63,20 +64,40 @@ def quantize_static_int8(source: Path, target: Path, batches: list[dict[str, np.
                     op_types_to_quantize=list(op_types))
 
 
-def export_openvino(source: Path, folder: Path, int8: bool) -> Path:
-    """Convert the ONNX model at ``source`` to OpenVINO IR in ``folder`` (``model.xml`` + ``.bin``), or with
-    ``int8`` its int8 weight-compressed form (``model.int8.xml``); returns the ``.xml`` path."""
+OPENVINO_FORMS = {  # variant name -> (what is done to the converted graph, the precision it computes in)
+    "openvino": ("fp32", "f32"),
+    "openvino_bf16": ("fp32", "bf16"),  # the same IR, computed in bf16 (AMX/AVX512-BF16; elsewhere fp32)
+    "openvino_int8": ("int8_weights", "f32"),
+    "openvino_static_int8": ("int8", "f32"),  # weights and activations int8 (VNNI/AMX-INT8 kernels)
+}
+
+
+def export_openvino(source: Path, folder: Path, form: str = "fp32",
+                    batches: list[dict[str, np.ndarray]] | None = None, transformer: bool = True) -> Path:
+    """Convert the ONNX model at ``source`` to OpenVINO IR in ``folder``; returns the ``.xml`` path.
+
+    ``form``: ``fp32`` (``model.xml``), ``int8_weights`` (NNCF weight compression: int8 weights per
+    output channel, ``model.int8.xml``) or ``int8`` (NNCF post-training quantization of weights and
+    activations, calibrated on ``batches``, ``model.qint8.xml``; ``transformer``: NNCF's transformer
+    scheme, which keeps softmax and norms in float). An existing ``model.xml`` is reused."""
     ov = _openvino()
+    name = {"fp32": "model.xml", "int8_weights": "model.int8.xml", "int8": "model.qint8.xml"}[form]
+    target = folder / name
+    if target.is_file():
+        return target
     model = ov.convert_model(str(source))
-    name = "model.xml"
-    if int8:
+    if form != "fp32":
         try:
             import nncf
         except ImportError:
             raise ExportError("OpenVINO int8 needs nncf: pip install 'tuneforge[openvino]'") from None
-        model = nncf.compress_weights(model)  # int8 asymmetric weights, per output channel
-        name = "model.int8.xml"
+        if form == "int8_weights":
+            model = nncf.compress_weights(model)  # int8 asymmetric weights, per output channel
+        else:
+            if not batches:
+                raise ExportError("OpenVINO static int8 needs examples to calibrate on")
+            model = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches),
+                                  model_type=nncf.ModelType.TRANSFORMER if transformer else None)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
     ov.save_model(model, str(target), compress_to_fp16=False)
     return target

@@ -26,6 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .calibrated import (
+    CALIBRATION_EXAMPLES,
+    OPENVINO_FORMS,
+    calibration_batches,
+    export_openvino,
+    quantize_static_int8,
+)
 from .onnx_runtime import ExportError, OnnxModel, _onnxruntime  # noqa: F401  (OnnxModel: part of this module's API)
 from .parity import compare  # noqa: F401  (part of this module's API)
 
@@ -128,7 +135,7 @@ def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantiz
     ``static_int8`` adds ONNX Runtime static int8 (QDQ, its activation ranges calibrated on
     ``calibration``, e.g. training examples, else on ``examples``; ``calibration_source`` says which
     in the manifest), ``openvino`` the
-    OpenVINO fp32 and int8-weight variants (``tuneforge.export.calibrated``); each further variant is
+    OpenVINO variants (fp32, bf16, int8 weights, static int8: ``tuneforge.export.calibrated``); each further variant is
     accepted when its predictions agree on at least 99% and its score drops at most ``max_drop`` points.
     Returns the ``onnx`` section written to the manifest: per variant its file, size, parity
     figures and (with labelled examples) its score and drop from PyTorch, plus the default variant.
@@ -181,7 +188,6 @@ def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantiz
             add("int8", "model.int8.onnx", int8, OnnxModel(int8))
             files["model.int8.onnx"] = int8
         if static_int8:
-            from .calibrated import CALIBRATION_EXAMPLES, calibration_batches, quantize_static_int8
 
             qdq = Path(scratch) / "model.qdq.onnx"
             names = [i.name for i in OnnxModel(raw).session.get_inputs()]
@@ -194,14 +200,17 @@ def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantiz
                 f"{min(len(chosen), CALIBRATION_EXAMPLES)} {calibration_source or 'calibration'} examples"
                 if calibration else f"the first {min(len(chosen), CALIBRATION_EXAMPLES)} evaluation examples")
             files["model.qdq.onnx"] = qdq
-        for name, as_int8 in (("openvino", False), ("openvino_int8", True)) if openvino else ():
-            from .calibrated import export_openvino
+        for name, (form, precision) in OPENVINO_FORMS.items() if openvino else ():
             from .openvino_runtime import OpenVinoModel
 
-            xml = export_openvino(fp32, Path(scratch) / OPENVINO_DIR, int8=as_int8)
-            add(name, xml.name, xml, OpenVinoModel(xml))
-            variants[name]["file"] = f"{OPENVINO_DIR}/{xml.name}"
-            variants[name]["runtime"] = "openvino"
+            names = [i.name for i in OnnxModel(raw).session.get_inputs()]
+            batches = None if form != "int8" else (
+                predictor.task.calibration_inputs(predictor.tokenizer, calibration or examples, CALIBRATION_EXAMPLES)
+                or calibration_batches(predictor.tokenizer, calibration or examples, names, predictor.max_length))
+            xml = export_openvino(fp32, Path(scratch) / OPENVINO_DIR, form, batches,
+                                  transformer="Conv" not in predictor.task.quantized_ops)
+            add(name, xml.name, xml, OpenVinoModel(xml, precision=precision))
+            variants[name].update(file=f"{OPENVINO_DIR}/{xml.name}", runtime="openvino", precision=precision)
         target = root / ONNX_DIR
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir()

@@ -22,8 +22,9 @@ def _openvino():
 class OpenVinoModel(nn.Module):
     """An OpenVINO compiled model on the CPU that the task code can call like a transformers model.
 
-    It computes in fp32 (``INFERENCE_PRECISION_HINT`` f32: OpenVINO would otherwise pick bf16 by itself
-    on a CPU that has it, outside TuneForge's parity gate).
+    It computes in ``precision`` (``INFERENCE_PRECISION_HINT``; default f32: OpenVINO would otherwise
+    pick bf16 by itself on a CPU that has it, outside TuneForge's parity gate; the ``openvino_bf16``
+    variant asks for bf16 and goes through the gate like every variant).
 
     Example:
         >>> model = OpenVinoModel("bundle/openvino/model.xml")
@@ -31,10 +32,10 @@ class OpenVinoModel(nn.Module):
         torch.Size([1, 2])
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, precision: str = "f32") -> None:
         super().__init__()
         ov = _openvino()
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         self.path = str(path)
