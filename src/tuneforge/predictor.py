@@ -61,15 +61,19 @@ class Predictor:
         if backend == "auto":
             from .export.backend_choice import choose_backend
 
-            choice = choose_backend(path, manifest, lambda b, v: cls.load(
-                path, b, None if b == "torch" else v, onnx_spinning, v if b == "torch" and v else precision))
-            backend, variant = choice["backend"], choice["variant"]
-            if backend == "torch" and variant:  # torch in a precision the measurement preferred
-                precision, variant = variant, None
+            def load_one(b: str, v: str | None) -> "Predictor":  # torch's "variant" is its precision
+                return cls.load(path, b, None if b == "torch" else v, onnx_spinning, v if b == "torch" and v else precision)
+
+            choice = choose_backend(path, manifest, load_one)
             timings = ", ".join(f"{name} {t['batch1_ms']:.1f}/{t['batch32_ms']:.0f} ms"
                                 for name, t in choice["timings"].items())
-            log.info("backend auto: %s%s%s", backend, f" ({variant})" if variant else "",
+            if choice.get("small"):
+                predictor = cls._routed(load_one, choice)
+            else:
+                predictor = load_one(choice["backend"], choice["variant"])
+            log.info("backend auto: %s%s", predictor.describe_backend(),
                      f"; batch 1 / batch 32: {timings}" if timings else "")
+            return predictor
         tokenizer = get_task(manifest.task.type).load_inputs_processor(Path(path) / MODEL_DIR, BundleError)
         model = guarded(lambda: load_bundled(Path(path), manifest, backend, variant, onnx_spinning), path,
                         "model in this bundle", BundleError)
@@ -84,6 +88,31 @@ class Predictor:
         predictor = cls(model, tokenizer, manifest, chosen)
         predictor.backend = backend if backend == "torch" else f"{backend}:{variant or manifest.onnx['default']}"
         return predictor
+
+    @classmethod
+    def _routed(cls, load_one, choice: dict[str, Any]) -> "Predictor":
+        """One predictor over two runtimes: ``choice["small"]`` for small batches, the other for the rest."""
+        from .export.size_router import SizeRouter
+
+        small_choice = choice["small"]
+        small = load_one(small_choice["backend"], small_choice["variant"])
+        large = load_one(choice["backend"], choice["variant"])
+        rows = small_choice["small_rows"]
+        predictor = cls(SizeRouter(small.runnable(), large.runnable(), rows), large.tokenizer, large.manifest)
+        predictor.backend = f"{small.describe_backend()} for batches up to {rows}, {large.describe_backend()} above"
+        return predictor
+
+    def describe_backend(self) -> str:
+        """What the model runs on, e.g. ``torch (bf16)`` or ``onnx:int8``."""
+        return f"torch ({self.precision.name})" if self.backend == "torch" else self.backend
+
+    def runnable(self):
+        """The model as ``predict`` runs it, callable without this predictor's precision context."""
+        if not self.precision.bf16:
+            return self.model
+        from .inference_precision import Autocast
+
+        return Autocast(self.computing_model())
 
     def predict(self, examples: list[dict[str, Any]], batch_size: int = 64) -> list[dict[str, Any]]:
         """One prediction dict per example (``text``/``text_pair`` or ``tokens``)."""

@@ -145,3 +145,49 @@ def test_an_unknown_openvino_precision_in_a_manifest_is_refused(exported):
     manifest.onnx["variants"]["openvino_bf16"]["precision"] = "u1"
     with pytest.raises(BundleError, match="unknown precision"):
         onnx_model(bundle, manifest, "openvino_bf16")
+
+
+def test_routing_needs_two_winners_and_takes_batches_of_8_where_the_small_one_wins_there():
+    options = [("torch", None), ("onnx", "int8")]
+    one_wins = {"torch": {"batch1_ms": 2, "batch8_ms": 5, "batch32_ms": 10},
+                "int8": {"batch1_ms": 1, "batch8_ms": 4, "batch32_ms": 9}}
+    assert backend_choice.routed(options, one_wins) is None
+    split = {"torch": {"batch1_ms": 2, "batch8_ms": 5, "batch32_ms": 10},
+             "int8": {"batch1_ms": 1, "batch8_ms": 4, "batch32_ms": 20}}
+    assert backend_choice.routed(options, split) == {"backend": "onnx", "variant": "int8", "small_rows": 8}
+    split["int8"]["batch8_ms"] = 6
+    assert backend_choice.routed(options, split)["small_rows"] == 1
+
+
+def test_auto_routes_small_batches_and_large_ones_to_their_fastest_runtimes(exported, tmp_path, monkeypatch):
+    from tuneforge.export.size_router import SizeRouter
+
+    bundle, _, section = exported
+    if not section["variants"]["int8"].get("accepted", True):
+        pytest.skip("the tiny model's int8 variant was refused")
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
+
+    def stub(predict, pairs=False, examples=None):  # int8 fastest alone, torch fastest in batches
+        name = predict.__self__.backend
+        fast_alone = name == "onnx:int8"
+        fast_batched = name == "torch" and predict.__self__.precision.name == "fp32"
+        return {"batch1_ms": 1.0 if fast_alone else 3.0, "batch8_ms": 2.0 if fast_alone else 4.0,
+                "batch32_ms": 5.0 if fast_batched else 9.0, "total_s": 1.0}
+
+    monkeypatch.setattr(backend_choice, "measure", stub)
+    predictor = Predictor.load(bundle, backend="auto", precision="fp32")
+    assert isinstance(predictor.model, SizeRouter) and predictor.model.small_rows == 8
+    assert predictor.backend.startswith("onnx:int8 for batches up to 8") and "torch (fp32) above" in predictor.backend
+    calls = []
+    monkeypatch.setattr(predictor.model.small, "forward", lambda **b: calls.append("small") or predictor.model.large(**b))
+    texts = [f"film number {i} was {'great' if i % 2 else 'dull'}" for i in range(20)]
+    routed_labels = [p["label"] for p in predictor.predict_texts(texts[:1])] + \
+        [p["label"] for p in predictor.predict_texts(texts)]
+    assert calls == ["small"]  # one text went to the small side, twenty did not
+    plain = Predictor.load(bundle, precision="fp32")
+    assert routed_labels == [p["label"] for p in plain.predict_texts(texts[:1] + texts)]
+    cached = json.loads(next((tmp_path / "home" / "backend-choices").glob("*.json")).read_text())
+    assert cached["small"]["variant"] == "int8" and cached["backend"] == "torch"
+    cached["small"]["variant"] = "not-a-variant"  # a tampered cache is measured again, never followed
+    next((tmp_path / "home" / "backend-choices").glob("*.json")).write_text(json.dumps(cached))
+    assert Predictor.load(bundle, backend="auto", precision="fp32").model.small_rows == 8

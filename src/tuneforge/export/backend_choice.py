@@ -3,7 +3,9 @@
 The candidates are PyTorch (in the precision its parity gate allows, see ``tuneforge.inference_precision``)
 and every export variant the bundle's manifest marks accepted (ONNX Runtime fp32, dynamic and static
 int8, OpenVINO fp32 and int8). Each one predicts the same short workload (8 single texts, then 2 batches
-of 32); the one with the least total time wins. The choice is cached per bundle (its manifest digest)
+of 8 and of 32); the one with the least total time wins. Where one candidate answers single texts fastest
+and another batches of 32, both are kept: the first takes small batches, the second large ones
+(``tuneforge.export.size_router``). The choice is cached per bundle (its manifest digest)
 and CPU model in TuneForge's cache folder (``$TUNEFORGE_HOME/backend-choices``): bundle folders are
 verified byte for byte, so nothing is written into them.
 """
@@ -33,6 +35,7 @@ WORKLOAD_TEXTS = [
 SINGLES = 8
 BATCHES = 2
 BATCH_SIZE = 32
+MIDDLE_SIZE = 8  # a batch size between the two: which side of the router takes batches of 2-8
 
 
 def cache_folder() -> Path:
@@ -87,8 +90,8 @@ def candidates(manifest) -> list[tuple[str, str | None]]:
 
 def measure(predict: Callable[[list[dict[str, Any]]], Any], pairs: bool = False,
             examples: list[dict[str, Any]] | None = None) -> dict[str, float]:
-    """Seconds for the workload: ``SINGLES`` one-input calls (median, ms) and ``BATCHES`` batches of 32
-    of ``examples`` (default: varied texts; ``pairs``: each with a second text, for sentence-pair models)."""
+    """Seconds for the workload: ``SINGLES`` one-input calls (median, ms) and ``BATCHES`` batches of 8 and
+    of 32 of ``examples`` (default: varied texts; ``pairs``: each with a second text, for sentence-pair models)."""
     texts = examples or [{"text": t, **({"text_pair": WORKLOAD_TEXTS[-1 - i]} if pairs else {})}
                          for i, t in enumerate(WORKLOAD_TEXTS)]
     batch = [texts[i % len(texts)] for i in range(BATCH_SIZE)]
@@ -102,39 +105,63 @@ def measure(predict: Callable[[list[dict[str, Any]]], Any], pairs: bool = False,
     for _ in range(BATCHES):
         predict(batch)
     batched = (time.perf_counter() - started) / BATCHES
+    started = time.perf_counter()
+    for _ in range(BATCHES):
+        predict(batch[:MIDDLE_SIZE])
+    middle = (time.perf_counter() - started) / BATCHES
     singles.sort()
-    return {"batch1_ms": round(1000 * singles[len(singles) // 2], 3), "batch32_ms": round(1000 * batched, 3),
-            "total_s": round(sum(singles) + BATCHES * batched, 4)}
+    return {"batch1_ms": round(1000 * singles[len(singles) // 2], 3), "batch8_ms": round(1000 * middle, 3),
+            "batch32_ms": round(1000 * batched, 3), "total_s": round(sum(singles) + BATCHES * (batched + middle), 4)}
 
 
 def _label(backend: str, variant: str | None) -> str:
     return f"torch-{variant}" if backend == "torch" and variant else (variant or "torch")
 
 
+def routed(options: list[tuple[str, str | None]], timings: dict[str, dict[str, float]]) -> dict[str, Any] | None:
+    """Where one option answers single texts fastest and another batches of 32: ``{"backend", "variant"}``
+    of the single-text winner and ``small_rows``, the largest batch it takes (8 when it also wins at 8,
+    else 1); None where one option wins both."""
+    def fastest(key: str):
+        return min(options, key=lambda o: timings[_label(*o)].get(key, float("inf")))
+
+    small, large = fastest("batch1_ms"), fastest("batch32_ms")
+    if small == large:
+        return None
+    middle = {o: timings[_label(*o)].get("batch8_ms", float("inf")) for o in (small, large)}
+    return {"backend": small[0], "variant": small[1], "small_rows": MIDDLE_SIZE if middle[small] <= middle[large] else 1}
+
+
 def choose_backend(root: str | Path, manifest, load: Callable[[str, str | None], Any]) -> dict[str, Any]:
     """The fastest accepted (backend, variant) for the bundle at ``root`` on this CPU, measured once and
-    cached: ``{"backend", "variant", "timings": {name: figures}}``. ``load(backend, variant)`` returns a
-    ``Predictor``."""
+    cached: ``{"backend", "variant", "timings": {name: figures}, "small": None | {"backend", "variant",
+    "small_rows"}}``. With ``small``, (backend, variant) is the fastest at batches of 32 and ``small`` the
+    fastest at single texts (see ``routed``). ``load(backend, variant)`` returns a ``Predictor``."""
     root = Path(root)
     options = candidates(manifest)
     cache = _cache_file(root)
     if cache is not None and cache.is_file():
         try:
             cached = json.loads(cache.read_text(encoding="utf-8"))
-            if (cached.get("backend"), cached.get("variant")) in options:  # only ever an accepted variant
+            small = cached.get("small")
+            if (cached.get("backend"), cached.get("variant")) in options and (  # only ever accepted variants
+                    small is None or (isinstance(small, dict) and (small.get("backend"), small.get("variant")) in options
+                                      and small.get("small_rows") in (1, MIDDLE_SIZE))):
                 return cached
         except (OSError, ValueError):
             pass
     if len(options) == 1:
-        return {"backend": "torch", "variant": None, "timings": {}, "bundle": str(root.resolve())}
+        return {"backend": "torch", "variant": None, "timings": {}, "small": None, "bundle": str(root.resolve())}
     timings = {}
     for backend, variant in options:
         predictor = load(backend, variant)
         timings[_label(backend, variant)] = measure(predictor.predict, pairs=bool(manifest.data.text_pair_column),
                                                     examples=predictor.task.workload_examples())
         del predictor
-    best = min(options, key=lambda o: timings[_label(*o)]["total_s"])
-    choice = {"backend": best[0], "variant": best[1], "timings": timings, "bundle": str(root.resolve())}
+    small = routed(options, timings)
+    best = min(options, key=lambda o: timings[_label(*o)]["batch32_ms" if small else "total_s"])
+    choice = {"backend": best[0], "variant": best[1], "timings": timings, "small": small,
+              "bundle": str(root.resolve())}
     if cache is not None:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)

@@ -149,7 +149,7 @@ def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantiz
 
     if not examples:
         raise ExportError("the parity check needs evaluation examples; none were given")
-    predictor = Predictor.load(bundle)
+    predictor = Predictor.load(bundle, precision="fp32")  # the reference: the model as trained, in fp32
     model = exportable_model(predictor)
     root = Path(bundle)
     started = time.perf_counter()
