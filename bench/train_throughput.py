@@ -92,7 +92,7 @@ def run_path(name: str, examples: list[dict], batch_size: int, seed: int) -> dic
                             "train": {"batch_size": batch_size, "max_steps": steps, "learning_rate": 5e-5, "seed": seed,
                                       "precision": precision, "compile": name.endswith("compile"),
                                       "fused_optimizer": not name.endswith("unfused")}})
-        model = task.build_model(path, labels)
+        model = task.build_model(path, labels).model
         dataset = task.encode(examples, tokenizer, labels, 128)
         args = training_arguments(cfg, Path(out), metric="accuracy")
         args.eval_strategy = args.save_strategy = "no"

@@ -390,5 +390,8 @@ def serve(bundle: str | Path, workers: int = 1, on_ready=None, **options: Any) -
     except ImportError:
         raise ConfigError("serving needs fastapi, uvicorn and prometheus-client: pip install 'tuneforge[serve]'") from None
     settings = ServeSettings(bundle=str(bundle), **options)
-    predictor = Predictor.load(bundle, backend=settings.backend, onnx_spinning=False, precision=settings.precision)
+    from .serve.passing_thread import in_passing_thread
+
+    predictor = in_passing_thread(Predictor.load, bundle, backend=settings.backend, onnx_spinning=False,
+                                  precision=settings.precision)  # not on the main thread: see passing_thread
     run(settings, workers=workers, predictor=predictor if workers == 1 else None, on_ready=on_ready)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .batching import MicroBatcher
+from .passing_thread import in_passing_thread
 
 SETTINGS_ENV = "TUNEFORGE_SERVE_SETTINGS"
 
@@ -105,10 +106,12 @@ class Engine:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        # loading and warm-up on a thread that ends: predictions then compute on the batcher's thread
+        # alone (see ``passing_thread``)
         if self.predictor is None:  # not handed over already loaded (and checked) by the caller
-            self.predictor = await loop.run_in_executor(None, self._load, self.settings.bundle)
+            self.predictor = await loop.run_in_executor(None, in_passing_thread, self._load, self.settings.bundle)
         else:
-            await loop.run_in_executor(None, _answer_warm_up, self.predictor)
+            await loop.run_in_executor(None, in_passing_thread, _answer_warm_up, self.predictor)
         self._start_generator()
         self.batcher = MicroBatcher(self._predict, max_batch_size=self.settings.max_batch_size,
                                     max_wait_ms=self.settings.max_wait_ms, max_queue=self.settings.max_queue,
@@ -120,7 +123,7 @@ class Engine:
     async def reload(self, path: str) -> dict[str, Any]:
         """Load ``path`` and swap it in only once it loaded and answered a warm-up inference."""
         async with self.lock:
-            predictor = await asyncio.get_running_loop().run_in_executor(None, self._load, path)
+            predictor = await asyncio.get_running_loop().run_in_executor(None, in_passing_thread, self._load, path)
             self.predictor = predictor  # one assignment: requests see the old model or the new one
             self._start_generator()
             self.settings.bundle = path

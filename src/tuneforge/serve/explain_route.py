@@ -92,11 +92,12 @@ def add_explain_route(app, engine, settings, metrics) -> None:
         request.state.texts = [e["text"] for e in examples]
         from ..errors import TuneForgeError
         from ..explain import explain
+        from .passing_thread import in_passing_thread
 
         pairs = [e["text_pair"] for e in examples]
         await busy.acquire()  # released when the work ends, even after a 504 (the thread cannot be stopped)
-        work = asyncio.ensure_future(asyncio.to_thread(
-            explain, predictor, [e["text"] for e in examples], pairs if any(pairs) else None,
+        work = asyncio.ensure_future(asyncio.to_thread(  # a thread that ends: see ``passing_thread``
+            in_passing_thread, explain, predictor, [e["text"] for e in examples], pairs if any(pairs) else None,
             extra.get("target"), steps, method, predictor.backend.split(":")[0]))
         work.add_done_callback(lambda _: busy.release())
         done, _ = await asyncio.wait([work], timeout=settings.explain_timeout_s)
