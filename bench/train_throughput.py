@@ -8,8 +8,9 @@
 (e) tuneforge compile: path (a) with ``train.compile: true`` (torch.compile, inductor);
 (f) tuneforge unfused: path (a) with ``train.fused_optimizer: false`` (adamw_torch instead of the fused kernel).
 Path (a) runs in fp32 explicitly. Then SmolLM2-135M-Instruct through the same Trainer arguments (full
-fine-tuning, batch 4 x 256-token DialogSum conversations, fused AdamW) in fp32, bf16 autocast (where
-native) and fp32 compiled, interleaved: tokens per second.
+fine-tuning, batch 4 x 256-token DialogSum conversations, fused AdamW, the generation task's Trainer: loss
+at the summary tokens only) in fp32, bf16 autocast (where native) and fp32 compiled, interleaved: tokens
+per second.
 
 Same model (the default backbone), same sentences, same batch size and seed, one process.
 Each path trains a fixed number of steps; the first steps are a warm-up and are not timed.
@@ -237,7 +238,7 @@ def run_llm_path(name: str, prepared, batch: int, seed: int) -> dict:
     args.disable_tqdm = True
     args.logging_strategy = "no"
     timer = StepTimer()
-    trainer = Trainer(model=task.build_model(path, []).model, args=args, train_dataset=dataset,
+    trainer = task.trainer_class(Trainer)(model=task.build_model(path, []).model, args=args, train_dataset=dataset,
                       data_collator=task.collator(tokenizer), processing_class=tokenizer, callbacks=[timer.callback])
     trainer.train()
     seconds = timer.seconds_per_step()

@@ -63,7 +63,7 @@ def test_calibrated_scores_in_the_bundle_onnx_and_server(tiny_model_dir, tmp_pat
     assert "Before temperature scaling" in page and f"<b>{scaling['ece_before']:.4f}</b>" in page
     if result.metrics["accuracy"] < 1.0:  # the most confident mistakes carry attribution highlights
         assert "class='explanation'" in page.split('id="mistakes"')[1]
-    loaded = Predictor.load(result.bundle_dir)
+    loaded = Predictor.load(result.bundle_dir, precision="fp32")  # fp32 as the logits below, on every CPU
     t = loaded.manifest.task.model_dump()["temperature"]
     assert t == scaling["temperature"] and t != 1.0
     text = "a great movie with lovely music"
@@ -74,7 +74,7 @@ def test_calibrated_scores_in_the_bundle_onnx_and_server(tiny_model_dir, tmp_pat
     exported_copy(result.bundle_dir, reviews, tmp_path / "onnx")
     onnx = Predictor.load(tmp_path / "onnx" / "bundle", backend="onnx", variant="fp32").predict_texts([text])[0]
     assert [onnx["scores"][n] for n in loaded.label_names] == pytest.approx(expected, abs=1e-4)
-    server = Server(result.bundle_dir, log_dir=tmp_path)
+    server = Server(result.bundle_dir, "--precision", "fp32", log_dir=tmp_path)
     try:
         served = httpx.post(server.url + "/v1/predict", json={"text": text}, timeout=30).json()["predictions"][0]
     finally:

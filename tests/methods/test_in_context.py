@@ -81,7 +81,8 @@ def test_in_context_from_the_api_gives_a_bundle_that_reloads(tiny_config, tiny_d
     manifest = result.predictor.manifest.method
     assert manifest.trainable_parameters == 0 and manifest.demonstrations == 4
     assert set(manifest.calibration_prior) == {"negative", "positive"}
-    reloaded = Predictor.load(result.bundle_dir)
+    reloaded = Predictor.load(result.bundle_dir, precision="fp32")  # both in fp32: the same numbers on every CPU
+    result.predictor.precision = reloaded.precision
     texts = ["a great movie", "so boring", "terrible music"]
     for a, b in zip(reloaded.predict_texts(texts), result.predictor.predict_texts(texts)):
         assert a["label"] == b["label"] and a["scores"] == pytest.approx(b["scores"], abs=1e-5)

@@ -324,6 +324,10 @@ class Task:
     def trainer_metrics(self, label_names: list[str], threshold: float) -> Callable:
         raise NotImplementedError
 
+    def trainer_class(self, base):
+        """The Trainer class this task trains with: ``base``, or a subclass computing its loss its own way."""
+        return base
+
     def predict(self, model, tokenizer, examples, label_names, *, max_length, threshold=0.5, batch_size=64):
         raise NotImplementedError
 

@@ -185,6 +185,12 @@ class Generation(WithoutLabelList):
             columns["labels"] = [e.labels for e in encoded]
         return Dataset.from_dict(columns)
 
+    def trainer_class(self, base):
+        """Trainer computing the loss at the learned (answer) positions only (``training.answer_loss``)."""
+        from ..training.answer_loss import answer_only_trainer
+
+        return answer_only_trainer(base)
+
     def collator(self, tokenizer):
         """Right padding; padded positions carry no loss."""
         from ..generation.chat_format import IGNORE, pad_batch

@@ -107,11 +107,11 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(patient_early_stopping(cfg.train.early_stopping_patience))
-    trainer_class = Trainer
+    trainer_class = task.trainer_class(Trainer)
     if cfg.train.adversarial:
         from .adversarial import adversarial_trainer, describe
 
-        trainer_class = adversarial_trainer(Trainer, cfg.train.adversarial)
+        trainer_class = adversarial_trainer(trainer_class, cfg.train.adversarial)
         log.info(describe(cfg.train.adversarial))
     if world()[1] > 1:
         trainer_class = global_batch_sampling(trainer_class)
