@@ -182,7 +182,9 @@ def main() -> None:
                   "|---|---:|---:|\n" + "".join(f"| {names[p]} | {v:.0f} | {v / speed['fp32']:.2f}x |\n"
                                                  for p, v in speed.items())
                   + f"\nMedian of {args.repeats} interleaved runs of {args.llm_steps} timed steps after "
-                  f"{WARMUP_STEPS} warm-up steps (compilation included in the warm-up).\n")
+                  f"{WARMUP_STEPS} warm-up steps (compilation included in the warm-up). fp32 and bf16 project only the "
+                  "summary tokens onto the vocabulary (training/answer_loss.py); the compiled model keeps its own loss "
+                  "over every position (the shortcut would step around the compiled forward).\n")
         if "bf16" not in speed:
             table += "The bf16 row was skipped: no native bf16 on this CPU (bf16 would be emulated, slower than fp32).\n"
     write_results("train_throughput", {"machine": facts, "auto_precision": native.__dict__, "args": vars(args),
