@@ -203,10 +203,10 @@ def export_bundle(bundle: str | Path, examples: list[dict[str, Any]], *, quantiz
         for name, (form, precision) in OPENVINO_FORMS.items() if openvino else ():
             from .openvino_runtime import OpenVinoModel
 
-            names = [i.name for i in OnnxModel(raw).session.get_inputs()]
             batches = None if form != "int8" else (
                 predictor.task.calibration_inputs(predictor.tokenizer, calibration or examples, CALIBRATION_EXAMPLES)
-                or calibration_batches(predictor.tokenizer, calibration or examples, names, predictor.max_length))
+                or calibration_batches(predictor.tokenizer, calibration or examples,
+                                       [i.name for i in OnnxModel(raw).session.get_inputs()], predictor.max_length))
             xml = export_openvino(fp32, Path(scratch) / OPENVINO_DIR, form, batches,
                                   transformer="Conv" not in predictor.task.quantized_ops)
             add(name, xml.name, xml, OpenVinoModel(xml, precision=precision))
