@@ -191,3 +191,24 @@ def test_auto_routes_small_batches_and_large_ones_to_their_fastest_runtimes(expo
     cached["small"]["variant"] = "not-a-variant"  # a tampered cache is measured again, never followed
     next((tmp_path / "home" / "backend-choices").glob("*.json")).write_text(json.dumps(cached))
     assert Predictor.load(bundle, backend="auto", precision="fp32").model.small_rows == 8
+
+
+def test_a_precision_the_cpu_cannot_compute_falls_back_to_f32(exported, monkeypatch, caplog):
+    import openvino
+
+    from tuneforge.export.openvino_runtime import OpenVinoModel
+
+    bundle, _, section = exported
+    real = openvino.Core
+
+    class NoBf16Core(real):  # as on a CPU without bf16, where a plugin refuses the hint
+        def compile_model(self, model, device, config):
+            if config.get("INFERENCE_PRECISION_HINT") == "bf16":
+                raise RuntimeError("inference precision bf16 is not supported on this platform")
+            return super().compile_model(model, device, config)
+
+    monkeypatch.setattr(openvino, "Core", NoBf16Core)
+    with caplog.at_level("WARNING", logger="tuneforge"):
+        model = OpenVinoModel(bundle / section["variants"]["openvino_bf16"]["file"], precision="bf16")
+    assert "f32 instead" in caplog.text
+    assert model.compiled.get_property("INFERENCE_PRECISION_HINT") == openvino.Type.f32

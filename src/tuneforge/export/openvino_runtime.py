@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import torch
 from torch import nn
 
 from .onnx_runtime import ExportError
+
+log = logging.getLogger("tuneforge")
 
 
 def _openvino():
@@ -39,7 +42,14 @@ class OpenVinoModel(nn.Module):
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         self.path = str(path)
-        self.compiled = ov.Core().compile_model(self.path, "CPU", config)
+        try:
+            self.compiled = ov.Core().compile_model(self.path, "CPU", config)
+        except RuntimeError as exc:  # a precision this CPU cannot compute in: f32, and say so
+            if precision == "f32":
+                raise
+            log.warning("OpenVINO cannot compute %s in %s on this CPU (%s): f32 instead", self.path, precision,
+                        str(exc).splitlines()[0][:200])
+            self.compiled = ov.Core().compile_model(self.path, "CPU", {**config, "INFERENCE_PRECISION_HINT": "f32"})
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
 
     def forward(self, **batch):
