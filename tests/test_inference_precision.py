@@ -106,3 +106,10 @@ def test_bf16_inference_casts_the_weights_once_with_the_same_numbers(gated_bundl
     assert first is not model and predictor.computing_model() is first  # made once
     predictor.precision = precision.Precision("fp32", "test")
     assert predictor.computing_model() is model
+
+
+def test_a_model_without_matrix_layers_is_not_copied():
+    embedding = torch.nn.Embedding(3, 2)
+    assert gate.with_bf16_weights(embedding) is embedding
+    not_a_module = object()
+    assert gate.with_bf16_weights(not_a_module) is not_a_module

@@ -43,13 +43,16 @@ class Autocast(torch.nn.Module):
 MATRIX_LAYERS = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)  # what autocast runs in bf16
 
 
-def with_bf16_weights(model: torch.nn.Module) -> torch.nn.Module:
+def with_bf16_weights(model):
     """A copy of ``model`` whose linear and convolution layers hold bf16 weights, to run under bf16
     autocast only. Autocast casts those weights to bf16 on every forward pass: at batch 1 that cast is
     a large share of the pass. Cast once here, the computation is the same, number for number.
-    Other parameters (embeddings, norms) stay fp32, as autocast leaves them."""
+    Other parameters (embeddings, norms) stay fp32, as autocast leaves them. A model without such
+    layers (or not a torch module) is returned as it is."""
     import copy
 
+    if not isinstance(model, torch.nn.Module) or not any(isinstance(m, MATRIX_LAYERS) for m in model.modules()):
+        return model
     twin = copy.deepcopy(model)
     for module in twin.modules():
         if isinstance(module, MATRIX_LAYERS):

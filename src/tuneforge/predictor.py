@@ -127,12 +127,10 @@ class Predictor:
         (``inference_precision.with_bf16_weights``: same numbers, no per-call weight cast), made once."""
         if not self.precision.bf16:
             return self.model
-        from .inference_precision import MATRIX_LAYERS, with_bf16_weights
+        from .inference_precision import with_bf16_weights
 
-        if self._bf16_twin is None or self._bf16_twin[0] is not self.model:
-            modules = getattr(self.model, "modules", None)
-            matrices = modules is not None and any(isinstance(m, MATRIX_LAYERS) for m in modules())
-            self._bf16_twin = (self.model, with_bf16_weights(self.model) if matrices else self.model)
+        if self._bf16_twin is None or self._bf16_twin[0] is not self.model:  # made once per model
+            self._bf16_twin = (self.model, with_bf16_weights(self.model))
         return self._bf16_twin[1]
 
     def predict_texts(self, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-IGNORE = -100  # the label of positions without loss (as transformers and ``generation.chat_format``)
+from ..generation.chat_format import IGNORE  # the label of positions without loss
 
 
 def _plain_causal_lm(model):
