@@ -184,6 +184,14 @@ def test_auto_routes_small_batches_and_large_ones_to_their_fastest_runtimes(expo
     routed_labels = [p["label"] for p in predictor.predict_texts(texts[:1])] + \
         [p["label"] for p in predictor.predict_texts(texts)]
     assert calls == ["small"]  # one text went to the small side, twenty did not
+    from fastapi.testclient import TestClient
+
+    from tuneforge.serve.app import ServeSettings, create_app
+
+    with TestClient(create_app(ServeSettings(bundle=str(bundle)), predictor=predictor),
+                    base_url="http://127.0.0.1:8000") as http:
+        models = http.get("/v1/models").json()
+    assert models["backend"] == predictor.backend and models["precision"] is None  # two runtimes name their own
     plain = Predictor.load(bundle, precision="fp32")
     assert routed_labels == [p["label"] for p in plain.predict_texts(texts[:1] + texts)]
     cached = json.loads(next((tmp_path / "home" / "backend-choices").glob("*.json")).read_text())

@@ -41,6 +41,7 @@ def test_models_health_metrics_and_docs(server):
     models = httpx.get(server.url + "/v1/models").json()
     assert models["task"]["type"] == "classification" and models["method"]["name"] == "full"
     assert "versions" in models and "metrics" in models
+    assert models["backend"] == "torch" and models["precision"] in ("fp32", "bf16")
     assert httpx.get(server.url + "/livez").json() == {"status": "alive"}
     assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
     httpx.post(server.url + "/v1/predict", json={"texts": ["a", "b"]})

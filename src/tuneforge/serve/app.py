@@ -231,7 +231,9 @@ def create_app(settings: ServeSettings, predictor=None):
         listed = {"id": engine.model_id(), "object": "model", "created": _timestamp(m.created), "owned_by": "tuneforge"}
         return {"object": "list", "data": [listed], "bundle": settings.bundle,
                 "backend": getattr(engine.predictor, "backend", settings.backend),
-                "precision": getattr(getattr(engine.predictor, "precision", None), "name", "fp32"),
+                # PyTorch's compute precision; other runtimes (and two of them) name theirs in ``backend``
+                "precision": getattr(engine.predictor, "precision", None) and engine.predictor.precision.name
+                if getattr(engine.predictor, "backend", "torch") == "torch" else None,
                 "task": m.task.model_dump(mode="json"),
                 "method": m.method.model_dump(mode="json", include={"name", "merged", "trainable_parameters",
                                                                     "total_parameters"}),
