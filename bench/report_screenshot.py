@@ -47,9 +47,9 @@ def classification_report(out: Path) -> Path:
     """Evaluate runs/demo's bundle on its held-out split and write cls.html."""
     from tuneforge.config import load_config
     from tuneforge.data import load_splits
-    from tuneforge.tasks import get_task
     from tuneforge.evaluation.html_report import write_html_report
     from tuneforge.predictor import Predictor
+    from tuneforge.tasks import get_task
 
     run_dir = ROOT / "runs" / "demo"
     cfg = load_config(run_dir / "config.yaml")
@@ -64,9 +64,9 @@ def classification_report(out: Path) -> Path:
 
 def ner_report(out: Path) -> Path | None:
     """Evaluate runs/conll-accept's bundle on the first CoNLL-2003 test sentences and write ner.html."""
-    from tuneforge.tasks import read_examples
     from tuneforge.evaluation.html_report import write_html_report
     from tuneforge.predictor import Predictor
+    from tuneforge.tasks import read_examples
 
     run_dir = ROOT / "runs" / "conll-accept"
     if not (run_dir / "bundle").is_dir():

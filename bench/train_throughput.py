@@ -6,9 +6,10 @@
 (d) tuneforge bf16: path (a) under bf16 autocast (``train.precision: bf16``), only where the CPU has
     native bf16 (AMX-BF16 or AVX512-BF16; elsewhere the row is skipped and the table says why).
 (e) tuneforge compile: path (a) with ``train.compile: true`` (torch.compile, inductor);
-(f) tuneforge unfused: path (a) with ``train.fused_optimizer: false`` (adamw_torch instead of the fused kernel).
-Path (a) runs in fp32 explicitly. Then SmolLM2-135M-Instruct through the same Trainer arguments (full
-fine-tuning, batch 4 x 256-token DialogSum conversations, fused AdamW, the generation task's Trainer: loss
+(f) tuneforge unfused: path (a) with ``train.fused_optimizer: false`` (adamw_torch instead of the fused kernel);
+(g), (h) tuneforge with PyTorch's dropout: paths (a) and (d) with ``train.mask_dropout: false``.
+Path (a) runs in fp32 explicitly; (a) to (f) draw dropout masks as ``tuneforge train`` does (mask dropout).
+Then SmolLM2-135M-Instruct through the same Trainer arguments (full fine-tuning, batch 4 x 256-token DialogSum conversations, fused AdamW, the generation task's Trainer: loss
 at the summary tokens only) in fp32, bf16 autocast (where native) and fp32 compiled, interleaved: tokens
 per second.
 
@@ -67,14 +68,22 @@ def sst2_sentences(n: int, seed: int) -> list[dict]:
 
 def run_path(name: str, examples: list[dict], batch_size: int, seed: int) -> dict:
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              Trainer, TrainingArguments, default_data_collator, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+        set_seed,
+    )
     from transformers.utils import logging as hf_logging
 
     from tuneforge.backbone import resolve_backbone
     from tuneforge.config import build_config
     from tuneforge.tasks import get_task
     from tuneforge.training.arguments import training_arguments
+    from tuneforge.training.mask_dropout import for_training
 
     hf_logging.set_verbosity_error()
     set_seed(seed)
@@ -88,12 +97,13 @@ def run_path(name: str, examples: list[dict], batch_size: int, seed: int) -> dic
                   dataloader_pin_memory=False, logging_strategy="no")
     if name.startswith("tuneforge"):
         task = get_task("classification")
-        precision = "bf16" if name.endswith("bf16") else "fp32"
+        precision = "bf16" if "bf16" in name else "fp32"
         cfg = build_config({"data": {"train": "unused.tsv"},
                             "train": {"batch_size": batch_size, "max_steps": steps, "learning_rate": 5e-5, "seed": seed,
                                       "precision": precision, "compile": name.endswith("compile"),
+                                      "mask_dropout": "torch_dropout" not in name,
                                       "fused_optimizer": not name.endswith("unfused")}})
-        model = task.build_model(path, labels).model
+        model = for_training(task.build_model(path, labels).model, cfg.train)
         dataset = task.encode(examples, tokenizer, labels, 128)
         args = training_arguments(cfg, Path(out), metric="accuracy")
         args.eval_strategy = args.save_strategy = "no"
@@ -137,8 +147,8 @@ def main() -> None:
 
     native = resolve_precision("auto")
     examples = sst2_sentences(args.samples, args.seed)
-    fast = ["tuneforge", "dynamic_grouped", "tuneforge_compile", "tuneforge_unfused"] + (
-        ["tuneforge_bf16"] if native.bf16 else [])
+    fast = ["tuneforge", "dynamic_grouped", "tuneforge_compile", "tuneforge_unfused", "tuneforge_torch_dropout"] + (
+        ["tuneforge_bf16", "tuneforge_bf16_torch_dropout"] if native.bf16 else [])
     runs: dict[str, list[dict]] = {name: [] for name in fast + ["baseline_pad128"]}
     runs["baseline_pad128"].append(run_path("baseline_pad128", examples[: args.baseline_samples], args.batch_size, args.seed))
     for _ in range(args.repeats):  # interleave so drift in machine load hits the fast paths alike
@@ -150,13 +160,14 @@ def main() -> None:
     labels = {"tuneforge": "(a) TuneForge path (fp32)", "baseline_pad128": "(b) Trainer, pad to 128",
               "dynamic_grouped": "(c) Trainer, dynamic padding + length grouping",
               "tuneforge_bf16": "(d) TuneForge path, bf16 autocast",
-              "tuneforge_compile": "(e) TuneForge path, torch.compile", "tuneforge_unfused": "(f) TuneForge path, unfused AdamW"}
+              "tuneforge_compile": "(e) TuneForge path, torch.compile", "tuneforge_unfused": "(f) TuneForge path, unfused AdamW",
+              "tuneforge_torch_dropout": "(g) TuneForge path, PyTorch's dropout (`mask_dropout: false`)",
+              "tuneforge_bf16_torch_dropout": "(h) TuneForge path, bf16 autocast, PyTorch's dropout"}
     facts = machine()
     lines = [f"CPU: {facts['cpu']['model']} ({', '.join(facts['cpu']['flags'])}); torch threads "
              f"{facts['torch_threads']}; auto precision here: {native.name} ({native.reason})", "",
              "| path | samples/s | seconds/step | speed-up vs (b) |", "|---|---:|---:|---:|"]
-    for name in ("tuneforge", "baseline_pad128", "dynamic_grouped", "tuneforge_bf16", "tuneforge_compile",
-                 "tuneforge_unfused"):
+    for name in labels:
         if name in rate:
             lines.append(f"| {labels[name]} | {rate[name]:.1f} | {args.batch_size / rate[name]:.3f} | "
                          f"{rate[name] / base:.2f}x |")
@@ -164,10 +175,13 @@ def main() -> None:
             lines.append(f"| {labels[name]} | skipped: no native bf16 on this CPU | | |")
     notes = f"(a)/(c) = {rate['tuneforge'] / rate['dynamic_grouped']:.2f}"
     if "tuneforge_bf16" in rate:
-        notes += f"; (d)/(a) = {rate['tuneforge_bf16'] / rate['tuneforge']:.2f} (bf16 against fp32)"
+        notes += (f"; (d)/(a) = {rate['tuneforge_bf16'] / rate['tuneforge']:.2f} (bf16 against fp32); (h)/(g) = "
+                  f"{rate['tuneforge_bf16_torch_dropout'] / rate['tuneforge_torch_dropout']:.2f} (the same with "
+                  "PyTorch's dropout)")
     notes += (f"; (e)/(a) = {rate['tuneforge_compile'] / rate['tuneforge']:.2f} (compile, timed after {WARMUP_STEPS} "
               f"warm-up steps, recompilations for new shapes included); (f)/(a) = "
-              f"{rate['tuneforge_unfused'] / rate['tuneforge']:.2f} (unfused against fused AdamW)")
+              f"{rate['tuneforge_unfused'] / rate['tuneforge']:.2f} (unfused against fused AdamW); (g)/(a) = "
+              f"{rate['tuneforge_torch_dropout'] / rate['tuneforge']:.2f} (PyTorch's dropout against mask dropout)")
     table = "\n".join(lines) + (
         f"\n\nSST-2 train sentences ({args.samples} sampled, seed {args.seed}; {args.baseline_samples} for (b)), "
         f"batch {args.batch_size}, default backbone, median of {args.repeats} runs for (a), (c) and (d), "
@@ -225,6 +239,7 @@ def run_llm_path(name: str, prepared, batch: int, seed: int) -> dict:
 
     from tuneforge.config import build_config
     from tuneforge.training.arguments import training_arguments
+    from tuneforge.training.mask_dropout import for_training
 
     task, path, tokenizer, dataset = prepared
     hf_logging.set_verbosity_error()
@@ -240,7 +255,8 @@ def run_llm_path(name: str, prepared, batch: int, seed: int) -> dict:
     args.disable_tqdm = True
     args.logging_strategy = "no"
     timer = StepTimer()
-    trainer = task.trainer_class(Trainer)(model=task.build_model(path, []).model, args=args, train_dataset=dataset,
+    model = for_training(task.build_model(path, []).model, cfg.train)  # as tuneforge train (SmolLM2 has no dropout)
+    trainer = task.trainer_class(Trainer)(model=model, args=args, train_dataset=dataset,
                       data_collator=task.collator(tokenizer), processing_class=tokenizer, callbacks=[timer.callback])
     trainer.train()
     seconds = timer.seconds_per_step()

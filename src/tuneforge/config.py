@@ -163,12 +163,12 @@ class TrainConfig(StrictModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast where the CPU has AMX or AVX512-BF16, fp32 elsewhere")
     compile: bool = Field(False, description="torch.compile the model (inductor; needs a C++ compiler)")
-    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass: far less "
-                                                             "memory for long sequences, about a third more time")
+    gradient_checkpointing: bool = Field(False, description="recompute activations backward: less memory, more time")
     adversarial: AdversarialConfig | None = Field(None, description="fgm, pgd or freelb on the embeddings")
     deepspeed: Path | None = Field(None, description="a DeepSpeed JSON config (ZeRO); needs --nproc or a launcher")
     fused_optimizer: bool = Field(True, description="AdamW with its fused kernel (adamw_torch_fused, transformers' "
                                                     "default with torch >= 2.8); false: adamw_torch")
+    mask_dropout: bool = Field(True, description="cheaper CPU dropout masks; false: PyTorch's own dropout")
 
 
 class EvalConfig(StrictModel):

@@ -105,7 +105,10 @@ def test_a_tampered_cache_cannot_pick_a_refused_variant(exported, tmp_path, monk
 def test_a_bundle_without_export_runs_on_torch_under_auto(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
     result, _ = train_tiny_bundle(tiny_model_dir, tmp_path)
-    assert Predictor.load(result.bundle_dir, backend="auto").backend == "torch"
+    backend = Predictor.load(result.bundle_dir, backend="auto").backend
+    # PyTorch only; on a bf16 CPU, fp32 for single texts and bf16 for batches where that measured faster
+    assert backend == "torch" or backend.startswith("torch (fp32)"), backend
+    assert "onnx" not in backend and "openvino" not in backend
 
 
 def test_re_export_forgets_the_cached_choice(exported, tmp_path, monkeypatch):

@@ -39,6 +39,7 @@ from .distributed import (
     is_main_process,
     world,
 )
+from .mask_dropout import for_training, plain_dropout
 from .run_log import attach_log_file, format_seconds, peak_rss_mb, record_failure
 from .run_report import backbone_name, display_backbone, report  # noqa: F401  (display_backbone: re-exported)
 from .tracking import tracking_callbacks
@@ -97,6 +98,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
 
     built = method.build_model(task, model_path, splits.label_names, cfg.method)
     model = method.apply(built.model, cfg.method, task)
+    model = for_training(model, cfg.train)  # cheaper CPU dropout masks; undone before evaluation and saving
     trainable, total = count_parameters(model)
     log.info("method %s: %d of %d parameters train (%.2f%%)", cfg.method.name, trainable, total, 100 * trainable / total)
     train_ds = task.encode_training(splits.train, tokenizer, splits.label_names, max_length, cfg.train.seed)
@@ -134,7 +136,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
         atomic_write_text(run_dir / "log_history.json", json.dumps(trainer.state.log_history, indent=1))
     merged = method.can_merge and cfg.method.merge
     output.metrics["peak_rss_mb"] = peak_rss_mb()
-    trained = plain_model(trainer.model)
+    trained = plain_dropout(plain_model(trainer.model))
     return Fitted(
         model=method.merge(trained) if merged else trained, trainable=trainable, total=total,
         merged=merged, train_seconds=seconds, train_metrics=output.metrics, best=trainer.state.best_metric,
