@@ -168,7 +168,7 @@ class TrainConfig(StrictModel):
     deepspeed: Path | None = Field(None, description="a DeepSpeed JSON config (ZeRO); needs --nproc or a launcher")
     fused_optimizer: bool = Field(True, description="AdamW with its fused kernel (adamw_torch_fused, transformers' "
                                                     "default with torch >= 2.8); false: adamw_torch")
-    mask_dropout: bool = Field(True, description="cheaper CPU dropout masks; false: PyTorch's own dropout")
+    mask_dropout: bool = Field(False, description="cheaper CPU dropout masks (training/mask_dropout.py)")
 
 
 class EvalConfig(StrictModel):

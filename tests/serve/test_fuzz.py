@@ -41,7 +41,7 @@ pytestmark = pytest.mark.serial  # a time budget per configuration: make test ru
 
 ADMIN_KEY = "admin-key-fedcba9876543210"
 MAX_EXAMPLES = int(os.environ.get("TUNEFORGE_FUZZ_EXAMPLES", "500"))  # generated cases per operation and run
-TIME_BUDGET_S = float(os.environ.get("TUNEFORGE_FUZZ_SECONDS", "45"))  # per configuration: later cases send nothing
+TIME_BUDGET_S = float(os.environ.get("TUNEFORGE_FUZZ_SECONDS", "30"))  # per configuration: later cases send nothing
 REQUEST_TIMEOUT_S = 15
 SETTINGS = hypothesis.settings(
     max_examples=MAX_EXAMPLES, deadline=None, database=None, print_blob=True,

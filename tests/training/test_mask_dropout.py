@@ -80,6 +80,28 @@ def test_the_attention_path_computes_what_sdpa_computes_when_nothing_is_dropped(
     got, _ = md.sdpa_with_mask_dropout(module.train(), q, k, v, attend, dropout=0.1)
     assert got.shape == expected.shape == (2, 6, 3, 8)
     assert torch.allclose(got, expected, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 inputs are computed in fp32, returned in bf16
+        low, _ = md.sdpa_with_mask_dropout(module.train(), q.bfloat16(), k.bfloat16(), v.bfloat16(), attend,
+                                           dropout=0.1)
+    assert low.dtype == torch.bfloat16 and torch.allclose(low.float(), expected, atol=0.03)
     monkeypatch.undo()
     dropped, _ = md.sdpa_with_mask_dropout(module.train(), q, k, v, attend, dropout=0.5)
     assert not torch.allclose(dropped, expected, atol=1e-3)
+
+
+def test_a_run_with_mask_dropout_trains_with_it_and_saves_a_plain_model(tiny_model_dir, tmp_path, monkeypatch):
+    from tuneforge.predictor import Predictor
+
+    from ..conftest import train_tiny_bundle
+
+    seen = []
+    original = md.mask_dropout
+    monkeypatch.setattr(md, "mask_dropout", lambda model: seen.append(original(model)) or seen[-1])
+    result, _ = train_tiny_bundle(tiny_model_dir, tmp_path, train={"epochs": 2, "batch_size": 8, "mask_dropout": True,
+                                                                   "precision": "fp32"})
+    assert len(seen) == 1  # training ran with it
+    config = json.loads((result.bundle_dir / "model" / "config.json").read_text())
+    assert md.ATTENTION not in json.dumps(config)
+    predictor = Predictor.load(result.bundle_dir)
+    assert not any(isinstance(m, md.MaskDropout) for m in predictor.model.modules())
+    assert predictor.predict_texts(["a fun movie"])[0]["label"] in ("positive", "negative")

@@ -10,8 +10,8 @@ dropout's distribution up to 1/32768 in ``p``, reproducible from the seed like P
 ``mask_dropout(model)`` applies it for training:
 - every ``nn.Dropout`` module (embeddings, hidden states, classifier heads) becomes a ``MaskDropout``;
 - a model on transformers' SDPA attention switches to ``tuneforge_sdpa``: while training with attention
-  dropout on a non-causal model it computes softmax(QK^T) V in the autocast precision with this mask, and
-  otherwise it is SDPA itself. The switch is not saved (transformers keeps the implementation out of
+  dropout on a non-causal model it computes softmax(QK^T) V in fp32 with this mask (as SDPA's math path
+  would, with PyTorch's mask), and otherwise it is SDPA itself. The switch is not saved (transformers keeps the implementation out of
   ``config.json``), and ``plain_dropout`` undoes both for evaluation-only copies.
 """
 
@@ -70,7 +70,7 @@ class MaskDropout(nn.Dropout):
 def sdpa_with_mask_dropout(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
                            is_causal=None, **kwargs):
     """transformers' SDPA attention, except while training a non-causal model with attention dropout: there
-    softmax(QK^T * scaling + mask) V with the dropout of this module (a boolean mask means True = attend)."""
+    softmax(QK^T * scaling + mask) V in fp32 with the dropout of this module (a boolean mask: True = attend)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
@@ -81,14 +81,16 @@ def sdpa_with_mask_dropout(module, query, key, value, attention_mask, dropout: f
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    scores = torch.matmul(query, key.transpose(-1, -2)) * scale
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask
-    probs = drop(torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype), dropout)
-    return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+    with torch.autocast(query.device.type, enabled=False):  # in fp32, as SDPA's math path computes bf16 inputs
+        scores = torch.matmul(query.float(), key.float().transpose(-1, -2)) * scale
+        if attention_mask is not None:
+            if attention_mask.dtype == torch.bool:
+                scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+            else:
+                scores = scores + attention_mask
+        probs = drop(torch.softmax(scores, dim=-1), dropout)
+        out = torch.matmul(probs, value.float()).to(query.dtype)
+    return out.transpose(1, 2).contiguous(), None
 
 
 def _register() -> None:
