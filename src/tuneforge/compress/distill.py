@@ -115,7 +115,6 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
 
     from ..precision import plain_model, resolve_precision
     from ..training.arguments import trainer_arguments
-    from ..training.mask_dropout import mask_dropout, plain_dropout
 
     set_seed(seed)
     for param in student.parameters():
@@ -133,10 +132,10 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
             precision=resolve_precision(precision).name, warmup_steps=0.06, weight_decay=0.01, save_strategy="no", eval_strategy="no", logging_steps=200,
             train_sampling_strategy="group_by_length", length_column_name="length", remove_unused_columns=False,
         )
-        trainer = _trainer_class()(model=mask_dropout(student), args=args, train_dataset=dataset, data_collator=task.collator(tokenizer),
+        trainer = _trainer_class()(model=student, args=args, train_dataset=dataset, data_collator=task.collator(tokenizer),
                                    teacher=teacher, temperature=temperature, alpha=alpha)
         trainer.train()
-    return plain_dropout(plain_model(trainer.model)).eval()
+    return plain_model(trainer.model).eval()
 
 
 def distill(teacher, tokenizer, task, label_names: list[str], train_examples: list[dict[str, Any]], *,
