@@ -7,12 +7,13 @@ same seeded generator gives four 15-bit numbers; an element is kept when its num
 ``round(p * 32768)``. Kept elements are scaled by ``1 / (1 - p)``, the gradient is masked the same way:
 dropout's distribution up to 1/32768 in ``p``, reproducible from the seed like PyTorch's.
 
-``mask_dropout(model)`` applies it for training:
+``mask_dropout(model)`` applies it for training (``train.mask_dropout: true``; off by default):
 - every ``nn.Dropout`` module (embeddings, hidden states, classifier heads) becomes a ``MaskDropout``;
 - a model on transformers' SDPA attention switches to ``tuneforge_sdpa``: while training with attention
   dropout on a non-causal model it computes softmax(QK^T) V in fp32 with this mask (as SDPA's math path
-  would, with PyTorch's mask), and otherwise it is SDPA itself. The switch is not saved (transformers keeps the implementation out of
-  ``config.json``), and ``plain_dropout`` undoes both for evaluation-only copies.
+  would, with PyTorch's mask), and otherwise it is SDPA itself.
+The attention switch is not saved (transformers keeps the implementation out of ``config.json``), and
+``plain_dropout`` undoes both swaps before the trained model is evaluated and bundled.
 """
 
 from __future__ import annotations
