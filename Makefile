@@ -30,7 +30,7 @@ demo: $(STAMP)
 # tests, which use every core, run alone.
 test: $(STAMP) tools
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow and not serial" -n 2 --dist loadfile --no-loadscope-reorder --durations=25 tests
-	$(PY) -m pytest -q -m "serial or slow" tests
+	$(PY) -m pytest -q -m "serial or slow" --durations=10 tests
 
 # Debian packages some tests use: promtool (prometheus: the alert rules), PostgreSQL (a shared search),
 # nginx (the compose proxy's config), chromium (the web interface's browser tests). Installed with apt-get

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.serial  # a time budget per configuration: make test ru
 
 ADMIN_KEY = "admin-key-fedcba9876543210"
 MAX_EXAMPLES = int(os.environ.get("TUNEFORGE_FUZZ_EXAMPLES", "500"))  # generated cases per operation and run
-TIME_BUDGET_S = float(os.environ.get("TUNEFORGE_FUZZ_SECONDS", "30"))  # per configuration: later cases send nothing
+TIME_BUDGET_S = float(os.environ.get("TUNEFORGE_FUZZ_SECONDS", "20"))  # per configuration: later cases send nothing
 REQUEST_TIMEOUT_S = 15
 SETTINGS = hypothesis.settings(
     max_examples=MAX_EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -234,7 +234,7 @@ def hostile_bodies(draw) -> bytes:
 
 
 @hypothesis.given(body=hostile_bodies())
-@hypothesis.settings(max_examples=int(os.environ.get("TUNEFORGE_FUZZ_HOSTILE", "150")), deadline=None,
+@hypothesis.settings(max_examples=int(os.environ.get("TUNEFORGE_FUZZ_HOSTILE", "100")), deadline=None,
                      database=None, suppress_health_check=list(hypothesis.HealthCheck))
 def test_hostile_bodies_never_get_a_5xx(body, open_server):
     response = httpx.post(open_server.url + "/v1/predict", content=body, timeout=REQUEST_TIMEOUT_S,
