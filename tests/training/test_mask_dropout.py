@@ -105,3 +105,17 @@ def test_a_run_with_mask_dropout_trains_with_it_and_saves_a_plain_model(tiny_mod
     predictor = Predictor.load(result.bundle_dir)
     assert not any(isinstance(m, md.MaskDropout) for m in predictor.model.modules())
     assert predictor.predict_texts(["a fun movie"])[0]["label"] in ("positive", "negative")
+
+
+def test_a_model_under_peft_is_switched_and_switched_back(tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    model = get_peft_model(base, LoraConfig(r=2, lora_dropout=0.1, target_modules=["query", "value"], task_type="SEQ_CLS"))
+    md.mask_dropout(model)
+    assert base.config._attn_implementation == md.ATTENTION
+    assert not any(type(m) is nn.Dropout for m in model.modules())  # LoRA's own dropout modules too
+    md.plain_dropout(model)
+    assert base.config._attn_implementation == "sdpa"
+    assert not any(isinstance(m, md.MaskDropout) for m in model.modules())

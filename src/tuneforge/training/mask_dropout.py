@@ -18,6 +18,8 @@ The attention switch is not saved (transformers keeps the implementation out of 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -27,9 +29,7 @@ _RESOLUTION = 1 << 15
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str = "cpu") -> torch.Tensor:
     """A boolean tensor of ``shape``, each element True with probability ``1 - p`` (to 1/32768)."""
-    count = 1
-    for size in shape:
-        count *= size
+    count = math.prod(shape)
     words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_()  # 63 random bits each
     numbers = words.view(torch.int16)[:count].bitwise_and_(_RESOLUTION - 1)  # the top one lacks its sign bit
     return numbers.ge(round(p * _RESOLUTION)).view(shape)
@@ -95,16 +95,12 @@ def sdpa_with_mask_dropout(module, query, key, value, attention_mask, dropout: f
 
 
 def _register() -> None:
+    """Make ``tuneforge_sdpa`` known to transformers, with SDPA's masks (registering again is harmless)."""
     from transformers import AttentionInterface
-    from transformers.masking_utils import (
-        ALL_MASK_ATTENTION_FUNCTIONS,
-        AttentionMaskInterface,
-        sdpa_mask,
-    )
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    if ATTENTION not in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping:
-        AttentionInterface.register(ATTENTION, sdpa_with_mask_dropout)
-        AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+    AttentionInterface.register(ATTENTION, sdpa_with_mask_dropout)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
 
 
 _ATTENTION_DROPOUT = ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop")  # names configs use
@@ -116,15 +112,20 @@ def _transformers_models(model: nn.Module, attention: str) -> list:
             and getattr(getattr(m, "config", None), "_attn_implementation", None) == attention]
 
 
+def _swap_dropout(model: nn.Module, old: type, new: type) -> None:
+    """Replace every module of exactly type ``old`` with a ``new`` of the same ``p``, ``inplace`` and mode."""
+    for parent in model.modules():
+        for name, child in list(parent.named_children()):
+            if type(child) is old:
+                replacement = new(child.p, child.inplace)
+                replacement.train(child.training)
+                setattr(parent, name, replacement)
+
+
 def mask_dropout(model: nn.Module) -> nn.Module:
     """``model`` (changed in place) with ``MaskDropout`` modules and, where it runs SDPA attention with
     attention dropout, ``tuneforge_sdpa`` attention."""
-    for parent in model.modules():
-        for name, child in list(parent.named_children()):
-            if type(child) is nn.Dropout:
-                replacement = MaskDropout(child.p, child.inplace)
-                replacement.train(child.training)
-                setattr(parent, name, replacement)
+    _swap_dropout(model, nn.Dropout, MaskDropout)
     for inner in _transformers_models(model, "sdpa"):
         rates = [getattr(inner.config, name, 0.0) for name in _ATTENTION_DROPOUT]
         if inner.config._attn_implementation == "sdpa" and any(isinstance(r, float) and r > 0 for r in rates) \
@@ -136,12 +137,7 @@ def mask_dropout(model: nn.Module) -> nn.Module:
 
 def plain_dropout(model: nn.Module) -> nn.Module:
     """Undo ``mask_dropout``: ``nn.Dropout`` modules and SDPA attention again (in place)."""
-    for parent in model.modules():
-        for name, child in list(parent.named_children()):
-            if type(child) is MaskDropout:
-                replacement = nn.Dropout(child.p, child.inplace)
-                replacement.train(child.training)
-                setattr(parent, name, replacement)
+    _swap_dropout(model, MaskDropout, nn.Dropout)
     for inner in _transformers_models(model, ATTENTION):
         if inner.config._attn_implementation == ATTENTION:
             inner.set_attn_implementation("sdpa")
