@@ -10,6 +10,9 @@ After every process: a ``bundle`` folder, if there is one, verifies and loads an
 that was not killed exited 0; no process printed a traceback. A run that finishes before its kill is
 checked the same way as the final one, and the chain goes on with a new run folder.
 
+The processes are forked from a warm parent that imported TuneForge's heavy modules once
+(``kill_zygote.py``): a process spends its life setting up, training and writing, not importing torch.
+
 ``TUNEFORGE_KILL_SEED`` replays another seed (the default one is what CI runs).
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -25,19 +29,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 
-from ..conftest import NEGATIVE, POSITIVE, write_csv
 from tuneforge.bundle import read_manifest
 from tuneforge.predictor import Predictor
 from tuneforge.training.checkpoints import is_complete
 
+from ..conftest import NEGATIVE, POSITIVE, write_csv
+
 SEED = int(os.environ.get("TUNEFORGE_KILL_SEED", "2024"))
 KILLS = 20
-MAX_STEPS = 30
+MAX_STEPS = 20  # 3 steps an epoch: the run ends mid-epoch (a resume from its last checkpoint trains nothing)
 MAX_PROCESSES = 45  # kills + runs that finished before their kill; more means the triggers do not work
 POLL = 0.002  # seconds between looks at the run folder
-# What each kill aims at, shuffled by the seed: a delay after launch (often still importing), a delay after
+# What each kill aims at, shuffled by the seed: a delay after launch (often still setting up), a delay after
 # training began, the next (or a later) checkpoint write, the bundle write, the moment the bundle appeared.
 AIMS = ["launch"] * 3 + ["work"] * 4 + ["checkpoint"] * 7 + ["bundle"] * 4 + ["after-bundle"] * 2
 CHILD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -56,6 +62,55 @@ class Outcome:
     killed: bool
     landed: str
     seconds: float
+
+
+class Zygote:
+    """The warm parent (``kill_zygote.py``) and the one process it runs at a time."""
+
+    def __init__(self, env: dict[str, str]):
+        script = Path(__file__).with_name("kill_zygote.py")
+        self.proc = subprocess.Popen([sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        assert self._line(timeout=300) == "ready", "the kill test's zygote did not start"
+
+    def _line(self, timeout: float | None) -> str | None:
+        """The next line the zygote prints, or None when none comes within ``timeout`` seconds."""
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            return None
+        line = self.proc.stdout.readline()
+        assert line, f"the kill test's zygote died (exit {self.proc.poll()})"
+        return line.strip()
+
+    def spawn(self, args: list[str], cwd: Path, stderr: Path) -> "Forked":
+        """Fork ``tuneforge ARGS`` in ``cwd``, its stderr to a file, in a process group of its own."""
+        self.proc.stdin.write(json.dumps({"args": args, "cwd": str(cwd), "stderr": str(stderr)}) + "\n")
+        self.proc.stdin.flush()
+        return Forked(self, int(self._line(timeout=60)))
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+class Forked:
+    """A process the zygote forked: ``poll`` and ``wait`` as ``subprocess.Popen`` has them."""
+
+    def __init__(self, zygote: Zygote, pid: int):
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def poll(self, timeout: float = 0.0) -> int | None:
+        if self.returncode is None:
+            line = self.zygote._line(timeout)
+            if line is not None:
+                assert line.startswith("exit "), line
+                self.returncode = int(line.split()[1])
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.poll(timeout) is None:
+            raise subprocess.TimeoutExpired("tuneforge", timeout)
+        return self.returncode
 
 
 def _write_config(folder: Path, model_dir: Path) -> Path:
@@ -114,11 +169,11 @@ def _last_complete_step(before: dict[str, tuple[float, bool]]) -> int:
     return max((int(name.split("-")[1]) for name, (_, complete) in before.items() if complete), default=0)
 
 
-def _watch_and_kill(proc: subprocess.Popen, run_dir: Path, aim: str, rng: random.Random,
+def _watch_and_kill(proc: Forked, run_dir: Path, aim: str, rng: random.Random,
                     before: dict[str, tuple[float, bool]], log_size: int, launched: float) -> bool:
     """Poll the run folder until the moment ``aim`` draws comes, then SIGKILL; False if the process ended first."""
     started = time.monotonic()
-    deadline = started + rng.uniform(0.3, 6.0) if aim == "launch" else None
+    deadline = started + rng.uniform(0.0, 2.0) if aim == "launch" else None
     work_delay = rng.uniform(0.0, 3.0)  # "work": after the process logged that training begins
     remaining = MAX_STEPS - _last_complete_step(before)
     skip = rng.randint(0, max(0, min(10, remaining - 1)))  # "checkpoint": let this many new ones pass
@@ -214,10 +269,17 @@ def _check_finished(run_dir: Path) -> None:
     assert not list(run_dir.glob(".checkpoints.removing-*")), "a killed run's checkpoints were left on disk"
 
 
-def test_training_survives_kill_at_random_moments(tiny_model_dir, tmp_path):
+@pytest.fixture
+def zygote():
+    """The warm parent that forks the ``tuneforge`` processes; closed (and reaped) after the test."""
+    parent = Zygote({**os.environ, **CHILD_ENV})
+    yield parent
+    parent.close()
+
+
+def test_training_survives_kill_at_random_moments(tiny_model_dir, tmp_path, zygote):
     rng = random.Random(SEED)
     config = _write_config(tmp_path, tiny_model_dir)
-    env = {**os.environ, **CHILD_ENV}
     aims = AIMS[:]
     rng.shuffle(aims)
     outcomes: list[Outcome] = []
@@ -237,19 +299,17 @@ def test_training_survives_kill_at_random_moments(tiny_model_dir, tmp_path):
         # mtimes at or after launched_wall are this process's doing: the previous one is dead (and reaped),
         # and an interpreter needs far longer than a clock tick to write anything
         launched_wall, launched = time.time(), time.monotonic()
-        with open(err_path, "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "tuneforge", "train", *args], cwd=tmp_path, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-            try:
-                if aim is None:
-                    proc.wait(timeout=300)
-                    killed = False
-                else:
-                    killed = _watch_and_kill(proc, run_dir, aim, rng, before, log_size, launched_wall)
-            finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+        proc = zygote.spawn(["train", *args], cwd=tmp_path, stderr=err_path)
+        try:
+            if aim is None:
+                proc.wait(timeout=300)
+                killed = False
+            else:
+                killed = _watch_and_kill(proc, run_dir, aim, rng, before, log_size, launched_wall)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         stderr = err_path.read_text(encoding="utf-8", errors="replace")
         what = f"process {index} ({'train --resume' if resume else 'train'} {run_dir.name}, aim {aim})"
         if not killed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -37,6 +38,25 @@ def test_resume_continues_from_last_checkpoint(tiny_config):
     # learning rates (and losses) would differ.
     assert {step: resumed_losses[step] for step in range(1, 5)} == first_losses
     assert resumed.bundle_dir.is_dir()
+
+
+def test_resume_from_the_last_checkpoint_mid_epoch_trains_no_step_more(tiny_config):
+    """Killed after its checkpoint at ``max_steps`` (mid-epoch), before its bundle: the resume trains nothing."""
+    tiny_config["train"].update(max_steps=4, eval_steps=2, logging_steps=1, early_stopping_patience=None)
+    tiny_config["output"]["keep_checkpoints"] = True
+    first = api.train(build_config(tiny_config))
+    first_losses = losses_by_step(first.run_dir)
+    assert first_losses[4]["epoch"] % 1, "step 4 should end mid-epoch, or this test tests nothing"
+    shutil.rmtree(first.bundle_dir)
+    first_loss = json.loads((first.run_dir / "log_history.json").read_text())[-1]["train_loss"]
+    (first.run_dir / "metrics.json").unlink()
+    resumed = api.train(None, resume=first.run_dir)
+    assert losses_by_step(resumed.run_dir) == first_losses
+    assert resumed.bundle_dir.is_dir()
+    train = json.loads((resumed.run_dir / "metrics.json").read_text())["train"]
+    # the whole run's mean loss (Trainer's own figure for a call that trained nothing would be 0.0)
+    assert train["train_loss"] == pytest.approx(first_loss)
+    assert "train_samples_per_second" not in train
 
 
 def test_resume_of_a_finished_run_returns_it(tiny_config):

@@ -113,3 +113,43 @@ def _newest_first(checkpoints: Path) -> list[Path]:
     found = sorted(((int(m.group(1)), p) for p in checkpoints.iterdir()
                     if p.is_dir() and (m := _CHECKPOINT.match(p.name))), reverse=True)
     return [folder for _, folder in found]
+
+
+def no_step_past_max(trainer_class):
+    """``trainer_class`` that trains no step when it resumes from a checkpoint at ``max_steps``.
+
+    Trainer checks ``max_steps`` only after a step: resumed from a checkpoint at ``max_steps`` that
+    ends mid-epoch (a run killed after its last checkpoint, before its bundle), it would train and log
+    one step more. What is left of such a run is loading the best checkpoint, which Trainer still does.
+    """
+
+    class NoStepPastMax(trainer_class):
+        def _run_epoch(self, *args, **kwargs):
+            if 0 < self.state.max_steps <= self.state.global_step:
+                self.control.should_training_stop = True
+                return None
+            return super()._run_epoch(*args, **kwargs)
+
+    return NoStepPastMax
+
+
+def resumed_train_metrics(metrics: dict, history: list[dict], checkpoint: str, global_step: int) -> dict:
+    """Trainer's metrics of a resumed ``train()`` call, made about the whole run.
+
+    Trainer averages the training loss over the steps of its own call only, and a call that resumed
+    from the last checkpoint trained none: the loss becomes the mean over every logged window of the
+    run, and a call without steps reports no throughput.
+    """
+    metrics = dict(metrics)
+    last, total, steps = 0, 0.0, 0
+    for entry in history:
+        if "loss" in entry and entry.get("step", 0) > last:
+            total += entry["loss"] * (entry["step"] - last)
+            steps += entry["step"] - last
+            last = entry["step"]
+    if steps:
+        metrics["train_loss"] = total / steps
+    if global_step <= int(Path(checkpoint).name.split("-")[-1]):
+        for key in ("train_samples_per_second", "train_steps_per_second"):
+            metrics.pop(key, None)
+    return metrics

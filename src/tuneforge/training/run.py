@@ -30,7 +30,9 @@ from .checkpoints import (
     completion_marker,
     last_complete_checkpoint,
     newest_complete_checkpoint,
+    no_step_past_max,
     remove_dir,
+    resumed_train_metrics,
 )
 from .distributed import (
     check_distributable,
@@ -109,7 +111,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(patient_early_stopping(cfg.train.early_stopping_patience))
-    trainer_class = task.trainer_class(Trainer)
+    trainer_class = no_step_past_max(task.trainer_class(Trainer))
     if cfg.train.adversarial:
         from .adversarial import adversarial_trainer, describe
 
@@ -132,14 +134,17 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume_from)
         seconds = time.perf_counter() - started
+    train_metrics = (output.metrics if resume_from is None else
+                     resumed_train_metrics(output.metrics, trainer.state.log_history, resume_from,
+                                           trainer.state.global_step))
     if main:
         atomic_write_text(run_dir / "log_history.json", json.dumps(trainer.state.log_history, indent=1))
     merged = method.can_merge and cfg.method.merge
-    output.metrics["peak_rss_mb"] = peak_rss_mb()
+    train_metrics["peak_rss_mb"] = peak_rss_mb()
     trained = plain_dropout(plain_model(trainer.model))
     return Fitted(
         model=method.merge(trained) if merged else trained, trainable=trainable, total=total,
-        merged=merged, train_seconds=seconds, train_metrics=output.metrics, best=trainer.state.best_metric,
+        merged=merged, train_seconds=seconds, train_metrics=train_metrics, best=trainer.state.best_metric,
         best_step=trainer.state.best_global_step,
         steps=trainer.state.global_step, epochs=trainer.state.epoch or 0.0, log_history=trainer.state.log_history,
         new_parameters=built.new_parameters,
@@ -354,9 +359,9 @@ def train_run(cfg: RunConfig, few_shot_seed: int | None = None, callbacks: list 
             remove_dir(checkpoints)
         wall = time.perf_counter() - started
         task = prep.task
-        trained = (f"{fitted.steps} steps, {fitted.epochs:.1f} epochs, "
-                   f"{fitted.train_metrics.get('train_samples_per_second', 0):.1f} samples/s" if fitted.steps
-                   else f"{cfg.method.name} built its model in {format_seconds(fitted.train_seconds)}")
+        speed = fitted.train_metrics.get("train_samples_per_second")
+        trained = (f"{fitted.steps} steps, {fitted.epochs:.1f} epochs" + (f", {speed:.1f} samples/s" if speed else "")
+                   if fitted.steps else f"{cfg.method.name} built its model in {format_seconds(fitted.train_seconds)}")
         log.info(
             "done in %s: %s; %s %s %.4f (baseline %.4f); bundle: %s", format_seconds(wall), trained,
             ev.split, task.default_metric, ev.metrics.get(task.default_metric, 0.0),
