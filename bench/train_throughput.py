@@ -7,11 +7,13 @@
     native bf16 (AMX-BF16 or AVX512-BF16; elsewhere the row is skipped and the table says why).
 (e) tuneforge compile: path (a) with ``train.compile: true`` (torch.compile, inductor);
 (f) tuneforge unfused: path (a) with ``train.fused_optimizer: false`` (adamw_torch instead of the fused kernel);
-(g), (h) tuneforge with mask dropout: paths (a) and (d) with ``train.mask_dropout: true``.
-Path (a) runs in fp32 explicitly.
+(g), (h) tuneforge with mask dropout: paths (a) and (d) with ``train.mask_dropout: true``;
+(i) tuneforge bf16 compile: path (d) with ``train.compile: true`` (compared with (e), the same path in fp32).
+Path (a) runs in fp32 explicitly. The TuneForge paths train with the run's Trainer class (``run_trainer_class``:
+the task's loss, gradient clipping folded into fused AdamW).
 Then SmolLM2-135M-Instruct through the same Trainer arguments (full fine-tuning, batch 4 x 256-token DialogSum conversations, fused AdamW, the generation task's Trainer: loss
-at the summary tokens only) in fp32, bf16 autocast (where native) and fp32 compiled, interleaved: tokens
-per second.
+at the summary tokens only) in fp32, bf16 autocast (where native), fp32 compiled and bf16 compiled,
+interleaved: tokens per second.
 
 Same model (the default backbone), same sentences, same batch size and seed, one process.
 Each path trains a fixed number of steps; the first steps are a warm-up and are not timed.
@@ -84,10 +86,12 @@ def run_path(name: str, examples: list[dict], batch_size: int, seed: int) -> dic
     from tuneforge.tasks import get_task
     from tuneforge.training.arguments import training_arguments
     from tuneforge.training.mask_dropout import for_training
+    from tuneforge.training.run import run_trainer_class
 
     hf_logging.set_verbosity_error()
     set_seed(seed)
     path = resolve_backbone("default")
+    trainer_class = Trainer
     tokenizer = AutoTokenizer.from_pretrained(path)
     labels = ["negative", "positive"]
     steps = len(examples) // batch_size
@@ -111,6 +115,7 @@ def run_path(name: str, examples: list[dict], batch_size: int, seed: int) -> dic
         args.disable_tqdm = True
         args.logging_strategy = "no"
         collator = task.collator(tokenizer)
+        trainer_class = run_trainer_class(task, Trainer)
     else:
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
         texts = [e["text"] for e in examples]
@@ -126,8 +131,8 @@ def run_path(name: str, examples: list[dict], batch_size: int, seed: int) -> dic
             collator = DataCollatorWithPadding(tokenizer)
             args = TrainingArguments(**common, train_sampling_strategy="group_by_length")
     timer = StepTimer()
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                      processing_class=tokenizer, callbacks=[timer.callback])
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                            processing_class=tokenizer, callbacks=[timer.callback])
     trainer.train()
     seconds = timer.seconds_per_step()
     return {"path": name, "seconds_per_step": seconds, "samples_per_second": batch_size / seconds,
@@ -148,7 +153,7 @@ def main() -> None:
     native = resolve_precision("auto")
     examples = sst2_sentences(args.samples, args.seed)
     fast = ["tuneforge", "dynamic_grouped", "tuneforge_compile", "tuneforge_unfused", "tuneforge_mask"] + (
-        ["tuneforge_bf16", "tuneforge_bf16_mask"] if native.bf16 else [])
+        ["tuneforge_bf16", "tuneforge_bf16_mask", "tuneforge_bf16_compile"] if native.bf16 else [])
     runs: dict[str, list[dict]] = {name: [] for name in fast + ["baseline_pad128"]}
     runs["baseline_pad128"].append(run_path("baseline_pad128", examples[: args.baseline_samples], args.batch_size, args.seed))
     for _ in range(args.repeats):  # interleave so drift in machine load hits the fast paths alike
@@ -162,7 +167,8 @@ def main() -> None:
               "tuneforge_bf16": "(d) TuneForge path, bf16 autocast",
               "tuneforge_compile": "(e) TuneForge path, torch.compile", "tuneforge_unfused": "(f) TuneForge path, unfused AdamW",
               "tuneforge_mask": "(g) TuneForge path, mask dropout (`mask_dropout: true`)",
-              "tuneforge_bf16_mask": "(h) TuneForge path, bf16 autocast, mask dropout"}
+              "tuneforge_bf16_mask": "(h) TuneForge path, bf16 autocast, mask dropout",
+              "tuneforge_bf16_compile": "(i) TuneForge path, bf16 autocast, torch.compile"}
     facts = machine()
     lines = [f"CPU: {facts['cpu']['model']} ({', '.join(facts['cpu']['flags'])}); torch threads "
              f"{facts['torch_threads']}; auto precision here: {native.name} ({native.reason})", "",
@@ -177,7 +183,9 @@ def main() -> None:
     if "tuneforge_bf16" in rate:
         notes += (f"; (d)/(a) = {rate['tuneforge_bf16'] / rate['tuneforge']:.2f} (bf16 against fp32); (h)/(g) = "
                   f"{rate['tuneforge_bf16_mask'] / rate['tuneforge_mask']:.2f} (the same with mask dropout); (h)/(d) = "
-                  f"{rate['tuneforge_bf16_mask'] / rate['tuneforge_bf16']:.2f} (mask dropout in bf16)")
+                  f"{rate['tuneforge_bf16_mask'] / rate['tuneforge_bf16']:.2f} (mask dropout in bf16); (i)/(e) = "
+                  f"{rate['tuneforge_bf16_compile'] / rate['tuneforge_compile']:.2f} (bf16 against fp32, both "
+                  f"compiled); (i)/(a) = {rate['tuneforge_bf16_compile'] / rate['tuneforge']:.2f}")
     notes += (f"; (e)/(a) = {rate['tuneforge_compile'] / rate['tuneforge']:.2f} (compile, timed after {WARMUP_STEPS} "
               f"warm-up steps, recompilations for new shapes included); (f)/(a) = "
               f"{rate['tuneforge_unfused'] / rate['tuneforge']:.2f} (unfused against fused AdamW); (g)/(a) = "
@@ -191,7 +199,8 @@ def main() -> None:
     if llm:
         speed = {p: statistics.median(r["tokens_per_second"] for r in llm if r["path"] == p)
                  for p in LLM_PATHS if any(r["path"] == p for r in llm)}
-        names = {"fp32": "fp32", "bf16": "bf16 autocast", "compile": "fp32, torch.compile"}
+        names = {"fp32": "fp32", "bf16": "bf16 autocast", "compile": "fp32, torch.compile",
+                 "bf16_compile": "bf16 autocast, torch.compile"}
         table += ("\n| SmolLM2-135M full fine-tuning, TuneForge path (batch 4 x 256 tokens) | tokens/s | vs fp32 |\n"
                   "|---|---:|---:|\n" + "".join(f"| {names[p]} | {v:.0f} | {v / speed['fp32']:.2f}x |\n"
                                                  for p, v in speed.items())
@@ -199,6 +208,8 @@ def main() -> None:
                   f"{WARMUP_STEPS} warm-up steps (compilation included in the warm-up). fp32 and bf16 project only the "
                   "summary tokens onto the vocabulary (training/answer_loss.py); the compiled model keeps its own loss "
                   "over every position (the shortcut would step around the compiled forward).\n")
+        if "bf16_compile" in speed:
+            table += (f"bf16 against fp32, both compiled: {speed['bf16_compile'] / speed['compile']:.2f}x.\n")
         if "bf16" not in speed:
             table += "The bf16 row was skipped: no native bf16 on this CPU (bf16 would be emulated, slower than fp32).\n"
     write_results("train_throughput", {"machine": facts, "auto_precision": native.__dict__, "args": vars(args),
@@ -206,7 +217,7 @@ def main() -> None:
                                        "speedup_vs_baseline": {k: v / base for k, v in rate.items()}}, table)
 
 
-LLM_PATHS = ("fp32", "bf16", "compile")  # compile: fp32 with torch.compile
+LLM_PATHS = ("fp32", "bf16", "compile", "bf16_compile")  # compile: fp32 with torch.compile
 
 
 def llm_dataset(steps: int, batch: int = 4, tokens: int = 256):
@@ -240,6 +251,7 @@ def run_llm_path(name: str, prepared, batch: int, seed: int) -> dict:
     from tuneforge.config import build_config
     from tuneforge.training.arguments import training_arguments
     from tuneforge.training.mask_dropout import for_training
+    from tuneforge.training.run import run_trainer_class
 
     task, path, tokenizer, dataset = prepared
     hf_logging.set_verbosity_error()
@@ -248,7 +260,7 @@ def run_llm_path(name: str, prepared, batch: int, seed: int) -> dict:
     out = tempfile.mkdtemp(prefix=f"bench-smollm2-{name}-")
     cfg = build_config({"data": {"train": "unused.jsonl"}, "task": {"type": "generation"},
                         "train": {"batch_size": batch, "max_steps": steps, "learning_rate": 1e-5, "seed": seed,
-                                  "precision": "bf16" if name == "bf16" else "fp32", "compile": name == "compile"}})
+                                  "precision": "bf16" if "bf16" in name else "fp32", "compile": "compile" in name}})
     args = training_arguments(cfg, Path(out), metric="loss", greater_is_better=False, group_by_length=False)
     args.eval_strategy = args.save_strategy = "no"
     args.load_best_model_at_end = False
@@ -256,7 +268,7 @@ def run_llm_path(name: str, prepared, batch: int, seed: int) -> dict:
     args.logging_strategy = "no"
     timer = StepTimer()
     model = for_training(task.build_model(path, []).model, cfg.train)  # as tuneforge train (SmolLM2 has no dropout)
-    trainer = task.trainer_class(Trainer)(model=model, args=args, train_dataset=dataset,
+    trainer = run_trainer_class(task, Trainer)(model=model, args=args, train_dataset=dataset,
                       data_collator=task.collator(tokenizer), processing_class=tokenizer, callbacks=[timer.callback])
     trainer.train()
     seconds = timer.seconds_per_step()
@@ -272,7 +284,7 @@ def llm_rows(steps: int, repeats: int, bf16: bool) -> list[dict]:
     out = []
     for _ in range(repeats):
         for name in LLM_PATHS:
-            if name == "bf16" and not bf16:
+            if "bf16" in name and not bf16:
                 continue
             out.append(run_llm_path(name, prepared, 4, 42))
             print("smollm2", name, f"{out[-1]['tokens_per_second']:.0f} tokens/s", flush=True)

@@ -41,6 +41,7 @@ from .distributed import (
     is_main_process,
     world,
 )
+from .fused_clipping import fused_clipping
 from .mask_dropout import for_training, plain_dropout
 from .run_log import attach_log_file, format_seconds, peak_rss_mb, record_failure
 from .run_report import backbone_name, display_backbone, report  # noqa: F401  (display_backbone: re-exported)
@@ -93,6 +94,12 @@ class Fitted:
     new_parameters: list[str] = field(default_factory=list)  # what the base checkpoint lacked (BuiltModel)
 
 
+def run_trainer_class(task, trainer):
+    """The Trainer class a run of ``task`` trains with (the benchmarks too): the task's own (its loss and
+    collation), clipping folded into fused AdamW, no step past ``max_steps`` after a resume."""
+    return fused_clipping(no_step_past_max(task.trainer_class(trainer)))
+
+
 def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_length, metric, checkpoints,
                       resume_from, run_dir, extra_callbacks=()) -> Fitted:
     """The gradient path: method applied to a transformers model, trained by Trainer."""
@@ -111,7 +118,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
     callbacks = method.callbacks(cfg.method) + list(extra_callbacks) + [completion_marker()]
     if cfg.train.early_stopping_patience:
         callbacks.append(patient_early_stopping(cfg.train.early_stopping_patience))
-    trainer_class = no_step_past_max(task.trainer_class(Trainer))
+    trainer_class = run_trainer_class(task, Trainer)
     if cfg.train.adversarial:
         from .adversarial import adversarial_trainer, describe
 
