@@ -149,7 +149,7 @@ def resumed_train_metrics(metrics: dict, history: list[dict], checkpoint: str, g
             last = entry["step"]
     if steps:
         metrics["train_loss"] = total / steps
-    if global_step <= int(Path(checkpoint).name.split("-")[-1]):
+    if global_step <= int(_CHECKPOINT.match(Path(checkpoint).name).group(1)):
         for key in ("train_samples_per_second", "train_steps_per_second"):
             metrics.pop(key, None)
     return metrics
