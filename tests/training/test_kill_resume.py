@@ -69,8 +69,9 @@ class Zygote:
 
     def __init__(self, env: dict[str, str]):
         script = Path(__file__).with_name("kill_zygote.py")
+        # unbuffered: readline takes one line off the pipe, so select() still sees a line that follows it
         self.proc = subprocess.Popen([sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+                                     stdout=subprocess.PIPE, bufsize=0)
         assert self._line(timeout=300) == "ready", "the kill test's zygote did not start"
 
     def _line(self, timeout: float | None) -> str | None:
@@ -80,12 +81,11 @@ class Zygote:
             return None
         line = self.proc.stdout.readline()
         assert line, f"the kill test's zygote died (exit {self.proc.poll()})"
-        return line.strip()
+        return line.decode().strip()
 
     def spawn(self, args: list[str], cwd: Path, stderr: Path) -> "Forked":
         """Fork ``tuneforge ARGS`` in ``cwd``, its stderr to a file, in a process group of its own."""
-        self.proc.stdin.write(json.dumps({"args": args, "cwd": str(cwd), "stderr": str(stderr)}) + "\n")
-        self.proc.stdin.flush()
+        self.proc.stdin.write(json.dumps({"args": args, "cwd": str(cwd), "stderr": str(stderr)}).encode() + b"\n")
         return Forked(self, int(self._line(timeout=60)))
 
     def close(self) -> None:
