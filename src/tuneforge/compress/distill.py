@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..training.heap import freed_memory_kept
 
 log = logging.getLogger("tuneforge")
 
@@ -134,7 +135,8 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
         )
         trainer = _trainer_class()(model=student, args=args, train_dataset=dataset, data_collator=task.collator(tokenizer),
                                    teacher=teacher, temperature=temperature, alpha=alpha)
-        trainer.train()
+        with freed_memory_kept():
+            trainer.train()
     return plain_model(trainer.model).eval()
 
 
