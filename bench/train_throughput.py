@@ -8,15 +8,15 @@
 (e) tuneforge compile: path (a) with ``train.compile: true`` (torch.compile, inductor);
 (f) tuneforge unfused: path (a) with ``train.fused_optimizer: false`` (adamw_torch instead of the fused kernel);
 (g), (h) tuneforge with mask dropout: paths (a) and (d) with ``train.mask_dropout: true``;
-(i) tuneforge bf16 compile: path (d) with ``train.compile: true`` (compared with (e), the same path in fp32);
-(j), (k) paths (a) and (d) on glibc's default heap: without ``training/heap.py``, which keeps freed memory
-    for the next step while ``tuneforge train`` trains (no page faults for the tensors each step allocates).
-    These run in a new process each: once changed, glibc's heap settings cannot be put back as they were.
+(i) tuneforge bf16 compile: path (d) with ``train.compile: true`` (compared with (e), the same path in fp32).
 Path (a) runs in fp32 explicitly. The TuneForge paths train with the run's Trainer class (``run_trainer_class``:
 the task's loss, gradient clipping folded into fused AdamW).
 Then SmolLM2-135M-Instruct through the same Trainer arguments (full fine-tuning, batch 4 x 256-token DialogSum conversations, fused AdamW, the generation task's Trainer: loss
-at the summary tokens only) in fp32, bf16 autocast (where native), fp32 compiled and bf16 compiled, and
-fp32 and bf16 on glibc's default heap, interleaved: tokens per second.
+at the summary tokens only) in fp32, bf16 autocast (where native), fp32 compiled and bf16 compiled,
+interleaved: tokens per second. The TuneForge paths keep freed memory in the heap while they train where
+``tuneforge train`` does (training/heap.py: models of 100M parameters or more, so SmolLM2 and not the
+encoder). ``--one NAME`` times one path alone and prints it as JSON, for bench/heap.py: ``NAME_kept_heap``
+and ``NAME_default_heap`` force either heap, ``smollm2_`` + an LLM path is SmolLM2.
 
 Same model (the default backbone), same sentences, same batch size and seed, one process.
 Each path trains a fixed number of steps; the first steps are a warm-up and are not timed.
@@ -29,7 +29,6 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +70,16 @@ def sst2_sentences(n: int, seed: int) -> list[dict]:
     examples = read_examples(SHARED_DATA / "sst2" / "train.tsv", task_type="classification",
                              text_column="sentence", label_names=["negative", "positive"])
     return random.Random(seed).sample(examples, n)
+
+
+def heap_kept(name: str, model) -> bool:
+    """Whether path ``name`` trains with freed memory kept: as ``tuneforge train`` decides for TuneForge paths
+    (never for the Trainer baselines), unless the name forces it (``_kept_heap`` / ``_default_heap``)."""
+    from tuneforge.training.heap import pays_for
+
+    if name.endswith(("_kept_heap", "_default_heap")):
+        return name.endswith("_kept_heap")
+    return name.startswith("tuneforge") and pays_for(model)
 
 
 def run_path(name: str, examples: list[dict], batch_size: int, seed: int, callbacks: tuple = ()) -> dict:
@@ -140,7 +149,7 @@ def run_path(name: str, examples: list[dict], batch_size: int, seed: int, callba
     timer = StepTimer()
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=collator,
                             processing_class=tokenizer, callbacks=[timer.callback, *callbacks])
-    with freed_memory_kept(name.startswith("tuneforge") and not name.endswith("default_heap")):
+    with freed_memory_kept(heap_kept(name, model)):
         trainer.train()
     seconds = timer.seconds_per_step()
     return {"path": name, "seconds_per_step": seconds, "samples_per_second": batch_size / seconds,
@@ -166,15 +175,13 @@ def main() -> None:
 
     native = resolve_precision("auto")
     examples = sst2_sentences(args.samples, args.seed)
-    fast = ["tuneforge", "dynamic_grouped", "tuneforge_compile", "tuneforge_unfused", "tuneforge_mask",
-            "tuneforge_default_heap"] + (["tuneforge_bf16", "tuneforge_bf16_mask", "tuneforge_bf16_compile",
-                                          "tuneforge_bf16_default_heap"] if native.bf16 else [])
+    fast = ["tuneforge", "dynamic_grouped", "tuneforge_compile", "tuneforge_unfused", "tuneforge_mask"] + (
+        ["tuneforge_bf16", "tuneforge_bf16_mask", "tuneforge_bf16_compile"] if native.bf16 else [])
     runs: dict[str, list[dict]] = {name: [] for name in fast + ["baseline_pad128"]}
     runs["baseline_pad128"].append(run_path("baseline_pad128", examples[: args.baseline_samples], args.batch_size, args.seed))
     for _ in range(args.repeats):  # interleave so drift in machine load hits the fast paths alike
         for name in fast:
-            runs[name].append(in_new_process(name, args) if name.endswith("default_heap") else
-                              run_path(name, examples, args.batch_size, args.seed))
+            runs[name].append(run_path(name, examples, args.batch_size, args.seed))
             print(name, f"{runs[name][-1]['samples_per_second']:.1f} samples/s", flush=True)
     rate = {name: statistics.median(r["samples_per_second"] for r in rs) for name, rs in runs.items()}
     base = rate["baseline_pad128"]
@@ -184,9 +191,7 @@ def main() -> None:
               "tuneforge_compile": "(e) TuneForge path, torch.compile", "tuneforge_unfused": "(f) TuneForge path, unfused AdamW",
               "tuneforge_mask": "(g) TuneForge path, mask dropout (`mask_dropout: true`)",
               "tuneforge_bf16_mask": "(h) TuneForge path, bf16 autocast, mask dropout",
-              "tuneforge_bf16_compile": "(i) TuneForge path, bf16 autocast, torch.compile",
-              "tuneforge_default_heap": "(j) TuneForge path, glibc's default heap",
-              "tuneforge_bf16_default_heap": "(k) TuneForge path, bf16 autocast, glibc's default heap"}
+              "tuneforge_bf16_compile": "(i) TuneForge path, bf16 autocast, torch.compile"}
     facts = machine()
     lines = [f"CPU: {facts['cpu']['model']} ({', '.join(facts['cpu']['flags'])}); torch threads "
              f"{facts['torch_threads']}; auto precision here: {native.name} ({native.reason})", "",
@@ -203,13 +208,11 @@ def main() -> None:
                   f"{rate['tuneforge_bf16_mask'] / rate['tuneforge_mask']:.2f} (the same with mask dropout); (h)/(d) = "
                   f"{rate['tuneforge_bf16_mask'] / rate['tuneforge_bf16']:.2f} (mask dropout in bf16); (i)/(e) = "
                   f"{rate['tuneforge_bf16_compile'] / rate['tuneforge_compile']:.2f} (bf16 against fp32, both "
-                  f"compiled); (i)/(a) = {rate['tuneforge_bf16_compile'] / rate['tuneforge']:.2f}; (d)/(k) = "
-                  f"{rate['tuneforge_bf16'] / rate['tuneforge_bf16_default_heap']:.2f} (kept heap in bf16)")
+                  f"compiled); (i)/(a) = {rate['tuneforge_bf16_compile'] / rate['tuneforge']:.2f}")
     notes += (f"; (e)/(a) = {rate['tuneforge_compile'] / rate['tuneforge']:.2f} (compile, timed after {WARMUP_STEPS} "
               f"warm-up steps, recompilations for new shapes included); (f)/(a) = "
               f"{rate['tuneforge_unfused'] / rate['tuneforge']:.2f} (unfused against fused AdamW); (g)/(a) = "
-              f"{rate['tuneforge_mask'] / rate['tuneforge']:.2f} (mask dropout against PyTorch's); (a)/(j) = "
-              f"{rate['tuneforge'] / rate['tuneforge_default_heap']:.2f} (kept heap against glibc's default)")
+              f"{rate['tuneforge_mask'] / rate['tuneforge']:.2f} (mask dropout against PyTorch's)")
     table = "\n".join(lines) + (
         f"\n\nSST-2 train sentences ({args.samples} sampled, seed {args.seed}; {args.baseline_samples} for (b)), "
         f"batch {args.batch_size}, default backbone, median of {args.repeats} runs for (a), (c) and (d), "
@@ -220,8 +223,7 @@ def main() -> None:
         speed = {p: statistics.median(r["tokens_per_second"] for r in llm if r["path"] == p)
                  for p in LLM_PATHS if any(r["path"] == p for r in llm)}
         names = {"fp32": "fp32", "bf16": "bf16 autocast", "compile": "fp32, torch.compile",
-                 "bf16_compile": "bf16 autocast, torch.compile", "fp32_default_heap": "fp32, glibc's default heap",
-                 "bf16_default_heap": "bf16 autocast, glibc's default heap"}
+                 "bf16_compile": "bf16 autocast, torch.compile"}
         table += ("\n| SmolLM2-135M full fine-tuning, TuneForge path (batch 4 x 256 tokens) | tokens/s | vs fp32 |\n"
                   "|---|---:|---:|\n" + "".join(f"| {names[p]} | {v:.0f} | {v / speed['fp32']:.2f}x |\n"
                                                  for p, v in speed.items())
@@ -230,8 +232,7 @@ def main() -> None:
                   "summary tokens onto the vocabulary (training/answer_loss.py); the compiled model keeps its own loss "
                   "over every position (the shortcut would step around the compiled forward).\n")
         if "bf16_compile" in speed:
-            table += (f"bf16 against fp32, both compiled: {speed['bf16_compile'] / speed['compile']:.2f}x; both on "
-                      f"glibc's default heap: {speed['bf16_default_heap'] / speed['fp32_default_heap']:.2f}x.\n")
+            table += (f"bf16 against fp32, both compiled: {speed['bf16_compile'] / speed['compile']:.2f}x.\n")
         if "bf16" not in speed:
             table += "The bf16 row was skipped: no native bf16 on this CPU (bf16 would be emulated, slower than fp32).\n"
     write_results("train_throughput", {"machine": facts, "auto_precision": native.__dict__, "args": vars(args),
@@ -239,7 +240,7 @@ def main() -> None:
                                        "speedup_vs_baseline": {k: v / base for k, v in rate.items()}}, table)
 
 
-LLM_PATHS = ("fp32", "bf16", "compile", "bf16_compile", "fp32_default_heap", "bf16_default_heap")  # compile: fp32
+LLM_PATHS = ("fp32", "bf16", "compile", "bf16_compile")  # compile: fp32 with torch.compile
 
 
 def llm_dataset(steps: int, batch: int = 4, tokens: int = 256):
@@ -294,7 +295,7 @@ def run_llm_path(name: str, prepared, batch: int, seed: int, callbacks: tuple = 
     trainer = run_trainer_class(task, Trainer)(model=model, args=args, train_dataset=dataset,
                       data_collator=task.collator(tokenizer), processing_class=tokenizer,
                       callbacks=[timer.callback, *callbacks])
-    with freed_memory_kept(not name.endswith("default_heap")):
+    with freed_memory_kept(heap_kept("tuneforge_" + name, model)):
         trainer.train()
     seconds = timer.seconds_per_step()
     tokens = batch * len(dataset[0]["input_ids"])
@@ -302,26 +303,16 @@ def run_llm_path(name: str, prepared, batch: int, seed: int, callbacks: tuple = 
             "timed_steps": timer.end_step - timer.start_step}
 
 
-def in_new_process(name: str, args) -> dict:
-    """Path ``name`` (``smollm2_`` + an LLM path for SmolLM2) timed in a new Python process, with this run's
-    arguments: glibc's heap as a new ``tuneforge train`` process finds it."""
-    command = [sys.executable, __file__, "--one", name, "--samples", str(args.samples), "--batch-size",
-               str(args.batch_size), "--seed", str(args.seed), "--llm-steps", str(args.llm_steps)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
 def llm_rows(args, bf16: bool) -> list[dict]:
-    """SmolLM2 full fine-tuning tokens/s in fp32, under bf16 autocast (where native), compiled and on
-    glibc's default heap, interleaved, same batches (batch 4 x 256 tokens)."""
+    """SmolLM2 full fine-tuning tokens/s in fp32, under bf16 autocast (where native) and compiled,
+    interleaved, same batches (batch 4 x 256 tokens)."""
     prepared = llm_dataset(args.llm_steps)
     out = []
     for _ in range(args.repeats):
         for name in LLM_PATHS:
             if "bf16" in name and not bf16:
                 continue
-            out.append(in_new_process("smollm2_" + name, args) if name.endswith("default_heap") else
-                       run_llm_path(name, prepared, 4, 42))
+            out.append(run_llm_path(name, prepared, 4, 42))
             print("smollm2", name, f"{out[-1]['tokens_per_second']:.0f} tokens/s", flush=True)
     return out
 

@@ -40,3 +40,10 @@ def test_disabled_or_without_glibc_nothing_changes(monkeypatch):
     assert heap.set_malloc(heap.KEPT) is False
     with heap.freed_memory_kept():
         assert faults_of_a_second_allocation() > pages // 2
+
+
+def test_runs_keep_freed_memory_for_large_models_only(monkeypatch):
+    layer = torch.nn.Linear(10, 10)  # 110 parameters
+    assert heap.pays_for(layer) is False  # under LARGE_MODEL
+    monkeypatch.setattr(heap, "LARGE_MODEL", 110)
+    assert heap.pays_for(layer) is True

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..training.heap import freed_memory_kept
+from ..training.heap import freed_memory_kept, pays_for
 
 log = logging.getLogger("tuneforge")
 
@@ -135,7 +135,7 @@ def train_student(student, teacher, tokenizer, task, label_names: list[str], tra
         )
         trainer = _trainer_class()(model=student, args=args, train_dataset=dataset, data_collator=task.collator(tokenizer),
                                    teacher=teacher, temperature=temperature, alpha=alpha)
-        with freed_memory_kept():
+        with freed_memory_kept(pays_for(student)):
             trainer.train()
     return plain_model(trainer.model).eval()
 

@@ -42,7 +42,7 @@ from .distributed import (
     world,
 )
 from .fused_clipping import fused_clipping
-from .heap import freed_memory_kept
+from .heap import freed_memory_kept, pays_for
 from .mask_dropout import for_training, plain_dropout
 from .run_log import attach_log_file, format_seconds, peak_rss_mb, record_failure
 from .run_report import backbone_name, display_backbone, report  # noqa: F401  (display_backbone: re-exported)
@@ -140,7 +140,7 @@ def _fit_with_trainer(cfg, task, method, model_path, tokenizer, splits, max_leng
         )
         use_quiet_progress(trainer)  # one line per evaluation instead of Trainer's dictionaries
         started = time.perf_counter()
-        with freed_memory_kept():  # no page faults for the tensors every step allocates again
+        with freed_memory_kept(pays_for(model)):  # large models: no page faults for each step's tensors
             output = trainer.train(resume_from_checkpoint=resume_from)
         seconds = time.perf_counter() - started
     train_metrics = (output.metrics if resume_from is None else
