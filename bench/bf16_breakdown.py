@@ -12,13 +12,16 @@ that work must shrink by X = (G * bf16 - fp32) / (G - 1) ms per step; the table 
 non-matrix work of the fp32 step. Profiler overhead inflates every operator alike, so the shares matter,
 not the absolute milliseconds (``bench/train_throughput.py`` has the unprofiled speeds).
 
-Usage: python bench/bf16_breakdown.py [--skip-llm]
+Each path runs ``--rounds`` times, interleaved; each group's median counts.
+
+Usage: python bench/bf16_breakdown.py [--skip-llm] [--rounds 2]
 Writes bench/results/bf16_breakdown.{json,md}. Needs a CPU with native bf16 (AMX-BF16 or AVX512-BF16).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -90,32 +93,39 @@ def bound(fp32: dict[str, float], bf16: dict[str, float], goal: float) -> dict:
             "speedup_if_matrix_products_were_free": total32 / (total16 - bf16["matrix products"])}
 
 
-def profile_encoder() -> dict[str, dict[str, float]]:
+def medians(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each group's median over the rounds."""
+    return {group: statistics.median(r[group] for r in rounds) for group in rounds[0]}
+
+
+def profile_encoder(rounds: int) -> dict[str, dict[str, float]]:
     """Groups per step for the encoder path in fp32 and bf16 (2048 SST-2 sentences, batch 32, steps 10-40)."""
     import train_throughput as tt
 
     examples = tt.sst2_sentences(2048, 42)
-    out = {}
-    for name, precision in (("tuneforge", "fp32"), ("tuneforge_bf16", "bf16")):
-        prof = StepProfiler(10, 40)
-        tt.run_path(name, examples, 32, 42, callbacks=(prof.callback,))
-        out[precision] = prof.groups()
-        print("encoder", precision, f"{sum(out[precision].values()):.0f} ms/step profiled", flush=True)
-    return out
+    out: dict[str, list] = {"fp32": [], "bf16": []}
+    for _ in range(rounds):
+        for name, precision in (("tuneforge", "fp32"), ("tuneforge_bf16", "bf16")):
+            prof = StepProfiler(10, 40)
+            tt.run_path(name, examples, 32, 42, callbacks=(prof.callback,))
+            out[precision].append(prof.groups())
+            print("encoder", precision, f"{sum(out[precision][-1].values()):.0f} ms/step profiled", flush=True)
+    return {precision: medians(r) for precision, r in out.items()}
 
 
-def profile_llm() -> dict[str, dict[str, float]]:
+def profile_llm(rounds: int) -> dict[str, dict[str, float]]:
     """Groups per step for SmolLM2 (batch 4 x 256 tokens) in fp32 and bf16, steps 4-9."""
     import train_throughput as tt
 
     prepared = tt.llm_dataset(8)
-    out = {}
-    for precision in ("fp32", "bf16"):
-        prof = StepProfiler(4, 9)
-        tt.run_llm_path(precision, prepared, 4, 42, callbacks=(prof.callback,))
-        out[precision] = prof.groups()
-        print("smollm2", precision, f"{sum(out[precision].values()):.0f} ms/step profiled", flush=True)
-    return out
+    out: dict[str, list] = {"fp32": [], "bf16": []}
+    for _ in range(rounds):
+        for precision in ("fp32", "bf16"):
+            prof = StepProfiler(4, 9)
+            tt.run_llm_path(precision, prepared, 4, 42, callbacks=(prof.callback,))
+            out[precision].append(prof.groups())
+            print("smollm2", precision, f"{sum(out[precision][-1].values()):.0f} ms/step profiled", flush=True)
+    return {precision: medians(r) for precision, r in out.items()}
 
 
 def table(model: str, groups: dict[str, dict[str, float]], result: dict) -> str:
@@ -136,6 +146,7 @@ def table(model: str, groups: dict[str, dict[str, float]], result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-llm", action="store_true", help="profile only the encoder")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved runs of each path; medians count")
     args = parser.parse_args()
     from tuneforge.precision import resolve_precision
 
@@ -147,12 +158,12 @@ def main() -> None:
         write_results("bf16_breakdown", {"machine": facts, "skipped": native.reason},
                       head + "Skipped: no native bf16 on this CPU, so there is no bf16 step to break down.\n")
         return
-    runs = {"MiniLM on SST-2": profile_encoder()}
+    runs = {"MiniLM on SST-2": profile_encoder(args.rounds)}
     if not args.skip_llm:
-        runs["SmolLM2-135M"] = profile_llm()
+        runs["SmolLM2-135M"] = profile_llm(args.rounds)
     results = {model: bound(groups["fp32"], groups["bf16"], GOALS[model]) for model, groups in runs.items()}
     text = head + "\n".join(table(model, runs[model], results[model]) for model in runs) + (
-        "\nOperators' own CPU time under torch.profiler (steps 10-40 of the encoder at batch 32, steps 4-9 of "
+        f"\nMedian of {args.rounds} interleaved rounds per group. Operators' own CPU time under torch.profiler (steps 10-40 of the encoder at batch 32, steps 4-9 of "
         "SmolLM2 at 4 x 256 tokens), the paths of bench/train_throughput.py rows (a), (d) and the SmolLM2 fp32 "
         "and bf16 rows. Casts, fills and the rest include the work autocast adds in bf16.\n")
     write_results("bf16_breakdown", {"machine": facts, "auto_precision": native.__dict__, "groups": runs,
