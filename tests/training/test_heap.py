@@ -47,3 +47,11 @@ def test_runs_keep_freed_memory_for_large_models_only(monkeypatch):
     assert heap.pays_for(layer) is False  # under LARGE_MODEL
     monkeypatch.setattr(heap, "LARGE_MODEL", 110)
     assert heap.pays_for(layer) is True
+
+
+def test_a_refused_setting_leaves_the_defaults(monkeypatch):
+    applied = []
+    monkeypatch.setattr(heap, "set_malloc", lambda options: applied.append(options) or options is heap.DEFAULTS)
+    with heap.freed_memory_kept():
+        pass
+    assert applied == [heap.KEPT, heap.DEFAULTS]  # KEPT refused: the defaults put back, and nothing more

@@ -64,7 +64,11 @@ def set_malloc(options: dict[int, int]) -> bool:
 def freed_memory_kept(enabled: bool = True):
     """Within the block, glibc keeps freed memory for reuse instead of unmapping it; afterwards the
     defaults come back and the free memory goes back to the kernel."""
-    if not enabled or not set_malloc(KEPT):
+    if not enabled:
+        yield
+        return
+    if not set_malloc(KEPT):
+        set_malloc(DEFAULTS)  # undo the part glibc may have taken
         yield
         return
     try:
