@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4  # mallopt parameters (malloc.h)
 KEPT = {M_TRIM_THRESHOLD: 2**31 - 1, M_TOP_PAD: 64 * 2**20, M_MMAP_MAX: 0}
@@ -31,8 +32,9 @@ KEPT = {M_TRIM_THRESHOLD: 2**31 - 1, M_TOP_PAD: 64 * 2**20, M_MMAP_MAX: 0}
 DEFAULTS = {M_MMAP_THRESHOLD: 32 * 2**20, M_TRIM_THRESHOLD: 64 * 2**20, M_TOP_PAD: 128 * 1024, M_MMAP_MAX: 65536}
 
 
+@functools.cache
 def _glibc():
-    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
+    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None; looked up once."""
     try:
         libc = ctypes.CDLL(None)  # the symbols the process has loaded, the C library's among them
         libc.gnu_get_libc_version.restype = ctypes.c_char_p
@@ -75,6 +77,4 @@ def freed_memory_kept(enabled: bool = True):
         yield
     finally:
         set_malloc(DEFAULTS)
-        libc = _glibc()
-        if libc is not None:
-            libc.malloc_trim(0)
+        _glibc().malloc_trim(0)  # set_malloc(KEPT) succeeded, so this is glibc
